@@ -1,0 +1,95 @@
+"""The check registry: every check family registers its name, the schema of its argument and a builder.
+
+Checks are built once at collection (so a bad regex or a missing schema file is a collection error with a
+line number) and then applied to every call of the case.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import jsonschema
+
+from ..results import Call, CheckResult
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    """What a check may know about the case it judges (custom `python` checks receive it)."""
+
+    suite: str
+    id: str
+    vars: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """Everything one check looks at for one call."""
+
+    call: Call
+    case: CaseInfo
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Where a check is declared, to resolve files relative to the suite."""
+
+    suite_path: Path
+
+
+class CheckSpecError(Exception):
+    """A check declared wrongly; the suite loader adds file, line and case."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+Check = Callable[[CheckInput], CheckResult]
+
+
+@dataclass(frozen=True)
+class CheckType:
+    name: str
+    schema: dict[str, Any]
+    build: Callable[[Any, BuildContext], Check]
+
+
+REGISTRY: dict[str, CheckType] = {}
+
+
+def register(name: str, schema: dict[str, Any]) -> Callable[[Callable[[Any, BuildContext], Check]], Callable]:
+    """Register a builder `build(argument, context) -> check` under `name`."""
+
+    def decorator(build: Callable[[Any, BuildContext], Check]) -> Callable[[Any, BuildContext], Check]:
+        REGISTRY[name] = CheckType(name, schema, build)
+        return build
+
+    return decorator
+
+
+def build_check(name: str, argument: Any, context: BuildContext) -> Check:
+    """Validate `argument` against the check's schema and build it; raise CheckSpecError when wrong."""
+    check_type = REGISTRY[name]
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(check_type.schema).iter_errors(argument))
+    if error is not None:
+        where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+        raise CheckSpecError(
+            f"check '{name}'{where}: {error.message}",
+            hint=check_type.schema.get("description"),
+        )
+    return check_type.build(argument, context)
+
+
+def result(name: str, passed: bool, reason: str, score: float | None = None, diff: str | None = None) -> CheckResult:
+    return CheckResult(name=name, passed=passed, reason=reason, score=score, diff=diff)
+
+
+def quote(text: str, limit: int = 60) -> str:
+    """A short, single-line quotation of `text` for a reason line."""
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 1] + "…")

@@ -1,0 +1,161 @@
+"""Find and load `promptguard.yaml`: the models suites run against and their defaults."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PromptguardError
+from .validation import suggest, validate
+from .yamlsource import YamlMap, load_yaml
+
+CONFIG_NAME = "promptguard.yaml"
+DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1"}
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One named model from the config, with `${ENV}` references resolved."""
+
+    name: str
+    provider: str
+    model: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    callable: str | None = None
+    source: Path | None = None
+    line: int | None = None
+
+
+def interpolate(value: Any, where: Path, line: int | None) -> Any:
+    """Replace `${VAR}` and `${VAR:-default}` in every string of `value` from the environment."""
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            raise PromptguardError(
+                f"environment variable {name} is not set (used as ${{{name}}})",
+                path=where,
+                line=line,
+                hint=f"export {name}, or give a default: ${{{name}:-value}}",
+            )
+
+        return _ENV_REF.sub(replace, value)
+    if isinstance(value, dict):
+        lines = getattr(value, "lines", {})
+        return {k: interpolate(v, where, lines.get(k, line)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, where, line) for v in value]
+    return value
+
+
+class Config:
+    """A loaded `promptguard.yaml` (or the empty config when there is none)."""
+
+    def __init__(self, path: Path | None, data: YamlMap | None = None) -> None:
+        self.path = path
+        self.data = data if data is not None else YamlMap()
+        self._models: dict[str, ModelSpec] = {}
+
+    @classmethod
+    def load(cls, path: Path) -> "Config":
+        data = load_yaml(path)
+        if data is None:
+            data = YamlMap()
+        validate(data, "config", path)
+        config = cls(path, data)
+        for folder in data.get("pythonpath", []):
+            entry = str((path.parent / folder).resolve())
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+        return config
+
+    @property
+    def model_names(self) -> list[str]:
+        return list(self.data.get("models", {}))
+
+    @property
+    def default_models(self) -> list[str]:
+        return list(self.data.get("default_models", []))
+
+    def line_of_model(self, name: str) -> int | None:
+        models = self.data.get("models", YamlMap())
+        return models.lines.get(name) if isinstance(models, YamlMap) else None
+
+    def model(self, name: str) -> ModelSpec:
+        """The spec of model `name`; raises a PromptguardError that says where models are defined."""
+        if name in self._models:
+            return self._models[name]
+        models = self.data.get("models", {})
+        if name not in models:
+            if self.path is None:
+                raise PromptguardError(
+                    f"unknown model '{name}': no {CONFIG_NAME} found",
+                    hint=f"create {CONFIG_NAME} beside the suite (or above it) with a 'models' section, "
+                    "or pass --promptguard-config PATH",
+                )
+            known = ", ".join(models) or "none"
+            raise PromptguardError(
+                f"unknown model '{name}'{suggest(name, list(models))}",
+                hint=f"define it under 'models' in {self.path} (defined there: {known})",
+            )
+        line = self.line_of_model(name)
+        raw = interpolate(models[name], self.path, line)
+        provider = raw["provider"]
+        spec = ModelSpec(
+            name=name,
+            provider=provider,
+            model=raw.get("model"),
+            base_url=(raw.get("base_url") or DEFAULT_BASE_URLS.get(provider) or "").rstrip("/") or None,
+            api_key_env=raw.get("api_key_env"),
+            params=dict(raw.get("params", {})),
+            timeout_s=float(raw.get("timeout_s", DEFAULT_TIMEOUT_S)),
+            callable=raw.get("callable"),
+            source=self.path,
+            line=line,
+        )
+        self._models[name] = spec
+        return spec
+
+
+class ConfigFinder:
+    """Finds the config that applies to a suite: `--promptguard-config`, else the nearest one up to rootdir."""
+
+    def __init__(self, rootdir: Path, override: Path | None = None) -> None:
+        self.rootdir = rootdir.resolve()
+        self.override = override
+        self._loaded: dict[Path | None, Config] = {}
+
+    def _get(self, path: Path | None) -> Config:
+        if path not in self._loaded:
+            self._loaded[path] = Config.load(path) if path is not None else Config(None)
+        return self._loaded[path]
+
+    def for_suite(self, suite_path: Path) -> Config:
+        if self.override is not None:
+            if not self.override.is_file():
+                raise PromptguardError(
+                    f"--promptguard-config {self.override}: no such file", hint="pass the path of a promptguard.yaml"
+                )
+            return self._get(self.override.resolve())
+        folder = suite_path.resolve().parent
+        while True:
+            candidate = folder / CONFIG_NAME
+            if candidate.is_file():
+                return self._get(candidate)
+            if folder == self.rootdir or folder.parent == folder or self.rootdir not in folder.parents:
+                return self._get(None)
+            folder = folder.parent

@@ -1,0 +1,96 @@
+"""What every provider shares: the reply it parses, the errors it raises, the protocol it follows."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
+
+import httpx
+
+from ..config import ModelSpec
+from ..results import CallError, Request, ToolCall, Usage
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A provider's answer mapped from its wire format; the scheduler adds timing and attempts."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    model_served: str | None = None
+    fingerprint: str | None = None
+    finish_reason: str | None = None
+    usage: Usage = Usage()
+
+
+class ProviderError(Exception):
+    """A call that produced no usable answer. `retryable` tells the scheduler whether to try again."""
+
+    def __init__(self, kind: str, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.status = status
+        self.retryable = retryable
+
+    def to_error(self) -> CallError:
+        return CallError(kind=self.kind, message=self.message, status=self.status)
+
+
+class Provider(Protocol):
+    spec: ModelSpec
+
+    @property
+    def endpoint(self) -> str | None:
+        """Where calls go, safe to print (no key); None for in-process providers."""
+
+    async def complete(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
+        """Send one request and map the answer; raise ProviderError on failure."""
+
+
+def api_key(spec: ModelSpec) -> str | None:
+    """The key from `api_key_env`, read now (never stored); a clear error when it is missing."""
+    if not spec.api_key_env:
+        return None
+    key = os.environ.get(spec.api_key_env)
+    if not key:
+        raise ProviderError(
+            "config",
+            f"model '{spec.name}': environment variable {spec.api_key_env} is not set; "
+            f"export it to call {spec.provider}",
+        )
+    return key
+
+
+def estimate_tokens(text: str) -> int:
+    """About four characters a token: good enough to budget when a server reports no usage."""
+    return max(1, (len(text) + 3) // 4) if text else 0
+
+
+def estimated_usage(messages: Sequence[dict[str, Any]], text: str) -> Usage:
+    prompt = "".join(str(m.get("content", "")) for m in messages)
+    return Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text), estimated=True)
+
+
+def http_error(response: httpx.Response, endpoint: str) -> ProviderError:
+    """A ProviderError for a non-2xx answer, carrying the server's own message."""
+    status = response.status_code
+    detail = _server_message(response)
+    kind = "auth" if status in (401, 403) else "http"
+    retryable = status in (408, 409, 429) or status >= 500
+    return ProviderError(kind, f"HTTP {status} from {endpoint}: {detail}", status=status, retryable=retryable)
+
+
+def _server_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return (text[:300] + "…") if len(text) > 300 else (text or response.reason_phrase)
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and error.get("message"):
+        return str(error["message"])[:500]
+    if isinstance(error, str):
+        return error[:500]
+    return str(body)[:300]

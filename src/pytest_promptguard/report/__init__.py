@@ -1,0 +1,1 @@
+"""Everything a person reads: failure explanations, the terminal summary, and (later) report files."""

@@ -1,0 +1,159 @@
+"""Records of what was asked and what came back, shaped to cross xdist workers and land in reports.
+
+Every record converts to plain JSON-able dicts (`to_dict`) and back (`from_dict`), because pytest-xdist
+ships test reports between processes as plain data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Sequence
+
+from . import FORMAT_VERSION
+
+Source = Literal["live", "cache", "replay"]
+
+
+def canonical_json(value: Any) -> str:
+    """Stable JSON: sorted keys, no whitespace; the basis of every hash we compute."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One rendered prompt for one configured model."""
+
+    model: str  # the name in promptguard.yaml, e.g. "fast"
+    provider: str
+    model_id: str | None  # the model asked of the provider, e.g. "gpt-4o-mini"
+    messages: tuple[dict[str, Any], ...]
+    params: dict[str, Any]
+
+    def digest(self) -> str:
+        """Hash of what determines the answer: provider, model id, messages and params."""
+        body = {"provider": self.provider, "model": self.model_id, "messages": list(self.messages), "params": self.params}
+        return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: Any
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+    estimated: bool = False  # True when the server reported no usage and we counted ~4 chars a token
+
+
+@dataclass(frozen=True)
+class CallError:
+    """Why a call produced no answer. A provider failure is an error, never a check failure."""
+
+    kind: str  # connection | timeout | http | bad_response | auth | config | callable
+    message: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One sample: one request sent to one model and what came back."""
+
+    model: str
+    provider: str
+    model_asked: str | None
+    text: str = ""
+    tool_calls: tuple[ToolCall, ...] = ()
+    model_served: str | None = None
+    fingerprint: str | None = None
+    finish_reason: str | None = None
+    latency_ms: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None
+    attempts: int = 1
+    source: Source = "live"
+    started_at: str = ""
+    error: CallError | None = None
+
+    @property
+    def tokens_in(self) -> int | None:
+        return self.usage.input_tokens
+
+    @property
+    def tokens_out(self) -> int | None:
+        return self.usage.output_tokens
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Call":
+        data = dict(data)
+        data["tool_calls"] = tuple(ToolCall(**t) for t in data.get("tool_calls") or ())
+        data["usage"] = Usage(**(data.get("usage") or {}))
+        data["error"] = CallError(**data["error"]) if data.get("error") else None
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    reason: str
+    score: float | None = None
+    diff: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CheckResult":
+        return cls(**data)
+
+
+Outcome = Literal["passed", "failed", "error", "skipped"]
+
+
+@dataclass
+class CaseResult:
+    """What one item (case × model) learned; rides on its pytest report as `report.promptguard`."""
+
+    suite: str
+    path: str
+    case: str
+    model: str
+    tags: list[str]
+    request_digest: str
+    messages: list[dict[str, Any]]
+    calls: list[Call] = field(default_factory=list)
+    checks: list[list[CheckResult]] = field(default_factory=list)  # per call, in call order
+    outcome: Outcome = "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["format_version"] = FORMAT_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CaseResult":
+        data = {k: v for k, v in data.items() if k != "format_version"}
+        data["calls"] = [Call.from_dict(c) for c in data.get("calls", [])]
+        data["checks"] = [[CheckResult.from_dict(r) for r in sample] for sample in data.get("checks", [])]
+        return cls(**data)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0-100) by linear interpolation between closest ranks; None when empty."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)

@@ -1,0 +1,97 @@
+"""Validate YAML data against the shipped JSON Schemas and explain the first problem in plain words."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Sequence
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from .errors import PromptguardError
+from .yamlsource import line_of
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "empty",
+}
+
+
+@lru_cache(maxsize=None)
+def shipped_schema(name: str) -> dict:
+    """A JSON Schema shipped in the package (`schemas/<name>.schema.json`)."""
+    text = resources.files("pytest_promptguard").joinpath(f"schemas/{name}.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(shipped_schema(name))
+
+
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """' (did you mean 'x'?)' when a close choice exists, else ''."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def dotted(path: Sequence[Any]) -> str:
+    """`cases[2].checks[0]` from a jsonschema path."""
+    text = ""
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+def _type_name(value: Any) -> str:
+    for schema_type, name in _TYPE_NAMES.items():
+        if schema_type != "integer" and Draft202012Validator.TYPE_CHECKER.is_type(value, schema_type):
+            return name
+    return type(value).__name__
+
+
+def _explain(error: jsonschema.ValidationError) -> tuple[str, str | None]:
+    where = dotted(error.absolute_path)
+    at = f" at '{where}'" if where else ""
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = [key for key in error.instance if key not in allowed]
+        key = extra[0] if extra else "?"
+        return f"unknown key '{key}'{at}{suggest(key, allowed)}", f"use one of: {', '.join(allowed)}"
+    if error.validator == "required":
+        return f"{error.message.replace(' is a required property', '')} is required{at}", None
+    if error.validator == "type":
+        wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
+        return f"'{where or 'the file'}' must be {names}, not {_type_name(error.instance)}", None
+    if error.validator == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        return f"'{error.instance}'{at} is not allowed{suggest(error.instance, error.validator_value)}", (
+            f"use one of: {options}"
+        )
+    if error.validator == "pattern":
+        return f"'{error.instance}'{at} does not match {error.validator_value}", error.schema.get("description")
+    if error.validator in ("minItems", "minProperties") and not error.instance:
+        return f"'{where}' is empty", error.schema.get("description")
+    return f"{error.message}{at}", error.schema.get("description")
+
+
+def validate(data: Any, schema_name: str, path: Path) -> None:
+    """Raise a PromptguardError for the most relevant schema violation in `data`, if any."""
+    error = jsonschema.exceptions.best_match(_validator(schema_name).iter_errors(data))
+    if error is None:
+        return
+    # best_match may pick a branch of oneOf/anyOf; report the deepest concrete cause.
+    while error.context:
+        error = jsonschema.exceptions.best_match(error.context)
+    message, hint = _explain(error)
+    raise PromptguardError(message, path=path, line=line_of(data, error.absolute_path), hint=hint)

@@ -1,0 +1,118 @@
+"""Safe YAML loading that remembers the line of every key and list item.
+
+Line numbers let every error point at the spot to fix; duplicate keys are refused instead of the
+last one silently winning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from .errors import PromptguardError
+
+
+class YamlMap(dict):
+    """A mapping from YAML with `line` (of the mapping) and `lines` (of each key)."""
+
+    line: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lines: dict[Any, int] = {}
+
+
+class YamlSeq(list):
+    """A sequence from YAML with `line` (of the sequence) and `lines` (of each item)."""
+
+    line: int = 0
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.lines: list[int] = []
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _Loader, node: yaml.MappingNode) -> YamlMap:
+    loader.flatten_mapping(node)
+    result = YamlMap()
+    result.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            duplicate = key in result
+        except TypeError:
+            raise PromptguardError(
+                f"a mapping key must be a plain value, not {type(key).__name__}", line=line
+            ) from None
+        if duplicate:
+            raise PromptguardError(
+                f"duplicate key '{key}' (first at line {result.lines[key]})",
+                line=line,
+                hint="remove one of them; YAML would silently keep only the last",
+            )
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = line
+    return result
+
+
+def _construct_seq(loader: _Loader, node: yaml.SequenceNode) -> YamlSeq:
+    result = YamlSeq()
+    result.line = node.start_mark.line + 1
+    for child in node.value:
+        result.append(loader.construct_object(child, deep=True))
+        result.lines.append(child.start_mark.line + 1)
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+def load_yaml(path: Path) -> Any:
+    """Parse one YAML file; any problem becomes a PromptguardError naming the file and line."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PromptguardError(
+            f"not UTF-8 text (bad byte at offset {exc.start})", path=path, hint="save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise PromptguardError(f"cannot read file: {exc.strerror}", path=path) from None
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader derives from SafeLoader
+    except PromptguardError as exc:
+        raise exc.located(path) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or str(exc)
+        hint = "fix the YAML syntax"
+        if "\t" in problem or "'\\t'" in problem:
+            hint = "indent with spaces; YAML does not allow tabs"
+        raise PromptguardError(
+            f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None, hint=hint
+        ) from None
+    except yaml.YAMLError as exc:
+        raise PromptguardError(f"invalid YAML: {exc}", path=path, hint="fix the YAML syntax") from None
+
+
+def line_of(data: Any, path: Iterable[Any]) -> int | None:
+    """The line of the deepest element of `data` reachable along `path` (keys and indexes)."""
+    line = getattr(data, "line", None) or None
+    node = data
+    for step in path:
+        if isinstance(node, YamlMap) and step in node:
+            line = node.lines.get(step, line)
+            node = node[step]
+        elif isinstance(node, YamlSeq) and isinstance(step, int) and 0 <= step < len(node):
+            line = node.lines[step]
+            node = node[step]
+        else:
+            break
+    return line
