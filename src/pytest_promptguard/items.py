@@ -22,8 +22,15 @@ if TYPE_CHECKING:
     from .suite import Case, Suite
 
 
-class ProviderFailure(Exception):
-    """Raised in setup when a model call failed: an error of the item, not a check failure."""
+class ProviderFailure(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+    """Raised in setup when a model call failed: an error of the item, not a check failure.
+
+    pytest shows setup errors without calling `repr_failure`; as an outcome exception without a traceback
+    it is shown as its message alone.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, pytrace=False)
 
 
 class ChecksFailed(Exception):

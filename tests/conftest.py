@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Iterator
+
+import asyncio
+
+import httpx
+import pytest
+import yaml
+
+from .servers import ModelServer
+
+
+def _import_lazy_http_modules() -> None:
+    """pytester's in-process runs forget modules first imported during a run, but httpx caches httpcore's
+    exception classes on first use: import them all once, before any run, by making one failing request."""
+
+    async def request() -> None:
+        async with httpx.AsyncClient() as client:
+            try:
+                await client.get("http://127.0.0.1:9/")
+            except httpx.HTTPError:
+                pass
+
+    asyncio.run(request())
+
+
+_import_lazy_http_modules()
+# Hypothesis's pytest plugin imports hypothesis in every run's terminal summary (~1 s); import it once here.
+import hypothesis  # noqa: E402,F401
+
+
+@pytest.fixture
+def model_server() -> Iterator[ModelServer]:
+    with ModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def write(pytester: pytest.Pytester):
+    """Write a dedented file under the pytester folder: write("a/b.prompt.yaml", "...")."""
+
+    def write(name: str, text: str) -> Path:
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def openai_config(pytester: pytest.Pytester, model_server: ModelServer):
+    """Write promptguard.yaml with model `fast` (openai, at the local server) plus any `models` given."""
+
+    def make(models: dict | None = None, **fast: object) -> Path:
+        spec = {"provider": "openai", "model": "gpt-4o-mini", "base_url": model_server.url, "timeout_s": 5, **fast}
+        data = {"default_models": ["fast"], "models": {"fast": spec, **(models or {})}}
+        path = pytester.path / "promptguard.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        return path
+
+    return make

@@ -1,0 +1,133 @@
+"""The plugin behaves like any pytest plugin: opt-in, selectable, and correct under xdist."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+SUITE = """
+tags: [greeting]
+cases:
+  - id: hello
+    prompt: "hello"
+    checks: [{contains: "echo: hello"}]
+  - id: bye
+    prompt: "bye"
+    tags: [farewell]
+    checks: [{contains: "echo: bye"}]
+  - id: wrong
+    prompt: "wrong"
+    checks: [{contains: "never"}]
+  - id: later
+    prompt: "later"
+    skip: "not ready"
+  - id: known-bad
+    prompt: "known"
+    xfail: "model cannot do this yet"
+    checks: [{contains: "never"}]
+"""
+
+
+def test_without_the_flag_nothing_changes(pytester, write):
+    write("broken.prompt.yaml", "cases: [this is not: valid")
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest("-v")
+    result.assert_outcomes(passed=1)
+    assert "prompt.yaml" not in result.stdout.str()
+    assert "promptguard" not in result.stdout.str().split("plugins:")[1].split("\n", 1)[1]
+
+
+def test_ordinary_tests_run_beside_suites(pytester, write, model_server, openai_config):
+    openai_config()
+    write("greet.prompt.yaml", SUITE)
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest("--promptguard")
+    result.assert_outcomes(passed=3, failed=1, skipped=1, xfailed=1)
+    assert [r["messages"][-1]["content"] for r in model_server.requests] == ["hello", "bye", "wrong", "known"]
+
+
+def test_one_file_by_path_and_node_ids(pytester, write, model_server, openai_config):
+    openai_config()
+    write("suites/greet.prompt.yaml", SUITE)
+    write("suites/other.prompt.yml", "cases: [{id: x, prompt: x, checks: [{contains: x}]}]")
+    result = pytester.runpytest("--promptguard", "suites/greet.prompt.yaml", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        ["suites/greet.prompt.yaml::hello[[]fast[]]", "suites/greet.prompt.yaml::bye[[]fast[]]", "*5 tests collected*"]
+    )
+    result = pytester.runpytest("--promptguard", "suites", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["suites/other.prompt.yml::x[[]fast[]]"])
+
+
+def test_promptguard_files_ini_option(pytester, write, model_server, openai_config):
+    openai_config()
+    pytester.makeini("[pytest]\npromptguard_files = *.llm.yaml\n")
+    write("a.llm.yaml", "cases: [{id: x, prompt: x, checks: [{contains: x}]}]")
+    write("b.prompt.yaml", "cases: [{id: y, prompt: y}]")
+    result = pytester.runpytest("--promptguard", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(["a.llm.yaml::x[[]fast[]]", "*1 test collected*"])
+
+
+def test_k_and_m_select_and_deselected_items_are_never_called(pytester, write, model_server, openai_config):
+    openai_config()
+    write("greet.prompt.yaml", SUITE)
+    result = pytester.runpytest("--promptguard", "-k", "hello or wrong")
+    result.assert_outcomes(passed=1, failed=1)
+    assert sorted(r["messages"][-1]["content"] for r in model_server.requests) == ["hello", "wrong"]
+    model_server.requests.clear()
+    result = pytester.runpytest("--promptguard", "-m", "farewell")
+    result.assert_outcomes(passed=1)
+    assert [r["messages"][-1]["content"] for r in model_server.requests] == ["bye"]
+    result = pytester.runpytest("--promptguard", "-m", "greeting and not farewell", "-q")
+    result.assert_outcomes(passed=1, failed=1, skipped=1, xfailed=1)
+
+
+def test_last_failed_reruns_only_failures(pytester, write, model_server, openai_config):
+    openai_config()
+    write("greet.prompt.yaml", SUITE)
+    pytester.runpytest("--promptguard").assert_outcomes(passed=2, failed=1, skipped=1, xfailed=1)
+    model_server.requests.clear()
+    result = pytester.runpytest("--promptguard", "--lf")
+    result.assert_outcomes(failed=1)
+    assert [r["messages"][-1]["content"] for r in model_server.requests] == ["wrong"]
+
+
+def test_exitfirst_stops_after_first_failure(pytester, write, model_server, openai_config):
+    openai_config()
+    write("greet.prompt.yaml", SUITE)
+    result = pytester.runpytest("--promptguard", "-x")
+    result.assert_outcomes(passed=2, failed=1)
+    assert result.ret == 1
+
+
+def test_junitxml_lists_cases_with_properties(pytester, write, model_server, openai_config):
+    openai_config()
+    write("greet.prompt.yaml", SUITE)
+    pytester.runpytest("--promptguard", "--junitxml=out.xml")
+    xml = (pytester.path / "out.xml").read_text()
+    assert 'name="hello[fast]"' in xml and 'name="wrong[fast]"' in xml
+    assert "<failure" in xml and 'name="promptguard_latency_ms"' in xml
+
+
+def test_under_xdist(pytester, write, model_server, openai_config):
+    openai_config()
+    write("greet.prompt.yaml", SUITE)
+    write("more.prompt.yaml", "cases:\n" + "".join(f"  - {{id: c{i}, prompt: 'p{i}', checks: [{{contains: 'p{i}'}}]}}\n" for i in range(6)))
+    result = pytester.runpytest_subprocess("--promptguard", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=8, failed=1, skipped=1, xfailed=1)
+    # Every call made exactly once, and the controller's summary counts every case.
+    prompts = sorted(r["messages"][-1]["content"] for r in model_server.requests)
+    assert prompts == sorted(["hello", "bye", "wrong", "known"] + [f"p{i}" for i in range(6)])
+    result.stdout.fnmatch_lines(["*promptguard*", "greet * fast * 4 * 2 * 1 * 0 *", "more * fast * 6 * 6 * 0 * 0 *"])
+
+
+def test_readme_example_command_passes_offline(pytester, monkeypatch):
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    shutil.copytree(REPO / "examples", pytester.path / "examples")
+    result = pytester.runpytest_subprocess("--promptguard", "examples/prompts", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=11)
+    result.stdout.fnmatch_lines(["*promptguard*", "order-extraction *", "support-answers *", "ticket-triage *"])
