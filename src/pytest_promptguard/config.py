@@ -9,13 +9,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import PromptguardError
+from .errors import PromptguardError, display_path
 from .validation import suggest, validate
 from .yamlsource import YamlMap, load_yaml
 
 CONFIG_NAME = "promptguard.yaml"
 DEFAULT_TIMEOUT_S = 60.0
-DEFAULT_BASE_URLS = {"openai": "https://api.openai.com/v1"}
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_RETRIES = 3
+DEFAULT_MAX_BACKOFF_S = 30.0
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "anthropic": "https://api.anthropic.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com/v1beta",
+    "ollama": "http://127.0.0.1:11434",
+}
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -32,20 +40,34 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)
     timeout_s: float = DEFAULT_TIMEOUT_S
     callable: str | None = None
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    retries: int = DEFAULT_RETRIES
+    max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
+    rpm: float | None = None
+    tpm: float | None = None
+    price: dict[str, float] | None = None
     source: Path | None = None
-    line: int | None = None
+    line: int | None = None  # of its `callable` when it has one (import errors point there), else of its name
+
+    @property
+    def total_timeout_s(self) -> float:
+        """The bound on a whole call: every attempt may time out and every retry may wait its longest."""
+        return self.timeout_s * (self.retries + 1) + self.max_backoff_s * self.retries
 
 
 def interpolate(value: Any, where: Path, line: int | None) -> Any:
-    """Replace `${VAR}` and `${VAR:-default}` in every string of `value` from the environment."""
+    """Replace `${VAR}` and `${VAR:-default}` in every string of `value` from the environment.
+
+    As in the shell, the default replaces a variable that is unset or empty.
+    """
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
+            if default is not None and not os.environ.get(name):
+                return default
             if name in os.environ:
                 return os.environ[name]
-            if default is not None:
-                return default
             raise PromptguardError(
                 f"environment variable {name} is not set (used as ${{{name}}})",
                 path=where,
@@ -110,10 +132,12 @@ class Config:
             known = ", ".join(models) or "none"
             raise PromptguardError(
                 f"unknown model '{name}'{suggest(name, list(models))}",
-                hint=f"define it under 'models' in {self.path} (defined there: {known})",
+                hint=f"define it under 'models' in {display_path(self.path)} (defined there: {known})",
             )
         line = self.line_of_model(name)
         raw = interpolate(models[name], self.path, line)
+        if raw.get("callable") is not None:
+            line = getattr(models[name], "lines", {}).get("callable", line)
         provider = raw["provider"]
         spec = ModelSpec(
             name=name,
@@ -124,6 +148,12 @@ class Config:
             params=dict(raw.get("params", {})),
             timeout_s=float(raw.get("timeout_s", DEFAULT_TIMEOUT_S)),
             callable=raw.get("callable"),
+            max_concurrency=int(raw.get("max_concurrency", DEFAULT_MAX_CONCURRENCY)),
+            retries=int(raw.get("retries", DEFAULT_RETRIES)),
+            max_backoff_s=float(raw.get("max_backoff_s", DEFAULT_MAX_BACKOFF_S)),
+            rpm=raw.get("rpm"),
+            tpm=raw.get("tpm"),
+            price=dict(raw["price"]) if "price" in raw else None,
             source=self.path,
             line=line,
         )
@@ -148,7 +178,9 @@ class ConfigFinder:
         if self.override is not None:
             if not self.override.is_file():
                 raise PromptguardError(
-                    f"--promptguard-config {self.override}: no such file", hint="pass the path of a promptguard.yaml"
+                    f"no such file (given as --promptguard-config {self.override})",
+                    path=self.override,
+                    hint=f"pass the path of a {CONFIG_NAME}, relative to the folder pytest runs in or absolute",
                 )
             return self._get(self.override.resolve())
         folder = suite_path.resolve().parent

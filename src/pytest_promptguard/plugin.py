@@ -11,10 +11,12 @@ from typing import Any, Generator
 
 import pytest
 
+from .cache import DEFAULT_TTL_S, parse_duration
 from .items import PromptFile, PromptItem
 from .report.terminal import summary_lines
 from .results import CaseResult
-from .run import Run
+from .run import Run, RunOptions
+from .scheduler import DEFAULT_CONCURRENCY
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,14 +25,56 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--promptguard-config", metavar="PATH", type=Path, help="use this promptguard.yaml for every suite"
     )
+    group.addoption(
+        "--promptguard-concurrency", metavar="N", type=_positive_int, default=DEFAULT_CONCURRENCY,
+        help=f"calls in flight at once in each process (default {DEFAULT_CONCURRENCY}); models also have max_concurrency",
+    )
+    group.addoption(
+        "--promptguard-repeat", metavar="N", type=_positive_int, help="sample every call N times (overrides repeat:)"
+    )
+    group.addoption(
+        "--promptguard-max-cost", metavar="USD", type=float,
+        help="the most this run may spend (per process under xdist); once spent, no new call is sent",
+    )
+    group.addoption(
+        "--promptguard-cache", action="store_true",
+        help="reuse responses to identical requests from .promptguard/cache/ (not timed in latency figures)",
+    )
+    group.addoption(
+        "--promptguard-cache-ttl", metavar="AGE", type=parse_duration, default=DEFAULT_TTL_S,
+        help="how long cached responses stay valid: 3600, 90m, 12h, 7d (default 7d)",
+    )
     parser.addini(
         "promptguard_files", type="args", default=["*.prompt.yaml", "*.prompt.yml"], help="glob patterns of suite files"
     )
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("promptguard"):
-        config.pluginmanager.register(PromptguardPlugin(config), "promptguard-run")
+    if not config.getoption("promptguard"):
+        return
+    config.pluginmanager.register(PromptguardPlugin(config), "promptguard-run")
+    if not hasattr(config, "workerinput") and config.getoption("dist", "no") == "load":
+        from .distribution import XdistHooks
+
+        config.pluginmanager.register(XdistHooks(), "promptguard-xdist")
+
+
+def _options(config: pytest.Config) -> RunOptions:
+    return RunOptions(
+        config=config.getoption("promptguard_config"),
+        concurrency=config.getoption("promptguard_concurrency"),
+        repeat=config.getoption("promptguard_repeat"),
+        max_cost_usd=config.getoption("promptguard_max_cost"),
+        cache_dir=config.rootpath / ".promptguard" / "cache" if config.getoption("promptguard_cache") else None,
+        cache_ttl_s=config.getoption("promptguard_cache_ttl"),
+    )
 
 
 class PromptguardPlugin:
@@ -38,7 +82,7 @@ class PromptguardPlugin:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.run = Run(config.rootpath, config.getoption("promptguard_config"))
+        self.run = Run(config.rootpath, _options(config))
         self.is_worker = hasattr(config, "workerinput")
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PromptFile | None:
@@ -49,7 +93,11 @@ class PromptguardPlugin:
         return node
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if not self.is_worker:
+        if self.is_worker:
+            from .distribution import worker_share
+
+            self.run.prime(worker_share(self.config, session.items))
+        else:
             self.run.prime(session.items)
 
     @pytest.hookimpl(tryfirst=True)

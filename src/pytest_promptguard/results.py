@@ -134,18 +134,34 @@ class CaseResult:
     messages: list[dict[str, Any]]
     calls: list[Call] = field(default_factory=list)
     checks: list[list[CheckResult]] = field(default_factory=list)  # per call, in call order
+    case_checks: list[CheckResult] = field(default_factory=list)  # judged once over all calls
+    min_pass_rate: float = 1.0
     outcome: Outcome = "passed"
+
+    @property
+    def pass_rate(self) -> float | None:
+        """Share of samples whose every check passed; None before the checks ran."""
+        if not self.checks:
+            return None
+        return sum(all(r.passed for r in sample) for sample in self.checks) / len(self.checks)
+
+    @property
+    def passed(self) -> bool:
+        rate = self.pass_rate
+        return rate is not None and rate >= self.min_pass_rate and all(r.passed for r in self.case_checks)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["format_version"] = FORMAT_VERSION
+        data["pass_rate"] = self.pass_rate
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CaseResult":
-        data = {k: v for k, v in data.items() if k != "format_version"}
+        data = {k: v for k, v in data.items() if k not in ("format_version", "pass_rate")}
         data["calls"] = [Call.from_dict(c) for c in data.get("calls", [])]
         data["checks"] = [[CheckResult.from_dict(r) for r in sample] for sample in data.get("checks", [])]
+        data["case_checks"] = [CheckResult.from_dict(r) for r in data.get("case_checks", [])]
         return cls(**data)
 
 

@@ -1,46 +1,89 @@
 """The call engine: one asyncio loop per process, in a background thread, calling models concurrently.
 
-The plugin submits every selected item's request right after collection; pytest then walks the items in
+The plugin submits every selected item's calls right after collection; pytest then walks the items in
 order and each item waits only for its own calls. A run takes about (calls / concurrency) x latency.
+Here live the rules every call obeys: concurrency limits (global and per model), rate limits, retries with
+backoff and `Retry-After`, per-attempt and per-call time bounds, cost budgets, and the response cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
+import random
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import httpx
 
+from .cache import ResponseCache
+from .limits import RateLimiter
+from .pricing import Price, cost_usd, lookup, price_from_spec
 from .providers import Provider, ProviderError
+from .providers.base import estimate_tokens
 from .results import Call, CallError, Request
 
 DEFAULT_CONCURRENCY = 32
+BACKOFF_BASE_S = 0.5
+DEFAULT_OUTPUT_TOKENS = 256  # booked against a tokens-per-minute limit when a request sets no max_tokens
+
+
+@dataclass
+class Budget:
+    """Money a run or a suite may spend; once spent, no new call is sent."""
+
+    limit_usd: float
+    label: str  # how the user set it, for the error message
+    spent_usd: float = 0.0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spent_usd >= self.limit_usd
+
+
+@dataclass
+class _Attempts:
+    count: int = 0
+    last_error: CallError | None = None
+
+
+@dataclass
+class _ModelLimits:
+    slots: asyncio.Semaphore
+    rate: RateLimiter | None
+    price: Price | None = field(default=None)
 
 
 class Scheduler:
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, cache: ResponseCache | None = None) -> None:
         self.concurrency = concurrency
+        self.cache = cache
+        self.unpriced: set[str] = set()  # model names whose cost could not be computed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._slots: asyncio.Semaphore | None = None
+        self._models: dict[int, _ModelLimits] = {}
         self._submitted: dict[str, list[concurrent.futures.Future[Call]]] = {}
-        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
-    def submit(self, key: str, provider: Provider, request: Request, samples: int = 1) -> None:
+    def submit(
+        self, key: str, provider: Provider, request: Request, samples: int = 1, budgets: tuple[Budget, ...] = ()
+    ) -> None:
         """Start `samples` calls of `request` now (once per key; later submits are no-ops)."""
         if key in self._submitted:
             return
         loop = self._start()
         self._submitted[key] = [
-            asyncio.run_coroutine_threadsafe(self._call(provider, request), loop) for _ in range(samples)
+            asyncio.run_coroutine_threadsafe(self._call(provider, request, sample, budgets), loop)
+            for sample in range(samples)
         ]
 
     def calls(self, key: str) -> list[Call]:
-        """Wait for the calls submitted under `key`, in submission order."""
+        """Wait for the calls submitted under `key`, in sample order."""
         return [future.result() for future in self._submitted.pop(key)]
 
     def close(self) -> None:
@@ -93,41 +136,97 @@ class Scheduler:
             self._clients[base_url] = httpx.AsyncClient(limits=limits, follow_redirects=False)
         return self._clients[base_url]
 
-    async def _call(self, provider: Provider, request: Request) -> Call:
+    def _limits(self, provider: Provider) -> _ModelLimits:
+        spec = provider.spec
+        if id(provider) not in self._models:
+            rate = RateLimiter(spec.rpm, spec.tpm) if (spec.rpm or spec.tpm) else None
+            price = price_from_spec(spec.price) if spec.price else None
+            self._models[id(provider)] = _ModelLimits(asyncio.Semaphore(spec.max_concurrency), rate, price)
+        return self._models[id(provider)]
+
+    async def _call(self, provider: Provider, request: Request, sample: int, budgets: tuple[Budget, ...]) -> Call:
+        base_url = provider.spec.base_url
+        if self.cache is not None and (cached := self.cache.get(request, base_url, sample)) is not None:
+            return cached
+        call = await self._live(provider, request, budgets)
+        if self.cache is not None and call.error is None:
+            self.cache.put(request, base_url, sample, call)
+        return call
+
+    async def _live(self, provider: Provider, request: Request, budgets: tuple[Budget, ...]) -> Call:
+        spec = provider.spec
+        attempts = _Attempts()
+        started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        record = dict(model=spec.name, provider=spec.provider, model_asked=request.model_id, started_at=started_at)
+        try:
+            call = await asyncio.wait_for(self._attempt_until_done(provider, request, budgets, attempts), spec.total_timeout_s)
+        except asyncio.TimeoutError:
+            last = f"; last error: {attempts.last_error.message}" if attempts.last_error else ""
+            error = CallError("timeout", f"gave up after {attempts.count} attempt(s) within {spec.total_timeout_s:g} s{last}")
+            return Call(**record, attempts=attempts.count, error=error)
+        return dataclasses.replace(call, **record)
+
+    async def _attempt_until_done(
+        self, provider: Provider, request: Request, budgets: tuple[Budget, ...], attempts: _Attempts
+    ) -> Call:
+        spec = provider.spec
+        limits = self._limits(provider)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        spec = provider.spec
-        async with self._slots:
-            started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-            start = time.perf_counter()
-            error: CallError | None = None
-            try:
-                reply = await asyncio.wait_for(provider.complete(request, self._client(provider)), spec.timeout_s)
-            except ProviderError as exc:
-                error = exc.to_error()
-            except (asyncio.TimeoutError, httpx.TimeoutException):
-                error = CallError("timeout", f"no answer from {_where(provider)} within {spec.timeout_s:g} s")
-            except httpx.TransportError as exc:
-                error = CallError("connection", f"cannot reach {_where(provider)}: {_transport_reason(exc)}")
-            latency_ms = (time.perf_counter() - start) * 1000
-        base = dict(
-            model=spec.name,
-            provider=spec.provider,
-            model_asked=request.model_id,
-            latency_ms=round(latency_ms, 2),
-            started_at=started_at,
-        )
-        if error is not None:
-            return Call(**base, error=error)
-        return Call(
-            **base,
-            text=reply.text,
-            tool_calls=reply.tool_calls,
-            model_served=reply.model_served,
-            fingerprint=reply.fingerprint,
-            finish_reason=reply.finish_reason,
-            usage=reply.usage,
-        )
+        booked_tokens = _estimated_request_tokens(request)
+        while True:
+            for budget in budgets:
+                if budget.exhausted:
+                    error = CallError("budget", f"budget exhausted: ${budget.spent_usd:.4f} spent of ${budget.limit_usd:g} ({budget.label}); no call sent")
+                    return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id, attempts=attempts.count, error=error)
+            booking = await limits.rate.acquire(booked_tokens) if limits.rate else None
+            async with limits.slots, self._slots:
+                attempts.count += 1
+                start = time.perf_counter()
+                error: CallError | None = None
+                retryable, wait_s = True, None
+                try:
+                    reply = await asyncio.wait_for(provider.complete(request, self._client(provider)), spec.timeout_s)
+                except ProviderError as exc:
+                    error, retryable, wait_s = exc.to_error(), exc.retryable, exc.retry_after_s
+                except (asyncio.TimeoutError, httpx.TimeoutException):
+                    error = CallError("timeout", f"no answer from {_where(provider)} within {spec.timeout_s:g} s")
+                except httpx.TransportError as exc:
+                    error = CallError("connection", f"cannot reach {_where(provider)}: {_transport_reason(exc)}")
+                latency_ms = round((time.perf_counter() - start) * 1000, 2)
+            if error is None:
+                if booking is not None:
+                    RateLimiter.settle(booking, (reply.usage.input_tokens or 0) + (reply.usage.output_tokens or 0))
+                price = limits.price or lookup(reply.model_served) or lookup(request.model_id)
+                cost = cost_usd(reply.usage, price, spec.provider)
+                if cost is None:
+                    self.unpriced.add(spec.name)
+                for budget in budgets:
+                    budget.spent_usd += cost or 0.0
+                return Call(
+                    model=spec.name, provider=spec.provider, model_asked=request.model_id, text=reply.text,
+                    tool_calls=reply.tool_calls, model_served=reply.model_served, fingerprint=reply.fingerprint,
+                    finish_reason=reply.finish_reason, latency_ms=latency_ms, usage=reply.usage, cost_usd=cost,
+                    attempts=attempts.count,
+                )
+            attempts.last_error = error
+            if not retryable or attempts.count > spec.retries:
+                return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id,
+                            latency_ms=latency_ms, attempts=attempts.count, error=error)
+            await asyncio.sleep(_backoff_s(attempts.count, wait_s, spec.max_backoff_s))
+
+
+def _backoff_s(attempt: int, retry_after_s: float | None, cap_s: float) -> float:
+    """The server's `Retry-After` when given, else exponential backoff with jitter; never above the cap."""
+    if retry_after_s is not None:
+        return min(retry_after_s, cap_s)
+    return min(BACKOFF_BASE_S * 2 ** (attempt - 1) * random.uniform(0.5, 1.0), cap_s)
+
+
+def _estimated_request_tokens(request: Request) -> int:
+    prompt = estimate_tokens("".join(str(m.get("content", "")) for m in request.messages))
+    output = request.params.get("max_tokens") or request.params.get("max_completion_tokens") or DEFAULT_OUTPUT_TOKENS
+    return prompt + int(output)
 
 
 def _where(provider: Provider) -> str:

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from .checks import REGISTRY, BuildContext, CaseInfo, Check, CheckSpecError, build_check
-from .config import Config
+from .checks import REGISTRY, BuildContext, BuiltCheck, CaseInfo, CheckSpecError, build_check
+from .config import CONFIG_NAME, Config
 from .errors import PromptguardError
 from .template import render
 from .validation import suggest, validate
@@ -25,11 +25,13 @@ class Case:
     info: CaseInfo
     messages: tuple[dict[str, Any], ...]
     params: dict[str, Any]
-    checks: tuple[Check, ...]
+    checks: tuple[BuiltCheck, ...]
     models: tuple[str, ...]
     tags: tuple[str, ...]
     skip: str | None = None
     xfail: str | None = None
+    repeat: int = 1
+    min_pass_rate: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Suite:
     name: str
     description: str | None
     cases: tuple[Case, ...]
+    budget_usd: float | None = None
+    slo: dict[str, float] | None = None  # {p50_ms, p95_ms, p99_ms} over a suite's live calls per model
+    slo_line: int | None = None
 
 
 def suite_name(path: Path) -> str:
@@ -51,8 +56,8 @@ def suite_name(path: Path) -> str:
 def load_suite(path: Path, config: Config) -> Suite:
     data = load_yaml(path)
     if data is None:
-        raise PromptguardError("the suite is empty", path=path, hint="add 'cases:' with at least one case")
-    validate(data, "suite", path)
+        raise PromptguardError("the suite is empty", path=path, line=1, hint="add 'cases:' with at least one case")
+    validate(data, "suite", path, case_of=lambda where: _case_id(data, where))
     name = data.get("name") or suite_name(path)
     context = BuildContext(suite_path=path)
     suite_checks = _checks(data.get("checks", YamlSeq()), context, path, case=None)
@@ -70,12 +75,34 @@ def load_suite(path: Path, config: Config) -> Suite:
         try:
             cases.append(_case(raw, data, name, suite_checks, context, config))
         except PromptguardError as exc:
+            if exc.path is not None and exc.path.resolve() != path.resolve():
+                raise  # a problem in the config, located there; the case is no part of that file
             raise exc.located(path, line, case_id) from None
-    return Suite(path=path, name=name, description=data.get("description"), cases=tuple(cases))
+    return Suite(
+        path=path,
+        name=name,
+        description=data.get("description"),
+        cases=tuple(cases),
+        budget_usd=data.get("budget_usd"),
+        slo=dict(data["slo"]) if "slo" in data else None,
+        slo_line=data.lines.get("slo"),
+    )
+
+
+def _case_id(data: Any, where: Sequence[Any]) -> str | None:
+    """The id of the case that `where` (a path into the suite data) lies in, when it has a usable one."""
+    if len(where) < 2 or where[0] != "cases" or not isinstance(data, dict):
+        return None
+    cases = data.get("cases")
+    if not isinstance(cases, list) or not isinstance(where[1], int) or not 0 <= where[1] < len(cases):
+        return None
+    raw = cases[where[1]]
+    case_id = raw.get("id") if isinstance(raw, dict) else None
+    return case_id if isinstance(case_id, str) else None
 
 
 def _case(
-    raw: YamlMap, suite: YamlMap, suite_name: str, suite_checks: list[Check], context: BuildContext, config: Config
+    raw: YamlMap, suite: YamlMap, suite_name: str, suite_checks: list[BuiltCheck], context: BuildContext, config: Config
 ) -> Case:
     variables = {**suite.get("vars", {}), **raw.get("vars", {})}
     prompt_owner = raw if "prompt" in raw else suite
@@ -83,18 +110,28 @@ def _case(
         raise PromptguardError("no prompt", line=raw.line, hint="give the case or the suite a 'prompt'")
     messages = _messages(prompt_owner["prompt"], variables, prompt_owner.lines["prompt"])
     models = raw.get("models") or suite.get("models") or config.default_models
+    if not models and config.path is None:
+        raise PromptguardError(
+            f"no model to run against: no {CONFIG_NAME} found",
+            line=raw.line,
+            hint=f"create {CONFIG_NAME} beside the suite (or above it, up to the rootdir) with 'models' and "
+            "'default_models', or pass --promptguard-config PATH",
+        )
     if not models:
         raise PromptguardError(
             "no model to run against",
             line=raw.line,
-            hint="name models under 'models' in the suite, or set 'default_models' in promptguard.yaml",
+            hint=f"name models under 'models' in the suite, or set 'default_models' in {CONFIG_NAME}",
         )
-    models_line = (raw.lines.get("models") or suite.lines.get("models")) if (raw.get("models") or suite.get("models")) else None
+    if raw.get("models") or suite.get("models"):
+        models_path, models_line = context.suite_path, raw.lines.get("models") or suite.lines.get("models")
+    else:  # the config's default_models name them: a wrong name is fixed there
+        models_path, models_line = config.path, config.data.lines.get("default_models")
     for model in models:
         try:
             config.model(model)
         except PromptguardError as exc:
-            raise exc.located(context.suite_path, models_line or raw.line) from None
+            raise exc.located(models_path, models_line) from None
     tags = tuple(dict.fromkeys([*suite.get("tags", []), *raw.get("tags", [])]))
     info = CaseInfo(suite=suite_name, id=raw["id"], vars=dict(variables), tags=tags)
     checks = suite_checks + _checks(raw.get("checks", YamlSeq()), context, context.suite_path, case=raw["id"])
@@ -109,19 +146,28 @@ def _case(
         tags=tags,
         skip=raw.get("skip"),
         xfail=raw.get("xfail"),
+        repeat=raw.get("repeat", suite.get("repeat", 1)),
+        min_pass_rate=raw.get("min_pass_rate", suite.get("min_pass_rate", 1.0)),
     )
 
 
 def _messages(prompt: Any, variables: dict[str, Any], line: int) -> tuple[dict[str, Any], ...]:
-    try:
-        if isinstance(prompt, str):
+    """The rendered messages; a template error is located at the prompt, or at its message in a list."""
+    if isinstance(prompt, str):
+        try:
             return ({"role": "user", "content": render(prompt, variables)},)
-        return tuple({"role": m["role"], "content": render(m["content"], variables)} for m in prompt)
-    except PromptguardError as exc:
-        raise exc.located(line=line) from None
+        except PromptguardError as exc:
+            raise exc.located(line=line) from None
+    messages = []
+    for index, message in enumerate(prompt):
+        try:
+            messages.append({"role": message["role"], "content": render(message["content"], variables)})
+        except PromptguardError as exc:
+            raise exc.located(line=prompt.lines[index] if isinstance(prompt, YamlSeq) else line) from None
+    return tuple(messages)
 
 
-def _checks(entries: YamlSeq, context: BuildContext, path: Path, case: str | None) -> list[Check]:
+def _checks(entries: YamlSeq, context: BuildContext, path: Path, case: str | None) -> list[BuiltCheck]:
     checks = []
     for index, entry in enumerate(entries):
         line = entries.lines[index]

@@ -7,7 +7,7 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -59,39 +59,70 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def _explain(error: jsonschema.ValidationError) -> tuple[str, str | None]:
+def _unknown_key(error: jsonschema.ValidationError) -> Any:
+    allowed = error.schema.get("properties", {})
+    return next((key for key in error.instance if key not in allowed), "?")
+
+
+def _explain(error: jsonschema.ValidationError, described: str | None) -> tuple[str, str | None]:
+    """Message and hint; `described` is the nearest description above the error, the hint of last resort."""
     where = dotted(error.absolute_path)
     at = f" at '{where}'" if where else ""
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extra = [key for key in error.instance if key not in allowed]
-        key = extra[0] if extra else "?"
-        return f"unknown key '{key}'{at}{suggest(key, allowed)}", f"use one of: {', '.join(allowed)}"
+        key = _unknown_key(error)
+        return f"unknown key '{key}'{at}{suggest(str(key), allowed)}", f"use one of: {', '.join(allowed)}"
     if error.validator == "required":
-        return f"{error.message.replace(' is a required property', '')} is required{at}", None
+        name = next((p for p in error.validator_value if p not in error.instance), "?")
+        wanted = error.schema.get("properties", {}).get(name, {}).get("description")
+        return f"'{name}' is required{at}", f"add '{name}'" + (f" — {wanted}" if wanted else "")
     if error.validator == "type":
         wanted = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         names = " or ".join(_TYPE_NAMES.get(t, t) for t in wanted)
-        return f"'{where or 'the file'}' must be {names}, not {_type_name(error.instance)}", None
+        return f"'{where or 'the file'}' must be {names}, not {_type_name(error.instance)}", (
+            error.schema.get("description") or described or f"write {names} here"
+        )
     if error.validator == "enum":
         options = ", ".join(str(v) for v in error.validator_value)
         return f"'{error.instance}'{at} is not allowed{suggest(error.instance, error.validator_value)}", (
             f"use one of: {options}"
         )
     if error.validator == "pattern":
-        return f"'{error.instance}'{at} does not match {error.validator_value}", error.schema.get("description")
+        return f"'{error.instance}'{at} does not match {error.validator_value}", (
+            error.schema.get("description") or described
+        )
     if error.validator in ("minItems", "minProperties") and not error.instance:
-        return f"'{where}' is empty", error.schema.get("description")
-    return f"{error.message}{at}", error.schema.get("description")
+        return f"'{where}' is empty", error.schema.get("description") or described
+    return f"{error.message}{at}", error.schema.get("description") or described
 
 
-def validate(data: Any, schema_name: str, path: Path) -> None:
-    """Raise a PromptguardError for the most relevant schema violation in `data`, if any."""
+def _nearest_description(error: jsonschema.ValidationError) -> str | None:
+    """The description of the nearest oneOf/anyOf above a branch's error, e.g. what a check looks like."""
+    parent = error.parent
+    while parent is not None:
+        if isinstance(parent.schema, dict) and parent.schema.get("description"):
+            return parent.schema["description"]
+        parent = parent.parent
+    return None
+
+
+def validate(
+    data: Any, schema_name: str, path: Path, case_of: Callable[[Sequence[Any]], str | None] | None = None
+) -> None:
+    """Raise a PromptguardError for the most relevant schema violation in `data`, if any.
+
+    `case_of(where)` names the case that the data at `where` (keys and indexes) belongs to, if any.
+    """
     error = jsonschema.exceptions.best_match(_validator(schema_name).iter_errors(data))
     if error is None:
         return
     # best_match may pick a branch of oneOf/anyOf; report the deepest concrete cause.
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
-    message, hint = _explain(error)
-    raise PromptguardError(message, path=path, line=line_of(data, error.absolute_path), hint=hint)
+    message, hint = _explain(error, _nearest_description(error))
+    where = list(error.absolute_path)
+    if error.validator == "additionalProperties":
+        where.append(_unknown_key(error))
+    raise PromptguardError(
+        message, path=path, line=line_of(data, where), case=case_of(where) if case_of else None, hint=hint
+    )

@@ -90,16 +90,41 @@ def load_yaml(path: Path) -> Any:
     except PromptguardError as exc:
         raise exc.located(path) from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        hint = "fix the YAML syntax"
-        if "\t" in problem or "'\\t'" in problem:
-            hint = "indent with spaces; YAML does not allow tabs"
-        raise PromptguardError(
-            f"invalid YAML: {problem}", path=path, line=mark.line + 1 if mark else None, hint=hint
-        ) from None
+        message, line, hint = _explain_syntax_error(exc, len(text))
+        raise PromptguardError(f"invalid YAML: {message}", path=path, line=line, hint=hint) from None
     except yaml.YAMLError as exc:
         raise PromptguardError(f"invalid YAML: {exc}", path=path, hint="fix the YAML syntax") from None
+
+
+def _explain_syntax_error(exc: yaml.MarkedYAMLError, length: int) -> tuple[str, int | None, str]:
+    """Message, line and hint for a syntax error.
+
+    The line is where the parser gave up, unless that is the end of the file (an unclosed quote or
+    bracket): then it is where the unclosed construct starts.
+    """
+    problem = exc.problem or str(exc)
+    problem_line = exc.problem_mark.line + 1 if exc.problem_mark else None
+    context_line = exc.context_mark.line + 1 if exc.context_mark else None
+    at_end = exc.problem_mark is None or exc.problem_mark.index >= length
+    line = context_line if at_end and context_line else problem_line
+    message = problem
+    if exc.context and context_line == line:
+        message = f"{exc.context}, {problem}"
+    elif exc.context:
+        message = f"{problem} ({exc.context} at line {context_line})"
+    if "\t" in problem or "'\\t'" in problem:
+        hint = "indent with spaces; YAML does not allow tabs"
+    elif exc.context and "quoted scalar" in exc.context:
+        hint = f"close the quote opened at line {context_line}"
+    elif exc.context and "flow sequence" in exc.context:
+        hint = f"close the '[' opened at line {context_line}, or quote the text if it is not a list"
+    elif exc.context and "flow mapping" in exc.context:
+        hint = f"close the '{{' opened at line {context_line}, or quote the text if it is not a mapping"
+    elif "mapping values are not allowed" in problem:
+        hint = "quote a value that contains ': ', or fix the indentation"
+    else:
+        hint = "fix the YAML syntax (indentation, quotes, brackets)"
+    return message, line, hint
 
 
 def line_of(data: Any, path: Iterable[Any]) -> int | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import jsonschema
 
@@ -34,6 +34,14 @@ class CheckInput:
 
 
 @dataclass(frozen=True)
+class CaseInput:
+    """What a case-scope check looks at: every sample of the case (latency percentiles, for one)."""
+
+    calls: tuple[Call, ...]
+    case: CaseInfo
+
+
+@dataclass(frozen=True)
 class BuildContext:
     """Where a check is declared, to resolve files relative to the suite."""
 
@@ -50,29 +58,38 @@ class CheckSpecError(Exception):
 
 
 Check = Callable[[CheckInput], CheckResult]
+Scope = Literal["call", "case"]
 
 
 @dataclass(frozen=True)
 class CheckType:
     name: str
     schema: dict[str, Any]
-    build: Callable[[Any, BuildContext], Check]
+    build: Callable[[Any, BuildContext], Callable[..., CheckResult]]
+    scope: Scope = "call"  # "call": judged on every sample; "case": judged once on all samples
+
+
+@dataclass(frozen=True)
+class BuiltCheck:
+    name: str
+    scope: Scope
+    run: Callable[..., CheckResult]  # (CheckInput) for scope "call", (CaseInput) for scope "case"
 
 
 REGISTRY: dict[str, CheckType] = {}
 
 
-def register(name: str, schema: dict[str, Any]) -> Callable[[Callable[[Any, BuildContext], Check]], Callable]:
+def register(name: str, schema: dict[str, Any], scope: Scope = "call") -> Callable[[Callable], Callable]:
     """Register a builder `build(argument, context) -> check` under `name`."""
 
-    def decorator(build: Callable[[Any, BuildContext], Check]) -> Callable[[Any, BuildContext], Check]:
-        REGISTRY[name] = CheckType(name, schema, build)
+    def decorator(build: Callable[[Any, BuildContext], Callable[..., CheckResult]]) -> Callable:
+        REGISTRY[name] = CheckType(name, schema, build, scope)
         return build
 
     return decorator
 
 
-def build_check(name: str, argument: Any, context: BuildContext) -> Check:
+def build_check(name: str, argument: Any, context: BuildContext) -> BuiltCheck:
     """Validate `argument` against the check's schema and build it; raise CheckSpecError when wrong."""
     check_type = REGISTRY[name]
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(check_type.schema).iter_errors(argument))
@@ -82,7 +99,7 @@ def build_check(name: str, argument: Any, context: BuildContext) -> Check:
             f"check '{name}'{where}: {error.message}",
             hint=check_type.schema.get("description"),
         )
-    return check_type.build(argument, context)
+    return BuiltCheck(name, check_type.scope, check_type.build(argument, context))
 
 
 def result(name: str, passed: bool, reason: str, score: float | None = None, diff: str | None = None) -> CheckResult:

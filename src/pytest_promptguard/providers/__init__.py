@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from ..config import ModelSpec
+from .anthropic import AnthropicProvider
 from .base import Provider, ProviderError, Reply
+from .gemini import GeminiProvider
+from .ollama import OllamaProvider
 from .openai import OpenAIProvider
 from .python import PythonProvider
 
-PROVIDERS: dict[str, type] = {"openai": OpenAIProvider, "python": PythonProvider}
+PROVIDERS: dict[str, type] = {
+    "openai": OpenAIProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+    "ollama": OllamaProvider,
+    "python": PythonProvider,
+}
 
 
 def make_provider(spec: ModelSpec) -> Provider:

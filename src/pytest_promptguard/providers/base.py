@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import email.utils
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Protocol, Sequence
 
 import httpx
@@ -27,12 +29,21 @@ class Reply:
 class ProviderError(Exception):
     """A call that produced no usable answer. `retryable` tells the scheduler whether to try again."""
 
-    def __init__(self, kind: str, message: str, *, status: int | None = None, retryable: bool = False) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.status = status
         self.retryable = retryable
+        self.retry_after_s = retry_after_s
 
     def to_error(self) -> CallError:
         return CallError(kind=self.kind, message=self.message, status=self.status)
@@ -79,7 +90,36 @@ def http_error(response: httpx.Response, endpoint: str) -> ProviderError:
     detail = _server_message(response)
     kind = "auth" if status in (401, 403) else "http"
     retryable = status in (408, 409, 429) or status >= 500
-    return ProviderError(kind, f"HTTP {status} from {endpoint}: {detail}", status=status, retryable=retryable)
+    return ProviderError(
+        kind,
+        f"HTTP {status} from {endpoint}: {detail}",
+        status=status,
+        retryable=retryable,
+        retry_after_s=retry_after(response.headers),
+    )
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds the server asks us to wait: `retry-after-ms`, or `Retry-After` as seconds or an HTTP date."""
+    if "retry-after-ms" in headers:
+        try:
+            return max(0.0, float(headers["retry-after-ms"]) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -94,3 +134,21 @@ def _server_message(response: httpx.Response) -> str:
     if isinstance(error, str):
         return error[:500]
     return str(body)[:300]
+
+
+async def post_json(http: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """POST `body` and return the JSON object answered; ProviderError on an HTTP error or a body that is not one."""
+    response = await http.post(url, json=body, headers=headers)
+    if response.status_code >= 400:
+        raise http_error(response, url)
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        # A proxy's HTML page or a cut-off body: worth another try.
+        raise ProviderError(
+            "bad_response", f"{url} answered HTTP {response.status_code} with a body that is not a JSON object",
+            status=response.status_code, retryable=True,
+        )
+    return data

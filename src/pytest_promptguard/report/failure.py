@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..results import Call, CheckResult
+from ..results import Call, CaseResult, CheckResult, percentile
 
 OUTPUT_LIMIT = 2000
 
@@ -28,32 +28,57 @@ def call_line(call: Call) -> str:
     served = call.model_served or "?"
     tokens = f"{call.tokens_in if call.tokens_in is not None else '?'}→{call.tokens_out if call.tokens_out is not None else '?'}"
     estimated = " (estimated)" if call.usage.estimated else ""
-    return f"{call.model} ({call.provider}, asked {call.model_asked or '-'}, served {served}): {call.latency_ms:.0f} ms, tokens {tokens}{estimated}"
+    cost = f"${call.cost_usd:.6f}" if call.cost_usd is not None else "cost unknown"
+    extras = [f"{call.attempts} attempts"] if call.attempts > 1 else []
+    extras += [f"from {call.source}"] if call.source != "live" else []
+    return (
+        f"{call.model} ({call.provider}, asked {call.model_asked or '-'}, served {served}): {call.latency_ms:.0f} ms, "
+        f"tokens {tokens}{estimated}, {cost}" + "".join(f", {extra}" for extra in extras)
+    )
 
 
-def explain_check_failure(
-    messages: Sequence[dict[str, Any]], calls: Sequence[Call], checks: Sequence[Sequence[CheckResult]]
-) -> str:
-    """Every failed check of every sample, then the rendered prompt, then the output of each failing sample."""
+def explain_check_failure(result: CaseResult) -> str:
+    """Why a case failed: its pass rate when sampled, every failed check of every sample, the case-level
+    checks, then the rendered prompt and the output of the failing samples."""
+    calls, checks = result.calls, result.checks
     parts: list[str] = []
+    if len(calls) > 1:
+        passing = sum(all(r.passed for r in sample) for sample in checks)
+        latencies = [c.latency_ms for c in calls]
+        verdict = ">=" if (result.pass_rate or 0) >= result.min_pass_rate else "<"
+        parts.append(
+            f"{passing}/{len(calls)} samples passed ({passing / len(calls):.0%} {verdict} min_pass_rate "
+            f"{result.min_pass_rate:.0%}); latency p50 {percentile(latencies, 50):.0f} ms, "
+            f"p95 {percentile(latencies, 95):.0f} ms, max {max(latencies):.0f} ms"
+        )
     failing = [(i, call, results) for i, (call, results) in enumerate(zip(calls, checks)) if not all(r.passed for r in results)]
     for index, call, results in failing:
         label = f"sample {index + 1}/{len(calls)}: " if len(calls) > 1 else ""
         failed = [r for r in results if not r.passed]
         parts.append(f"{label}{len(failed)} of {len(results)} checks failed")
-        for failure in failed:
-            score = f" (score {failure.score:g})" if failure.score is not None else ""
-            parts.append(f"  ✗ {failure.name}: {failure.reason}{score}")
-            if failure.diff:
-                parts.append(_indent(cut(failure.diff)))
+        parts.extend(_failed_check_lines(failed))
+    failed_case_checks = [r for r in result.case_checks if not r.passed]
+    if failed_case_checks:
+        parts.append(f"{len(failed_case_checks)} of {len(result.case_checks)} checks over all samples failed")
+        parts.extend(_failed_check_lines(failed_case_checks))
     parts.append("prompt:")
-    parts.append(render_messages(messages))
-    for index, call, _ in failing[:3]:
+    parts.append(render_messages(result.messages))
+    for index, call, _ in (failing or list(zip(range(1), calls, checks)))[:3]:
         label = f" (sample {index + 1})" if len(calls) > 1 else ""
         parts.append(f"output{label}:")
         parts.append(_indent(cut(call.text)))
         parts.append(f"call: {call_line(call)}")
     return "\n".join(parts)
+
+
+def _failed_check_lines(failed: Sequence[CheckResult]) -> list[str]:
+    lines = []
+    for failure in failed:
+        score = f" (score {failure.score:g})" if failure.score is not None else ""
+        lines.append(f"  ✗ {failure.name}: {failure.reason}{score}")
+        if failure.diff:
+            lines.append(_indent(cut(failure.diff)))
+    return lines
 
 
 def explain_call_errors(calls: Sequence[Call]) -> str:
@@ -64,8 +89,9 @@ def explain_call_errors(calls: Sequence[Call]) -> str:
             continue
         label = f"sample {index + 1}/{len(calls)}: " if len(calls) > 1 else ""
         status = f" (HTTP {call.error.status})" if call.error.status else ""
+        attempts = f" after {call.attempts} attempts" if call.attempts > 1 else ""
         lines.append(
-            f"{label}model '{call.model}' ({call.provider}, {call.model_asked or '-'}) failed: "
+            f"{label}model '{call.model}' ({call.provider}, {call.model_asked or '-'}) failed{attempts}: "
             f"{call.error.kind}{status}: {call.error.message}"
         )
     lines.append("this is a provider error, not a check failure: the output was never judged")

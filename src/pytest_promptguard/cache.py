@@ -1,0 +1,64 @@
+"""The opt-in response cache (`--promptguard-cache`): identical requests reuse a stored answer.
+
+One JSON file per (request, sample index) under `.promptguard/cache/`. Entries hold the call record only
+(never a key or a header), are written atomically so xdist workers can share the folder, and a corrupt or
+expired entry is simply a miss that gets replaced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from . import FORMAT_VERSION
+from .results import Call, Request, canonical_json
+
+DEFAULT_TTL_S = 7 * 24 * 3600.0
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '12h', '7d' -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)
+
+
+class ResponseCache:
+    def __init__(self, folder: Path, ttl_s: float = DEFAULT_TTL_S) -> None:
+        self.folder = folder
+        self.ttl_s = ttl_s
+
+    def _path(self, request: Request, base_url: str | None, sample: int) -> Path:
+        key = canonical_json({"request": request.digest(), "base_url": base_url, "sample": sample})
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.folder / digest[:2] / f"{digest}.json"
+
+    def get(self, request: Request, base_url: str | None, sample: int) -> Call | None:
+        path = self._path(request, base_url, sample)
+        try:
+            entry = json.loads(path.read_text("utf-8"))
+            if entry.get("format_version") != FORMAT_VERSION or time.time() - entry["stored_at"] > self.ttl_s:
+                return None
+            call = Call.from_dict(entry["call"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # missing, corrupt or from another version: a miss, replaced on the next put
+        return dataclasses.replace(call, source="cache")
+
+    def put(self, request: Request, base_url: str | None, sample: int, call: Call) -> None:
+        path = self._path(request, base_url, sample)
+        entry = {"format_version": FORMAT_VERSION, "stored_at": time.time(), "call": call.to_dict()}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            with os.fdopen(fd, "w", encoding="utf-8") as file:
+                json.dump(entry, file)
+            os.replace(temp, path)
+        except OSError:
+            pass  # a cache that cannot be written costs speed, never a result
