@@ -56,7 +56,10 @@ def openai_config(pytester: pytest.Pytester, model_server: ModelServer):
     """Write promptguard.yaml with model `fast` (openai, at the local server) plus any `models` given."""
 
     def make(models: dict | None = None, **fast: object) -> Path:
-        spec = {"provider": "openai", "model": "gpt-4o-mini", "base_url": model_server.url, "timeout_s": 5, **fast}
+        spec = {
+            "provider": "openai", "model": "gpt-4o-mini", "base_url": model_server.url, "timeout_s": 5,
+            "max_backoff_s": 0.05, **fast,
+        }
         data = {"default_models": ["fast"], "models": {"fast": spec, **(models or {})}}
         path = pytester.path / "promptguard.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

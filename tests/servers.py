@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 
 @dataclass
@@ -43,6 +43,47 @@ def chat_completion(text: str, *, model: str = "test-model-2024-01-01", fingerpr
     return body
 
 
+def anthropic_message(text: str = "", *, tool_uses: Sequence[dict[str, Any]] = (), model: str = "claude-test-20250101",
+                      stop_reason: str = "end_turn", usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A Messages API answer: text block (if any), then tool_use blocks {id, name, input}."""
+    content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    content += [{"type": "tool_use", **tool} for tool in tool_uses]
+    body: dict[str, Any] = {"id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                            "content": content, "stop_reason": stop_reason, "stop_sequence": None}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def gemini_response(*parts: dict[str, Any], model_version: str = "gemini-test-001", finish_reason: str = "STOP",
+                    usage: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A generateContent answer with one candidate made of `parts` ({"text": ...} or {"functionCall": ...})."""
+    body: dict[str, Any] = {
+        "candidates": [{"content": {"role": "model", "parts": list(parts)}, "finishReason": finish_reason, "index": 0}],
+        "modelVersion": model_version,
+        "responseId": "resp-1",
+    }
+    if usage is not None:
+        body["usageMetadata"] = usage
+    return body
+
+
+def ollama_chat(text: str = "", *, tool_calls: Sequence[dict[str, Any]] = (), model: str = "llama-test:8b",
+                done_reason: str = "stop", prompt_eval_count: int | None = 11,
+                eval_count: int | None = 5) -> dict[str, Any]:
+    """A non-streamed /api/chat answer; tool calls are {name, arguments} with arguments an object."""
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if tool_calls:
+        message["tool_calls"] = [{"function": call} for call in tool_calls]
+    body: dict[str, Any] = {"model": model, "created_at": "2025-01-01T00:00:00Z", "message": message,
+                            "done": True, "done_reason": done_reason}
+    if prompt_eval_count is not None:
+        body["prompt_eval_count"] = prompt_eval_count
+    if eval_count is not None:
+        body["eval_count"] = eval_count
+    return body
+
+
 def last_user_message(request: dict[str, Any]) -> str:
     return next(m["content"] for m in reversed(request["messages"]) if m["role"] == "user")
 
@@ -58,6 +99,7 @@ class ModelServer:
         self.responder: Responder | None = None
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []  # request paths, query string included
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -81,6 +123,7 @@ class ModelServer:
                 with server._lock:
                     server.requests.append(request)
                     server.headers.append(headers)
+                    server.paths.append(self.path)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
@@ -96,13 +139,15 @@ class ModelServer:
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (a timeout under test): nothing to answer
                 finally:
                     with server._lock:
                         server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def respond(self, path: str, request: dict[str, Any], headers: dict[str, str]) -> Reply:
         if self.responder is not None:
@@ -115,9 +160,14 @@ class ModelServer:
         return self.httpd.server_address[1]
 
     @property
+    def root(self) -> str:
+        """The server's URL without a path, for APIs whose base URL has none (Ollama)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def url(self) -> str:
         """The base URL to put in promptguard.yaml."""
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.root}/v1"
 
     def __enter__(self) -> "ModelServer":
         self.thread.start()

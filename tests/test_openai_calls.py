@@ -132,10 +132,12 @@ def test_connection_refused_names_the_url(pytester, write, openai_config):
 
 
 def test_hanging_server_times_out(pytester, write, model_server, openai_config):
-    openai_config(timeout_s=0.3)
+    openai_config(timeout_s=0.3, retries=1, max_backoff_s=0)
     model_server.responder = lambda request, headers: Reply(body=chat_completion("late"), delay_s=2)
     write("greet.prompt.yaml", SUITE)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*timeout*no answer from http://127.0.0.1:*/v1/chat/completions within 0.3 s*"])
-    assert result.duration < 2.5
+    result.stdout.fnmatch_lines(
+        ["*failed after 2 attempts: timeout: no answer from http://127.0.0.1:*/v1/chat/completions within 0.3 s*"]
+    )
+    assert result.duration < 1.5

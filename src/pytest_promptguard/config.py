@@ -51,8 +51,9 @@ class ModelSpec:
 
     @property
     def total_timeout_s(self) -> float:
-        """The bound on a whole call: every attempt may time out and every retry may wait its longest."""
-        return self.timeout_s * (self.retries + 1) + self.max_backoff_s * self.retries
+        """The bound on a whole call: every attempt may time out and every retry may wait its longest
+        (plus a second, so that the last attempt's own timeout is what gets reported)."""
+        return self.timeout_s * (self.retries + 1) + self.max_backoff_s * self.retries + 1.0
 
 
 def interpolate(value: Any, where: Path, line: int | None) -> Any:

@@ -18,10 +18,6 @@ from .errors import PromptguardError
 from .results import Usage
 from .validation import suggest
 
-#: Providers whose `input_tokens` exclude cache reads (Anthropic reports them apart as `cache_read_input_tokens`).
-#: Elsewhere (OpenAI, Gemini) the cached tokens are a part of the input tokens.
-CACHE_READS_SEPARATE = frozenset({"anthropic"})
-
 #: Dated snapshots per provider family; group 1 is the family id. Only these suffixes are stripped: any other
 #: suffix after a known id names a different model with its own price (gpt-4o-mini, o3-pro, gemini-2.5-flash-lite,
 #: claude-opus-5-5, gpt-4o-audio-preview), so there is no general prefix match.
@@ -135,20 +131,17 @@ def price_from_spec(raw: dict[str, Any], source: str = "config") -> Price:
     return Price(input_rate, output_rate, _spec_rate(raw, "cached_input_per_mtok"), source=source, confirmed=True)
 
 
-def cost_usd(usage: Usage, price: Price | None, provider: str) -> float | None:
+def cost_usd(usage: Usage, price: Price | None, provider: str | None = None) -> float | None:
     """USD for one call; None when the price or the input/output token counts are unknown.
 
-    `provider` says how to read `usage`: for providers in CACHE_READS_SEPARATE the cached tokens come on top
-    of `input_tokens`, elsewhere they are a part of them. Cached tokens are billed at the cached rate.
+    Every adapter reports `input_tokens` as the whole prompt with `cached_input_tokens` a part of it (the
+    Anthropic one adds the cache reads and writes that Anthropic's own `input_tokens` leaves out), so one rule
+    serves all and `provider` does not change the arithmetic. Cached tokens are billed at the cached rate.
     """
     if price is None or usage.input_tokens is None or usage.output_tokens is None:
         return None
-    cached = usage.cached_input_tokens or 0
-    if provider in CACHE_READS_SEPARATE:
-        uncached, prompt = usage.input_tokens, usage.input_tokens + cached
-    else:
-        cached = min(cached, usage.input_tokens)
-        uncached, prompt = usage.input_tokens - cached, usage.input_tokens
-    rates = price.tier(prompt)
+    cached = min(usage.cached_input_tokens or 0, usage.input_tokens)
+    rates = price.tier(usage.input_tokens)
     cached_rate = rates.input_per_mtok if rates.cached_input_per_mtok is None else rates.cached_input_per_mtok
+    uncached = usage.input_tokens - cached
     return (uncached * rates.input_per_mtok + cached * cached_rate + usage.output_tokens * rates.output_per_mtok) / 1e6

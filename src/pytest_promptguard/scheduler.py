@@ -175,12 +175,13 @@ class Scheduler:
             self._slots = asyncio.Semaphore(self.concurrency)
         booked_tokens = _estimated_request_tokens(request)
         while True:
-            for budget in budgets:
-                if budget.exhausted:
-                    error = CallError("budget", f"budget exhausted: ${budget.spent_usd:.4f} spent of ${budget.limit_usd:g} ({budget.label}); no call sent")
-                    return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id, attempts=attempts.count, error=error)
             booking = await limits.rate.acquire(booked_tokens) if limits.rate else None
             async with limits.slots, self._slots:
+                # Checked once a slot is ours, so calls queued behind the limit see what was spent before them.
+                exhausted = next((b for b in budgets if b.exhausted), None)
+                if exhausted is not None:
+                    return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id,
+                                attempts=attempts.count, error=_budget_error(exhausted))
                 attempts.count += 1
                 start = time.perf_counter()
                 error: CallError | None = None
@@ -214,6 +215,13 @@ class Scheduler:
                 return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id,
                             latency_ms=latency_ms, attempts=attempts.count, error=error)
             await asyncio.sleep(_backoff_s(attempts.count, wait_s, spec.max_backoff_s))
+
+
+def _budget_error(budget: Budget) -> CallError:
+    return CallError(
+        "budget",
+        f"budget exhausted: ${budget.spent_usd:.4f} spent of ${budget.limit_usd:g} ({budget.label}); no call sent",
+    )
 
 
 def _backoff_s(attempt: int, retry_after_s: float | None, cap_s: float) -> float:

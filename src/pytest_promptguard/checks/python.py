@@ -39,16 +39,22 @@ def build_python(argument: Any, context: BuildContext) -> Check:
         try:
             verdict = function(given.call.text, given.case)
         except Exception as exc:  # noqa: BLE001 - a broken custom check fails the case, with its reason
-            return result("python", False, f"{reference} raised {type(exc).__name__}: {exc}")
+            return result("python", False, f"{reference} raised {type(exc).__name__}: {_one_line(exc)}")
         return _interpret(reference, verdict, minimum)
 
     return python
 
 
+def _one_line(text: object, limit: int = 300) -> str:
+    """`text` on one line (a reason is one line), cut at `limit` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _interpret(reference: str, verdict: Any, minimum: float | None) -> Any:
     if isinstance(verdict, tuple) and len(verdict) == 2:
         passed, message = verdict
-        return result("python", bool(passed), f"{reference}: {message}")
+        return result("python", bool(passed), f"{reference}: {_one_line(message)}")
     if isinstance(verdict, bool):
         return result("python", verdict, f"{reference} returned {verdict}")
     if isinstance(verdict, (int, float)):

@@ -18,7 +18,7 @@ from ..errors import PromptguardError
 from ..yamlsource import load_yaml
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, register, result
 
-_FENCE = re.compile(r"```(?:json|JSON)?[ \t]*\n(.*?)\n?```", re.DOTALL)
+_FENCE = re.compile(r"```[ \t]*([\w+-]*)[ \t]*\r?\n(.*?)\r?\n?```", re.DOTALL)  # (language, body)
 
 
 def parse_json_output(text: str) -> tuple[Any, str | None]:
@@ -28,12 +28,16 @@ def parse_json_output(text: str) -> tuple[Any, str | None]:
         return json.loads(stripped), None
     except ValueError as exc:
         whole_error = f"{exc.msg} at line {exc.lineno} column {exc.colno}"
-    fence = _FENCE.search(text)
-    if fence:
+    fence_error = None
+    for language, body in _FENCE.findall(text):  # fences pair up in order, so other code blocks are skipped whole
+        if language.lower() not in ("json", ""):
+            continue
         try:
-            return json.loads(fence.group(1)), None
+            return json.loads(body), None
         except ValueError as exc:
-            return None, f"the ```json block is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            fence_error = fence_error or f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if fence_error:
+        return None, f"the ```json block is not valid JSON: {fence_error}"
     return None, f"output is not JSON: {whole_error}"
 
 

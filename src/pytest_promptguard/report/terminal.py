@@ -5,36 +5,65 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Sequence
 
-from ..results import CaseResult, percentile
+from ..results import Call, CaseResult, percentile
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _cost(calls: Sequence[Call]) -> str:
+    """Total cost; '?' marks a total that leaves out calls whose price is unknown (never counted as 0)."""
+    known = [c.cost_usd for c in calls if c.cost_usd is not None]
+    if not known:
+        return "?" if calls else "-"
+    return f"${sum(known):.4f}" + ("+?" if len(known) < len(calls) else "")
+
+
 def summary_lines(results: Sequence[CaseResult]) -> list[str]:
-    """One row per suite and model: cases, outcomes, latency p50/p95 and tokens; then a totals row."""
+    """One row per suite and model: cases, outcomes, latency p50/p95, tokens and cost; totals; warnings."""
     groups: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
     for result in results:
         groups[(result.suite, result.model)].append(result)
-    header = f"{'suite':<24} {'model':<12} {'cases':>5} {'pass':>5} {'fail':>5} {'error':>5} {'p50 ms':>8} {'p95 ms':>8} {'tok in':>8} {'tok out':>8}"
-    lines = [header]
+    lines = [
+        f"{'suite':<22} {'model':<12} {'cases':>5} {'pass':>5} {'fail':>5} {'error':>5} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'tok in':>8} {'tok out':>8} {'cost':>9}"
+    ]
 
     def row(label: str, model: str, group: Sequence[CaseResult]) -> str:
         calls = [c for r in group for c in r.calls if c.error is None]
         latencies = [c.latency_ms for c in calls if c.source == "live"]
         count = {o: sum(r.outcome == o for r in group) for o in ("passed", "failed", "error")}
         return (
-            f"{label[:24]:<24} {model[:12]:<12} {len(group):>5} {count['passed']:>5} {count['failed']:>5} "
-            f"{count['error']:>5} {_fmt(percentile(latencies, 50)):>8} {_fmt(percentile(latencies, 95)):>8} "
-            f"{sum(c.tokens_in or 0 for c in calls):>8,} {sum(c.tokens_out or 0 for c in calls):>8,}"
+            f"{label[:22]:<22} {model[:12]:<12} {len(group):>5} {count['passed']:>5} {count['failed']:>5} "
+            f"{count['error']:>5} {_fmt(percentile(latencies, 50)):>7} {_fmt(percentile(latencies, 95)):>7} "
+            f"{sum(c.tokens_in or 0 for c in calls):>8,} {sum(c.tokens_out or 0 for c in calls):>8,} {_cost(calls):>9}"
         )
 
     for (suite, model), group in sorted(groups.items()):
         lines.append(row(suite, model, group))
     if len(groups) > 1:
         lines.append(row("total", "", list(results)))
-    estimated = sum(c.usage.estimated for r in results for c in r.calls if c.error is None)
+    return lines + _warnings(results)
+
+
+def _warnings(results: Sequence[CaseResult]) -> list[str]:
+    calls = [c for r in results for c in r.calls]
+    answered = [c for c in calls if c.error is None]
+    warnings = []
+    unpriced = sorted({f"{c.model} ({c.model_served or c.model_asked})" for c in answered if c.cost_usd is None})
+    if unpriced:
+        warnings.append(
+            f"no price known for: {', '.join(unpriced)}; their cost is unknown (not 0): "
+            "set price: {input_per_mtok, output_per_mtok} in promptguard.yaml"
+        )
+    estimated = sum(c.usage.estimated for c in answered)
     if estimated:
-        lines.append(f"note: {estimated} call(s) reported no token usage; their tokens are estimated (~4 chars/token)")
-    return lines
+        warnings.append(f"{estimated} call(s) reported no token usage; their tokens are estimated (~4 chars/token)")
+    retried = [c for c in calls if c.attempts > 1]
+    if retried:
+        warnings.append(f"{len(retried)} call(s) needed retries ({sum(c.attempts - 1 for c in retried)} retries in all)")
+    cached = sum(c.source == "cache" for c in calls)
+    if cached:
+        warnings.append(f"{cached} call(s) answered from the response cache (not counted in latency)")
+    return [f"warning: {w}" for w in warnings]
