@@ -83,8 +83,13 @@ BROKEN = {
     ),
     "tab-indent": Broken(
         "cases:\n  - id: a\n\tprompt: hello  # <-\n",
-        ["invalid YAML", "'\\t'"],
+        ["invalid YAML", "found character '\\t' that cannot start any token"],
         "indent with spaces",
+    ),
+    "control-character": Broken(
+        'cases:\n  - id: a\n    prompt: "ring \x07"  # <-\n',
+        ["invalid YAML", "unacceptable character '\\x07'"],
+        "remove it, or write it as an escape",
     ),
     "duplicate-yaml-key": Broken(
         """
@@ -220,6 +225,17 @@ BROKEN = {
         """,
         ["undefined variable {{question}}", "(did you mean 'questoin'?)"],
         "define 'question' under 'vars'",
+        case="a",
+    ),
+    "variable-names-that-are-not-strings": Broken(
+        """
+        vars: {1: one}
+        cases:
+          - id: a
+            prompt: "{{one}}"  # <-
+        """,
+        ["undefined variable {{one}}"],
+        "(defined: 1)",
         case="a",
     ),
     "duplicate-case-id": Broken(
@@ -429,6 +445,7 @@ def test_bad_input_is_a_collection_error_naming_file_line_and_fix(pytester, writ
     output = result.stdout.str() + result.stderr.str()
     assert "Traceback" not in output
     assert "INTERNALERROR" not in output
+    assert "line None" not in output
     result.assert_outcomes(passed=2, errors=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     error = collection_error(result, broken.suite)

@@ -418,6 +418,14 @@ def test_json_schema_yaml_file_and_more_than_three_errors(pytester: pytest.Pytes
     )]
 
 
+def test_json_schema_errors_in_document_order() -> None:
+    built = build_check("json_schema", {"type": "array", "items": {"type": "integer"}}, BuildContext(Path("s.prompt.yaml")))
+    verdict = built.run(CheckInput(call=_call(json.dumps([1] + ["x"] * 11)), case=CaseInfo(suite="s", id="c")))
+    assert verdict.reason == (
+        "$[1]: 'x' is not of type 'integer'; $[2]: 'x' is not of type 'integer'; $[3]: 'x' is not of type 'integer' (+8 more)"
+    )
+
+
 def test_json_schema_unresolvable_ref_is_a_collection_error(pytester: pytest.Pytester, bot: Bot) -> None:
     bot({"q": "{}"})
     (pytester.path / "order.schema.json").write_text(json.dumps(ORDER_SCHEMA), encoding="utf-8")

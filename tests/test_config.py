@@ -314,16 +314,15 @@ def test_case_models_over_suite_models_over_default_models(pytester, write):
             models: [a, c]
         """,
     )
-    collected = pytester.runpytest("--promptguard", "--collect-only", "-q")
-    ids = [line for line in collected.stdout.lines if "::" in line]
-    assert ids == [
+    result = pytester.runpytest("--promptguard", "-v")
+    result.assert_outcomes(passed=4)
+    ran = [line.split()[0] for line in result.stdout.lines if " PASSED" in line]
+    assert ran == [
         "defaults.prompt.yaml::x[a]",
         "named.prompt.yaml::y[b]",
         "named.prompt.yaml::z[a]",
         "named.prompt.yaml::z[c]",
     ]
-
-    pytester.runpytest("--promptguard").assert_outcomes(passed=4)
     calls = sorted((pytester.path / "calls.log").read_text().splitlines())
     assert calls == ["a from-case", "a from-defaults", "b from-suite", "c from-case"]
 

@@ -157,8 +157,7 @@ PRICE = Price(input_per_mtok=2.0, output_per_mtok=8.0, cached_input_per_mtok=0.5
 
 def test_cached_tokens_are_part_of_input_and_billed_at_the_cached_rate():
     expected = (600 * 2.0 + 400 * 0.5 + 100 * 8.0) / 1e6
-    for provider in ("openai", "gemini", "anthropic", None):
-        assert cost_usd(USAGE, PRICE, provider) == pytest.approx(expected)
+    assert cost_usd(USAGE, PRICE) == pytest.approx(expected)
 
 
 def test_anthropic_adapter_usage_bills_cache_reads_once():
@@ -168,22 +167,22 @@ def test_anthropic_adapter_usage_bills_cache_reads_once():
     usage = anthropic_usage(raw, request, "")
     # cache writes at the input rate: Usage has no field for them
     expected = ((5 + 20) * 1.0 + 100 * 0.10 + 3 * 5.0) / 1e6
-    assert cost_usd(usage, lookup("claude-haiku-4-5-20251001"), "anthropic") == pytest.approx(expected)
+    assert cost_usd(usage, lookup("claude-haiku-4-5-20251001")) == pytest.approx(expected)
 
 
 def test_unreported_cache_means_no_cached_tokens():
     usage = Usage(input_tokens=1000, output_tokens=100)
-    assert cost_usd(usage, PRICE, "openai") == pytest.approx((1000 * 2.0 + 100 * 8.0) / 1e6)
+    assert cost_usd(usage, PRICE) == pytest.approx((1000 * 2.0 + 100 * 8.0) / 1e6)
 
 
 def test_unknown_cached_rate_bills_cached_tokens_at_input_rate():
     price = Price(input_per_mtok=2.0, output_per_mtok=8.0)
-    assert cost_usd(USAGE, price, "openai") == pytest.approx((1000 * 2.0 + 100 * 8.0) / 1e6)
+    assert cost_usd(USAGE, price) == pytest.approx((1000 * 2.0 + 100 * 8.0) / 1e6)
 
 
 def test_more_cached_than_input_tokens_is_not_a_negative_charge():
     usage = Usage(input_tokens=100, output_tokens=0, cached_input_tokens=500)
-    assert cost_usd(usage, PRICE, "openai") == pytest.approx(100 * 0.5 / 1e6)
+    assert cost_usd(usage, PRICE) == pytest.approx(100 * 0.5 / 1e6)
 
 
 TIERED = Price(1.0, 10.0, 0.1, long_context=LongContext(threshold_tokens=200, input_per_mtok=2.0, output_per_mtok=15.0))
@@ -192,19 +191,19 @@ TIERED = Price(1.0, 10.0, 0.1, long_context=LongContext(threshold_tokens=200, in
 def test_long_context_tier_bills_the_whole_request_above_the_threshold():
     at_threshold = Usage(input_tokens=200, output_tokens=10, cached_input_tokens=50)
     above = Usage(input_tokens=201, output_tokens=10, cached_input_tokens=50)
-    assert cost_usd(at_threshold, TIERED, "gemini") == pytest.approx((150 * 1.0 + 50 * 0.1 + 10 * 10.0) / 1e6)
+    assert cost_usd(at_threshold, TIERED) == pytest.approx((150 * 1.0 + 50 * 0.1 + 10 * 10.0) / 1e6)
     # the long tier has no cached rate: cached tokens at its input rate
-    assert cost_usd(above, TIERED, "gemini") == pytest.approx((201 * 2.0 + 10 * 15.0) / 1e6)
+    assert cost_usd(above, TIERED) == pytest.approx((201 * 2.0 + 10 * 15.0) / 1e6)
 
 
 def test_shipped_long_context_tiers():
     small = Usage(input_tokens=100_000, output_tokens=1000)
     large = Usage(input_tokens=110_000, output_tokens=1000, cached_input_tokens=20_000)  # a 110K prompt, 20K read from cache
     haiku = lookup("claude-haiku-5-5")
-    assert cost_usd(small, haiku, "anthropic") == pytest.approx((100_000 * 0.10 + 1000 * 0.50) / 1e6)
-    assert cost_usd(large, haiku, "anthropic") == pytest.approx((90_000 * 0.50 + 20_000 * 0.05 + 1000 * 2.50) / 1e6)
+    assert cost_usd(small, haiku) == pytest.approx((100_000 * 0.10 + 1000 * 0.50) / 1e6)
+    assert cost_usd(large, haiku) == pytest.approx((90_000 * 0.50 + 20_000 * 0.05 + 1000 * 2.50) / 1e6)
     pro = lookup("models/gemini-2.5-pro")
-    assert cost_usd(Usage(input_tokens=200_001, output_tokens=0), pro, "gemini") == pytest.approx(200_001 * 2.50 / 1e6)
+    assert cost_usd(Usage(input_tokens=200_001, output_tokens=0), pro) == pytest.approx(200_001 * 2.50 / 1e6)
 
 
 @pytest.mark.parametrize(
@@ -212,12 +211,12 @@ def test_shipped_long_context_tiers():
     [Usage(), Usage(input_tokens=10), Usage(output_tokens=10), Usage(output_tokens=10, cached_input_tokens=5)],
 )
 def test_unknown_tokens_give_unknown_cost(usage):
-    assert cost_usd(usage, PRICE, "openai") is None
+    assert cost_usd(usage, PRICE) is None
 
 
 def test_unknown_price_gives_unknown_cost_not_zero():
-    assert cost_usd(USAGE, lookup("no-such-model"), "openai") is None
-    assert cost_usd(Usage(input_tokens=0, output_tokens=0), PRICE, "openai") == 0
+    assert cost_usd(USAGE, lookup("no-such-model")) is None
+    assert cost_usd(Usage(input_tokens=0, output_tokens=0), PRICE) == 0
 
 
 # --- override from a model spec ---

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PromptguardError, display_path
+from .pricing import Price, price_from_spec
 from .validation import suggest, validate
 from .yamlsource import YamlMap, load_yaml
 
@@ -45,7 +46,7 @@ class ModelSpec:
     max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
     rpm: float | None = None
     tpm: float | None = None
-    price: dict[str, float] | None = None
+    price: Price | None = None  # overrides the built-in price table
     source: Path | None = None
     line: int | None = None  # of its `callable` when it has one (import errors point there), else of its name
 
@@ -154,12 +155,21 @@ class Config:
             max_backoff_s=float(raw.get("max_backoff_s", DEFAULT_MAX_BACKOFF_S)),
             rpm=raw.get("rpm"),
             tpm=raw.get("tpm"),
-            price=dict(raw["price"]) if "price" in raw else None,
+            price=self._price(raw, line),
             source=self.path,
             line=line,
         )
         self._models[name] = spec
         return spec
+
+
+    def _price(self, raw: dict[str, Any], line: int | None) -> Price | None:
+        if "price" not in raw:
+            return None
+        try:
+            return price_from_spec(raw["price"], source=str(self.path))
+        except PromptguardError as exc:
+            raise exc.located(self.path, line) from None
 
 
 class ConfigFinder:

@@ -131,12 +131,12 @@ def price_from_spec(raw: dict[str, Any], source: str = "config") -> Price:
     return Price(input_rate, output_rate, _spec_rate(raw, "cached_input_per_mtok"), source=source, confirmed=True)
 
 
-def cost_usd(usage: Usage, price: Price | None, provider: str | None = None) -> float | None:
+def cost_usd(usage: Usage, price: Price | None) -> float | None:
     """USD for one call; None when the price or the input/output token counts are unknown.
 
-    Every adapter reports `input_tokens` as the whole prompt with `cached_input_tokens` a part of it (the
+    Every provider reports `input_tokens` as the whole prompt with `cached_input_tokens` a part of it (the
     Anthropic one adds the cache reads and writes that Anthropic's own `input_tokens` leaves out), so one rule
-    serves all and `provider` does not change the arithmetic. Cached tokens are billed at the cached rate.
+    serves all. Cached tokens are billed at the cached rate.
     """
     if price is None or usage.input_tokens is None or usage.output_tokens is None:
         return None

@@ -21,7 +21,7 @@ import httpx
 
 from .cache import ResponseCache
 from .limits import RateLimiter
-from .pricing import Price, cost_usd, lookup, price_from_spec
+from .pricing import Price, cost_usd, lookup
 from .providers import Provider, ProviderError
 from .providers.base import estimate_tokens
 from .results import Call, CallError, Request
@@ -61,7 +61,6 @@ class Scheduler:
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, cache: ResponseCache | None = None) -> None:
         self.concurrency = concurrency
         self.cache = cache
-        self.unpriced: set[str] = set()  # model names whose cost could not be computed
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
@@ -140,8 +139,7 @@ class Scheduler:
         spec = provider.spec
         if id(provider) not in self._models:
             rate = RateLimiter(spec.rpm, spec.tpm) if (spec.rpm or spec.tpm) else None
-            price = price_from_spec(spec.price) if spec.price else None
-            self._models[id(provider)] = _ModelLimits(asyncio.Semaphore(spec.max_concurrency), rate, price)
+            self._models[id(provider)] = _ModelLimits(asyncio.Semaphore(spec.max_concurrency), rate, spec.price)
         return self._models[id(provider)]
 
     async def _call(self, provider: Provider, request: Request, sample: int, budgets: tuple[Budget, ...]) -> Call:
@@ -198,10 +196,10 @@ class Scheduler:
             if error is None:
                 if booking is not None:
                     RateLimiter.settle(booking, (reply.usage.input_tokens or 0) + (reply.usage.output_tokens or 0))
-                price = limits.price or lookup(reply.model_served) or lookup(request.model_id)
-                cost = cost_usd(reply.usage, price, spec.provider)
+                cost = reply.cost_usd
                 if cost is None:
-                    self.unpriced.add(spec.name)
+                    price = limits.price or lookup(reply.model_served) or lookup(request.model_id)
+                    cost = cost_usd(reply.usage, price)
                 for budget in budgets:
                     budget.spent_usd += cost or 0.0
                 return Call(

@@ -17,9 +17,10 @@ def render(template: str, variables: Mapping[str, Any]) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in variables:
-            defined = ", ".join(sorted(variables)) or "none"
+            names = sorted(str(key) for key in variables)  # YAML allows keys such as `1:`, never usable here
+            defined = ", ".join(names) or "none"
             raise PromptguardError(
-                f"undefined variable {{{{{name}}}}}{suggest(name, list(variables))}",
+                f"undefined variable {{{{{name}}}}}{suggest(name, names)}",
                 hint=f"define '{name}' under 'vars' in the case or the suite (defined: {defined})",
             )
         value = variables[name]

@@ -115,6 +115,11 @@ def _validator(argument: Any, context: BuildContext) -> jsonschema.protocols.Val
     return cls({"$ref": base_uri}, registry=registry)
 
 
+def _path_order(error: jsonschema.ValidationError) -> list[tuple[int, int, str]]:
+    """Sort key for errors in document order: array indexes numerically ($[2] before $[10])."""
+    return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path]
+
+
 @register(
     "json_schema",
     {
@@ -130,7 +135,7 @@ def build_json_schema(argument: Any, context: BuildContext) -> Check:
         if problem:
             return result("json_schema", False, problem)
         try:
-            errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+            errors = sorted(validator.iter_errors(value), key=_path_order)
         except referencing.exceptions.Unresolvable as exc:
             return result("json_schema", False, f"schema $ref cannot be resolved: {exc}")
         if not errors:

@@ -24,6 +24,7 @@ class Reply:
     fingerprint: str | None = None
     finish_reason: str | None = None
     usage: Usage = Usage()
+    cost_usd: float | None = None  # a cost the provider reports itself (a `python` callable may)
 
 
 class ProviderError(Exception):

@@ -1,7 +1,7 @@
 """A plain Python callable as a model: the application under test, or a stub.
 
 The callable gets `(messages, params)` and returns a string or a dict with `text` and optionally
-`usage` ({input_tokens, output_tokens}), `model` and `tool_calls`. Sync callables run in a thread so
+`usage` ({input_tokens, output_tokens}), `model`, `tool_calls` and `cost_usd`. Sync callables run in a thread so
 they run concurrently too.
 """
 
@@ -90,4 +90,5 @@ class PythonProvider:
             fingerprint=result.get("fingerprint"),
             finish_reason=result.get("finish_reason"),
             usage=usage,
+            cost_usd=result.get("cost_usd"),
         )

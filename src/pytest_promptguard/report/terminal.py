@@ -51,7 +51,11 @@ def _warnings(results: Sequence[CaseResult]) -> list[str]:
     calls = [c for r in results for c in r.calls]
     answered = [c for c in calls if c.error is None]
     warnings = []
-    unpriced = sorted({f"{c.model} ({c.model_served or c.model_asked})" for c in answered if c.cost_usd is None})
+    # A `python` callable is the application itself: its cost is unknown unless it reports one or has a
+    # price, and saying so for every example run would be noise.
+    unpriced = sorted(
+        {f"{c.model} ({c.model_served or c.model_asked})" for c in answered if c.cost_usd is None and c.provider != "python"}
+    )
     if unpriced:
         warnings.append(
             f"no price known for: {', '.join(unpriced)}; their cost is unknown (not 0): "
