@@ -406,9 +406,7 @@ BROKEN = {
 def collection_error(result: pytest.RunResult, suite: str) -> list[str]:
     """The lines pytest shows under `ERROR collecting <suite>`."""
     lines = result.stdout.lines
-    header = next(
-        (i for i, line in enumerate(lines) if line.strip("_ ") == f"ERROR collecting {suite}"), None
-    )
+    header = next((i for i, line in enumerate(lines) if line.strip("_ ") == f"ERROR collecting {suite}"), None)
     assert header is not None, f"no 'ERROR collecting {suite}' in:\n{result.stdout.str()}"
     body = []
     for line in lines[header + 1 :]:
@@ -419,6 +417,7 @@ def collection_error(result: pytest.RunResult, suite: str) -> list[str]:
 
 
 def marked_line(text: str, mark: str) -> int:
+    """The number of the one line of `text` that ends with `mark`."""
     found = [number for number, line in enumerate(text.splitlines(), 1) if line.rstrip().endswith(mark)]
     assert len(found) == 1, f"mark {mark!r} must be on exactly one line"
     return found[0]
@@ -435,10 +434,9 @@ def project(write, monkeypatch):
 
 @pytest.mark.parametrize("broken", BROKEN.values(), ids=BROKEN.keys())
 def test_bad_input_is_a_collection_error_naming_file_line_and_fix(pytester, write, project, broken):
-    paths = {name: write(name, text) for name, text in broken.files.items()}
-    paths[broken.suite] = write(broken.suite, broken.text)
-    where_text = paths[broken.where].read_text() if broken.where in paths else (pytester.path / broken.where).read_text()
-    line = broken.line or marked_line(where_text, broken.mark)
+    for name, text in {**broken.files, broken.suite: broken.text}.items():
+        write(name, text)
+    line = broken.line or marked_line((pytester.path / broken.where).read_text(), broken.mark)
 
     result = pytester.runpytest("--promptguard")
 
@@ -471,7 +469,9 @@ def test_every_broken_suite_is_reported_and_the_good_one_runs(pytester, write, p
     assert collection_error(result, "b.prompt.yaml")[0].startswith(
         f"b.prompt.yaml:{marked_line(b, MARK)}: duplicate case id 'a'"
     )
-    assert collection_error(result, "c/c.prompt.yaml")[0].startswith(f"c/c.prompt.yaml:{marked_line(c, MARK)}: invalid")
+    assert collection_error(result, "c/c.prompt.yaml")[0].startswith(
+        f"c/c.prompt.yaml:{marked_line(c, MARK)}: invalid YAML"
+    )
     assert "Traceback" not in result.stdout.str()
 
 

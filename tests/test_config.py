@@ -17,9 +17,12 @@ def override(messages, params):
 """
 
 
-def python_config(pythonpath: str = ".", **models: str) -> str:
-    """A promptguard.yaml with `python` models `name=function` calling `pg_models:<function>`; the first is the default."""
-    entries = "".join(f"  {name}:\n    provider: python\n    callable: pg_models:{function}\n" for name, function in models.items())
+def python_config(pythonpath: str = ".", module: str = "pg_models", **models: str) -> str:
+    """A promptguard.yaml with `python` models `name=function` calling `<module>:<function>`; the first is the
+    default."""
+    entries = "".join(
+        f"  {name}:\n    provider: python\n    callable: {module}:{function}\n" for name, function in models.items()
+    )
     return f"pythonpath: [{pythonpath}]\ndefault_models: [{next(iter(models))}]\nmodels:\n{entries}"
 
 
@@ -88,8 +91,8 @@ def test_config_option_overrides_the_nearest(pytester, write):
     write("promptguard.yaml", python_config(bot="top"))
     write("team/promptguard.yaml", python_config("..", bot="team"))
     # any file name; its pythonpath is relative to the file itself
-    write("ci/models/pg_models.py", MODELS)
-    write("ci/promptguard-ci.yaml", python_config("models", bot="override"))
+    write("ci/models/pg_ci_models.py", MODELS)
+    write("ci/promptguard-ci.yaml", python_config("models", module="pg_ci_models", bot="override"))
     write("a.prompt.yaml", suite("override"))
     write("team/b.prompt.yaml", suite("override"))
     result = pytester.runpytest("--promptguard", "--promptguard-config", "ci/promptguard-ci.yaml")
@@ -99,11 +102,11 @@ def test_config_option_overrides_the_nearest(pytester, write):
 def test_missing_config_option_file_is_a_clear_error(pytester, write):
     write("s.prompt.yaml", suite("top"))
     result = pytester.runpytest("--promptguard", "--promptguard-config", "ci/nope.yaml")
-    result.assert_outcomes(errors=1)
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert first_error_line(result, "s.prompt.yaml") == "ci/nope.yaml: no such file (given as --promptguard-config ci/nope.yaml)"
-    result.stdout.fnmatch_lines(["  fix: pass the path of a promptguard.yaml*"])
-    assert "Traceback" not in result.stdout.str()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: --promptguard-config ci/nope.yaml: no such file; pass the path of a promptguard.yaml*"]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 @pytest.mark.parametrize(
@@ -113,7 +116,7 @@ def test_missing_config_option_file_is_a_clear_error(pytester, write):
             None,
             "",
             "s.prompt.yaml:2: case 'ask': no model to run against: no promptguard.yaml found",
-            "  fix: create promptguard.yaml beside the suite (or above it, up to the rootdir)*--promptguard-config PATH",
+            "  fix: create promptguard.yaml beside the suite (or above it, up to the rootdir)*--promptguard-config*",
         ),
         (
             None,
@@ -201,7 +204,8 @@ def test_unset_env_reference_without_default_names_variable_and_line(pytester, w
     write("s.prompt.yaml", "cases:\n  - id: ask\n    prompt: hi\n")
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
-    line = next(n for n, text in enumerate((pytester.path / "promptguard.yaml").read_text().splitlines(), 1) if "STAGE" in text)
+    lines = (pytester.path / "promptguard.yaml").read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, 1) if "${PG_TEST_STAGE}" in text)
     assert first_error_line(result, "s.prompt.yaml") == (
         f"promptguard.yaml:{line}: environment variable PG_TEST_STAGE is not set (used as ${{PG_TEST_STAGE}})"
     )

@@ -60,6 +60,7 @@ def test_one_file_by_path_and_node_ids(pytester, write, model_server, openai_con
     )
     result = pytester.runpytest("--promptguard", "suites", "--collect-only", "-q")
     result.stdout.fnmatch_lines(["suites/other.prompt.yml::x[[]fast[]]"])
+    assert model_server.requests == []  # listing items never calls a model
 
 
 def test_promptguard_files_ini_option(pytester, write, model_server, openai_config):

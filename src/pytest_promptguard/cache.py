@@ -18,20 +18,8 @@ from pathlib import Path
 from . import FORMAT_VERSION
 from .results import Call, Request, canonical_json
 
-DEFAULT_TTL_S = 7 * 24 * 3600.0
-
-
-def parse_duration(text: str) -> float:
-    """'90', '90s', '30m', '12h', '7d' -> seconds."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    text = text.strip().lower()
-    if text and text[-1] in units:
-        return float(text[:-1]) * units[text[-1]]
-    return float(text)
-
-
 class ResponseCache:
-    def __init__(self, folder: Path, ttl_s: float = DEFAULT_TTL_S) -> None:
+    def __init__(self, folder: Path, ttl_s: float) -> None:
         self.folder = folder
         self.ttl_s = ttl_s
 

@@ -138,8 +138,7 @@ class Config:
             )
         line = self.line_of_model(name)
         raw = interpolate(models[name], self.path, line)
-        if raw.get("callable") is not None:
-            line = getattr(models[name], "lines", {}).get("callable", line)
+        lines = getattr(models[name], "lines", {})
         provider = raw["provider"]
         spec = ModelSpec(
             name=name,
@@ -155,9 +154,9 @@ class Config:
             max_backoff_s=float(raw.get("max_backoff_s", DEFAULT_MAX_BACKOFF_S)),
             rpm=raw.get("rpm"),
             tpm=raw.get("tpm"),
-            price=self._price(raw, line),
+            price=self._price(raw, lines.get("price", line)),
             source=self.path,
-            line=line,
+            line=lines.get("callable", line),
         )
         self._models[name] = spec
         return spec
@@ -186,13 +185,7 @@ class ConfigFinder:
         return self._loaded[path]
 
     def for_suite(self, suite_path: Path) -> Config:
-        if self.override is not None:
-            if not self.override.is_file():
-                raise PromptguardError(
-                    f"no such file (given as --promptguard-config {self.override})",
-                    path=self.override,
-                    hint=f"pass the path of a {CONFIG_NAME}, relative to the folder pytest runs in or absolute",
-                )
+        if self.override is not None:  # checked to exist when the run starts
             return self._get(self.override.resolve())
         folder = suite_path.resolve().parent
         while True:

@@ -47,6 +47,8 @@ class PromptFile(pytest.File):
         except PromptguardError as exc:
             self.run.collect_errors += 1
             raise self.CollectError(str(exc.located(self.path))) from None
+        for tag in dict.fromkeys(tag for case in suite.cases for tag in case.tags):
+            self.config.addinivalue_line("markers", f"{tag}: promptguard suite tag")
         items: list[pytest.Item] = [
             PromptItem.from_parent(
                 self, name=f"{case.id}[{spec.name}]", suite=suite, case=case, spec=spec, provider=provider
@@ -74,7 +76,6 @@ class PromptItem(pytest.Item):
         )
         self.result: CaseResult | None = None
         for tag in case.tags:
-            self.config.addinivalue_line("markers", f"{tag}: promptguard suite tag")
             self.add_marker(tag)
         if case.skip:
             self.add_marker(pytest.mark.skip(reason=case.skip))

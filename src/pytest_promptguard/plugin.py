@@ -1,22 +1,17 @@
-"""pytest hooks and options only: every hook is thin and hands its work to the run.
+"""The pytest entry point: options, and the run's hooks when `--promptguard` is given.
 
-Without `--promptguard` only the options are registered: nothing is collected and nothing else runs.
+pytest imports this module on every run, so it imports nothing heavy: without `--promptguard` only the
+options are registered, nothing is collected and nothing else is imported (see `hooks.py`).
 """
 
 from __future__ import annotations
 
-import fnmatch
 from pathlib import Path
-from typing import Any, Generator
 
 import pytest
 
-from .cache import DEFAULT_TTL_S, parse_duration
-from .items import PromptFile, PromptItem
-from .report.terminal import summary_lines
-from .results import CaseResult
-from .run import Run, RunOptions
-from .scheduler import DEFAULT_CONCURRENCY
+DEFAULT_CONCURRENCY = 32
+DEFAULT_CACHE_TTL_S = 7 * 24 * 3600.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,7 +36,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="reuse responses to identical requests from .promptguard/cache/ (not timed in latency figures)",
     )
     group.addoption(
-        "--promptguard-cache-ttl", metavar="AGE", type=parse_duration, default=DEFAULT_TTL_S,
+        "--promptguard-cache-ttl", metavar="AGE", type=parse_duration, default=DEFAULT_CACHE_TTL_S,
         help="how long cached responses stay valid: 3600, 90m, 12h, 7d (default 7d)",
     )
     parser.addini(
@@ -56,9 +51,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def parse_duration(text: str) -> float:
+    """'90', '90s', '30m', '12h', '7d' -> seconds."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    if text and text[-1] in units:
+        return float(text[:-1]) * units[text[-1]]
+    return float(text)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not config.getoption("promptguard"):
         return
+    from .hooks import PromptguardPlugin
+
     config.pluginmanager.register(PromptguardPlugin(config), "promptguard-run")
     if not hasattr(config, "workerinput") and config.getoption("dist", "no") == "load":
         from .distribution import XdistHooks
@@ -66,68 +72,3 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistHooks(), "promptguard-xdist")
 
 
-def _options(config: pytest.Config) -> RunOptions:
-    return RunOptions(
-        config=config.getoption("promptguard_config"),
-        concurrency=config.getoption("promptguard_concurrency"),
-        repeat=config.getoption("promptguard_repeat"),
-        max_cost_usd=config.getoption("promptguard_max_cost"),
-        cache_dir=config.rootpath / ".promptguard" / "cache" if config.getoption("promptguard_cache") else None,
-        cache_ttl_s=config.getoption("promptguard_cache_ttl"),
-    )
-
-
-class PromptguardPlugin:
-    """The hooks of one `--promptguard` run."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.run = Run(config.rootpath, _options(config))
-        self.is_worker = hasattr(config, "workerinput")
-
-    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PromptFile | None:
-        if not any(fnmatch.fnmatch(file_path.name, p) for p in self.config.getini("promptguard_files")):
-            return None
-        node = PromptFile.from_parent(parent, path=file_path)
-        node.run = self.run
-        return node
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.is_worker:
-            from .distribution import worker_share
-
-            self.run.prime(worker_share(self.config, session.items))
-        else:
-            self.run.prime(session.items)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """A broken suite is a collection error, but the other suites still run."""
-        if self.run.collect_errors and session.testsfailed == self.run.collect_errors:
-            self.config.option.continue_on_collection_errors = True
-
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
-        outcome = yield
-        report: pytest.TestReport = outcome.get_result()
-        if not isinstance(item, PromptItem) or item.result is None:
-            return
-        if call.when == "call" or (call.when == "setup" and report.failed):
-            item.result.outcome = "error" if call.when == "setup" else ("skipped" if report.skipped else report.outcome)
-            report.promptguard = item.result.to_dict()  # type: ignore[attr-defined]
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        data = getattr(report, "promptguard", None)
-        if data is not None and not self.is_worker:
-            self.run.results.append(CaseResult.from_dict(data))
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
-        self.run.close()
-
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.run.results:
-            return
-        terminalreporter.section("promptguard")
-        for line in summary_lines(self.run.results):
-            terminalreporter.write_line(line)

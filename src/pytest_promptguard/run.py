@@ -12,7 +12,7 @@ from .config import Config, ConfigFinder, ModelSpec
 from .errors import PromptguardError
 from .providers import Provider, make_provider
 from .results import Call, CaseResult
-from .scheduler import DEFAULT_CONCURRENCY, Budget, Scheduler
+from .scheduler import Budget, Scheduler
 from .suite import Case, Suite, load_suite
 
 if TYPE_CHECKING:
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 class RunOptions:
     """What the command line asked of this run."""
 
+    concurrency: int
     config: Path | None = None
-    concurrency: int = DEFAULT_CONCURRENCY
     repeat: int | None = None
     max_cost_usd: float | None = None
     cache_dir: Path | None = None  # None: the response cache is off
@@ -34,7 +34,7 @@ class RunOptions:
 
 
 class Run:
-    def __init__(self, rootdir: Path, options: RunOptions = RunOptions()) -> None:
+    def __init__(self, rootdir: Path, options: RunOptions) -> None:
         self.configs = ConfigFinder(rootdir, options.config)
         cache = ResponseCache(options.cache_dir, options.cache_ttl_s) if options.cache_dir else None
         self.scheduler = Scheduler(options.concurrency, cache)

@@ -26,7 +26,6 @@ from .providers import Provider, ProviderError
 from .providers.base import estimate_tokens
 from .results import Call, CallError, Request
 
-DEFAULT_CONCURRENCY = 32
 BACKOFF_BASE_S = 0.5
 DEFAULT_OUTPUT_TOKENS = 256  # booked against a tokens-per-minute limit when a request sets no max_tokens
 
@@ -58,7 +57,7 @@ class _ModelLimits:
 
 
 class Scheduler:
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, cache: ResponseCache | None = None) -> None:
+    def __init__(self, concurrency: int, cache: ResponseCache | None = None) -> None:
         self.concurrency = concurrency
         self.cache = cache
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -7,6 +7,7 @@ line number) and then applied to every call of the case.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal
 
@@ -89,10 +90,15 @@ def register(name: str, schema: dict[str, Any], scope: Scope = "call") -> Callab
     return decorator
 
 
+@lru_cache(maxsize=None)
+def _argument_validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(REGISTRY[name].schema)
+
+
 def build_check(name: str, argument: Any, context: BuildContext) -> BuiltCheck:
     """Validate `argument` against the check's schema and build it; raise CheckSpecError when wrong."""
     check_type = REGISTRY[name]
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(check_type.schema).iter_errors(argument))
+    error = jsonschema.exceptions.best_match(_argument_validator(name).iter_errors(argument))
     if error is not None:
         where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise CheckSpecError(

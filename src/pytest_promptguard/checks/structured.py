@@ -97,10 +97,12 @@ def _validator(argument: Any, context: BuildContext) -> jsonschema.protocols.Val
     else:
         schema, base_uri = argument, context.suite_path.resolve().as_uri()
     cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise CheckSpecError(f"invalid JSON Schema: {exc.message}", hint="fix the schema") from None
+    problem = jsonschema.exceptions.best_match(cls(cls.META_SCHEMA).iter_errors(schema))
+    if problem is not None:
+        while problem.context:  # a oneOf/anyOf in the meta-schema: name the concrete cause
+            problem = jsonschema.exceptions.best_match(problem.context)
+        at = f" at '{problem.json_path}'" if problem.path else ""
+        raise CheckSpecError(f"invalid JSON Schema{at}: {problem.message}", hint="fix the schema") from None
     resource = Resource.from_contents(schema, default_specification=DRAFT202012)
     registry = Registry(retrieve=_retrieve).with_resource(base_uri, resource)
     resolver = registry.resolver(base_uri)

@@ -1,0 +1,89 @@
+"""The hooks of one `--promptguard` run: each is thin and hands its work to the run."""
+
+from __future__ import annotations
+
+import fnmatch
+from pathlib import Path
+from typing import Any, Generator
+
+import pytest
+
+from .items import PromptFile, PromptItem
+from .report.terminal import summary_lines
+from .results import CaseResult
+from .run import Run, RunOptions
+
+
+def _options(config: pytest.Config) -> RunOptions:
+    return RunOptions(
+        config=config.getoption("promptguard_config"),
+        concurrency=config.getoption("promptguard_concurrency"),
+        repeat=config.getoption("promptguard_repeat"),
+        max_cost_usd=config.getoption("promptguard_max_cost"),
+        cache_dir=config.rootpath / ".promptguard" / "cache" if config.getoption("promptguard_cache") else None,
+        cache_ttl_s=config.getoption("promptguard_cache_ttl"),
+    )
+
+
+class PromptguardPlugin:
+    """The hooks of one `--promptguard` run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        override = config.getoption("promptguard_config")
+        if override is not None and not override.is_file():
+            raise pytest.UsageError(
+                f"--promptguard-config {override}: no such file; pass the path of a promptguard.yaml, "
+                "relative to the folder pytest runs in or absolute"
+            )
+        self.config = config
+        self.run = Run(config.rootpath, _options(config))
+        self.is_worker = hasattr(config, "workerinput")
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PromptFile | None:
+        if not any(fnmatch.fnmatch(file_path.name, p) for p in self.config.getini("promptguard_files")):
+            return None
+        node = PromptFile.from_parent(parent, path=file_path)
+        node.run = self.run
+        return node
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if self.config.option.collectonly:
+            return  # listing the items must never call (or pay for) a model
+        if self.is_worker:
+            from .distribution import worker_share
+
+            self.run.prime(worker_share(self.config, session.items))
+        else:
+            self.run.prime(session.items)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> None:
+        """A broken suite is a collection error, but the other suites still run."""
+        if self.run.collect_errors and session.testsfailed == self.run.collect_errors:
+            self.config.option.continue_on_collection_errors = True
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if not isinstance(item, PromptItem) or item.result is None:
+            return
+        if call.when == "call" or (call.when == "setup" and report.failed):
+            item.result.outcome = "error" if call.when == "setup" else ("skipped" if report.skipped else report.outcome)
+            report.promptguard = item.result.to_dict()  # type: ignore[attr-defined]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "promptguard", None)
+        if data is not None and not self.is_worker:
+            self.run.results.append(CaseResult.from_dict(data))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self) -> None:
+        self.run.close()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.is_worker or not self.run.results:
+            return
+        terminalreporter.section("promptguard")
+        for line in summary_lines(self.run.results):
+            terminalreporter.write_line(line)
