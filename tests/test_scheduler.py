@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from email.utils import format_datetime
@@ -228,7 +231,7 @@ def test_repeat_and_min_pass_rate(pytester, write, model_server, openai_config):
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["2/3 samples passed (67% < min_pass_rate 100%); latency p50 * ms, p95 * ms, max * ms",
-                                 "sample 3/3: 1 of 1 checks failed"])
+                                 "sample ?/3: 1 of 1 checks failed"])
 
 
 def test_repeat_option_overrides_every_case(pytester, write, model_server, openai_config):
@@ -273,6 +276,37 @@ def test_exitfirst_cancels_calls_not_yet_sent(pytester, write, model_server, ope
     pytester.runpytest("--promptguard", "-x").assert_outcomes(failed=1)
     assert time.perf_counter() - started < 1.5
     assert len(model_server.requests) < 5
+
+
+def test_ctrl_c_stops_promptly_without_sending_the_rest(pytester, write, model_server, openai_config):
+    openai_config(max_concurrency=1)
+    model_server.responder = slow(0.2)
+    write("many.prompt.yaml", cases(40))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "--promptguard", "-p", "no:cacheprovider"],
+        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 10
+    while len(model_server.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    interrupted = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=10)
+    assert time.monotonic() - interrupted < 3
+    assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "KeyboardInterrupt" in output
+    time.sleep(0.3)
+    assert len(model_server.requests) < 6  # the calls not yet sent never are
+
+
+def test_cache_never_stores_keys(pytester, write, model_server, openai_config, monkeypatch):
+    monkeypatch.setenv("TEST_LLM_KEY", "sk-canary-cache-999")
+    openai_config(api_key_env="TEST_LLM_KEY")
+    write("one.prompt.yaml", cases(2))
+    pytester.runpytest("--promptguard", "--promptguard-cache").assert_outcomes(passed=2)
+    files = list((pytester.path / ".promptguard").rglob("*"))
+    assert files and not any(f.is_file() and "sk-canary" in f.read_text() for f in files)
+    assert all(h["authorization"] == "Bearer sk-canary-cache-999" for h in model_server.headers)
 
 
 def test_workers_start_their_calls_up_front(pytester, write, model_server, openai_config):
