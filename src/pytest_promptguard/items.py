@@ -50,15 +50,18 @@ class PromptFile(pytest.File):
         for tag in dict.fromkeys(tag for case in suite.cases for tag in case.tags):
             self.config.addinivalue_line("markers", f"{tag}: promptguard suite tag")
         items: list[pytest.Item] = [
-            PromptItem.from_parent(
-                self, name=f"{case.id}[{spec.name}]", suite=suite, case=case, spec=spec, provider=provider
-            )
+            PromptItem.from_parent(self, **self._naming(case.id, spec.name), suite=suite, case=case, spec=spec, provider=provider)
             for case, spec, provider in expanded
         ]
         if suite.slo:
             models = dict.fromkeys(spec.name for _, spec, _ in expanded)
-            items += [SloItem.from_parent(self, name=f"slo[{model}]", suite=suite, model=model) for model in models]
+            items += [SloItem.from_parent(self, **self._naming("slo", model), suite=suite, model=model) for model in models]
         return items
+
+    def _naming(self, name: str, model: str) -> dict[str, str]:
+        """`name[model]`, with the node id given whole: pytest >= 9.2 parses ids read back from its cache into
+        name and params, so a child id built from the name alone would never match them (`--lf` would break)."""
+        return {"name": f"{name}[{model}]", "nodeid": f"{self.nodeid}::{name}[{model}]"}
 
 
 class PromptItem(pytest.Item):
