@@ -86,6 +86,15 @@ def interpolate(value: Any, where: Path, line: int | None) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class DriftSettings:
+    """How drift from goldens is judged (`drift:` in promptguard.yaml)."""
+
+    min_similarity: float = 90.0
+    scorer: str = "token_set_ratio"
+    model_change: str = "warn"  # or "fail"
+
+
 class Config:
     """A loaded `promptguard.yaml` (or the empty config when there is none)."""
 
@@ -110,6 +119,10 @@ class Config:
     @property
     def model_names(self) -> list[str]:
         return list(self.data.get("models", {}))
+
+    @property
+    def drift(self) -> DriftSettings:
+        return DriftSettings(**self.data.get("drift", {}))
 
     @property
     def default_models(self) -> list[str]:

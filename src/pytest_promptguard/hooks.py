@@ -15,13 +15,33 @@ from .run import Run, RunOptions
 
 
 def _options(config: pytest.Config) -> RunOptions:
+    option = config.getoption
+    update, replay, candidates = option("promptguard_update"), option("promptguard_replay"), dict(option("promptguard_candidate"))
+    for conflict, why in (
+        (update and replay, "--promptguard-update records new goldens; --promptguard-replay only reads them"),
+        (candidates and update, "--promptguard-candidate judges a candidate against goldens; it does not record them"),
+        (candidates and replay, "--promptguard-candidate calls the candidate model; --promptguard-replay calls nothing"),
+    ):
+        if conflict:
+            raise pytest.UsageError(f"these options cannot be combined: {why}")
+    override = option("promptguard_config")
+    if override is not None and not override.is_file():
+        raise pytest.UsageError(
+            f"--promptguard-config {override}: no such file; pass the path of a promptguard.yaml, "
+            "relative to the folder pytest runs in or absolute"
+        )
     return RunOptions(
-        config=config.getoption("promptguard_config"),
-        concurrency=config.getoption("promptguard_concurrency"),
-        repeat=config.getoption("promptguard_repeat"),
-        max_cost_usd=config.getoption("promptguard_max_cost"),
-        cache_dir=config.rootpath / ".promptguard" / "cache" if config.getoption("promptguard_cache") else None,
-        cache_ttl_s=config.getoption("promptguard_cache_ttl"),
+        config=override,
+        concurrency=option("promptguard_concurrency"),
+        repeat=option("promptguard_repeat"),
+        max_cost_usd=option("promptguard_max_cost"),
+        cache_dir=config.rootpath / ".promptguard" / "cache" if option("promptguard_cache") else None,
+        cache_ttl_s=option("promptguard_cache_ttl"),
+        update=update,
+        replay=replay,
+        strict=option("promptguard_strict"),
+        candidates=candidates,
+        latency_tolerance=option("promptguard_latency_tolerance"),
     )
 
 
@@ -29,12 +49,6 @@ class PromptguardPlugin:
     """The hooks of one `--promptguard` run."""
 
     def __init__(self, config: pytest.Config) -> None:
-        override = config.getoption("promptguard_config")
-        if override is not None and not override.is_file():
-            raise pytest.UsageError(
-                f"--promptguard-config {override}: no such file; pass the path of a promptguard.yaml, "
-                "relative to the folder pytest runs in or absolute"
-            )
         self.config = config
         self.run = Run(config.rootpath, _options(config))
         self.is_worker = hasattr(config, "workerinput")
@@ -78,12 +92,17 @@ class PromptguardPlugin:
             self.run.results.append(CaseResult.from_dict(data))
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.run.close()
+        if self.is_worker:
+            return
+        self.run.finish()
+        if self.run.goldens.report.errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # goldens asked for but not written
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not self.run.results:
+        if self.is_worker or not (self.run.results or self.run.goldens.report.errors):
             return
         terminalreporter.section("promptguard")
-        for line in summary_lines(self.run.results):
+        for line in summary_lines(self.run.results, self.run.goldens.report):
             terminalreporter.write_line(line)

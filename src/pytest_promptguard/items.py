@@ -11,16 +11,15 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import pytest
 
-from .checks import CaseInput, CheckInput
+from .checks import BuildContext, CaseInput, CheckInput, GoldenRef, build_check
+from .checks.fuzzy import similarity
 from .errors import PromptguardError
 from .report.failure import explain_call_errors, explain_check_failure
-from .results import CaseResult, Request, percentile
+from .results import CaseResult, CheckResult, percentile
 
 if TYPE_CHECKING:
-    from .config import ModelSpec
-    from .providers import Provider
-    from .run import Run
-    from .suite import Case, Suite
+    from .run import Planned, Run
+    from .suite import Suite
 
 
 class ProviderFailure(pytest.fail.Exception):  # type: ignore[misc,name-defined]
@@ -43,18 +42,18 @@ class PromptFile(pytest.File):
 
     def collect(self) -> Iterable[pytest.Item]:
         try:
-            suite, expanded = self.run.load(self.path)
+            suite, planned = self.run.load(self.path)
         except PromptguardError as exc:
             self.run.collect_errors += 1
             raise self.CollectError(str(exc.located(self.path))) from None
         for tag in dict.fromkeys(tag for case in suite.cases for tag in case.tags):
             self.config.addinivalue_line("markers", f"{tag}: promptguard suite tag")
         items: list[pytest.Item] = [
-            PromptItem.from_parent(self, **self._naming(case.id, spec.name), suite=suite, case=case, spec=spec, provider=provider)
-            for case, spec, provider in expanded
+            PromptItem.from_parent(self, **self._naming(plan.case.id, plan.spec.name), suite=suite, planned=plan)
+            for plan in planned
         ]
         if suite.slo:
-            models = dict.fromkeys(spec.name for _, spec, _ in expanded)
+            models = dict.fromkeys(plan.spec.name for plan in planned)
             items += [SloItem.from_parent(self, **self._naming("slo", model), suite=suite, model=model) for model in models]
         return items
 
@@ -65,25 +64,18 @@ class PromptFile(pytest.File):
 
 
 class PromptItem(pytest.Item):
-    def __init__(
-        self, *, suite: "Suite", case: "Case", spec: "ModelSpec", provider: "Provider", **kwargs: Any
-    ) -> None:
+    def __init__(self, *, suite: "Suite", planned: "Planned", **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.suite, self.case, self.spec, self.provider = suite, case, spec, provider
-        self.request = Request(
-            model=spec.name,
-            provider=spec.provider,
-            model_id=spec.model or spec.callable,
-            messages=case.messages,
-            params={**spec.params, **case.params},
-        )
+        self.suite, self.planned = suite, planned
+        self.case, self.spec, self.provider = planned.case, planned.spec, planned.provider
+        self.request = planned.request
         self.result: CaseResult | None = None
-        for tag in case.tags:
+        for tag in self.case.tags:
             self.add_marker(tag)
-        if case.skip:
-            self.add_marker(pytest.mark.skip(reason=case.skip))
-        if case.xfail:
-            self.add_marker(pytest.mark.xfail(reason=case.xfail))
+        if self.case.skip:
+            self.add_marker(pytest.mark.skip(reason=self.case.skip))
+        if self.case.xfail:
+            self.add_marker(pytest.mark.xfail(reason=self.case.xfail))
 
     @property
     def run(self) -> "Run":
@@ -93,9 +85,22 @@ class PromptItem(pytest.Item):
     def samples(self) -> int:
         return self.run.repeat or self.case.repeat
 
+    @property
+    def baseline(self) -> str:
+        """The model whose goldens judge this item (itself, unless it is a candidate)."""
+        return self.planned.baseline.name
+
+    def golden_ref(self) -> GoldenRef:
+        entry = self.run.goldens.file(self.suite).get(self.case.id, self.baseline)
+        return GoldenRef(
+            entry=entry,
+            stale=entry is not None and entry.request_hash != self.planned.golden_digest,
+            recording=self.run.options.update,
+            record_command=f"pytest --promptguard --promptguard-update '{self.parent.nodeid}::{self.case.id}[{self.baseline}]'",  # type: ignore[union-attr]
+        )
+
     def setup(self) -> None:
-        self.run.submit(self)
-        calls = self.run.scheduler.calls(self.nodeid)
+        calls = self.run.calls_for(self)
         self.run.record_calls(self.suite, self.spec.name, calls)
         self.result = CaseResult(
             suite=self.suite.name,
@@ -107,21 +112,73 @@ class PromptItem(pytest.Item):
             messages=[dict(m) for m in self.request.messages],
             calls=calls,
             min_pass_rate=self.case.min_pass_rate,
+            baseline_model=self.baseline if self.baseline != self.spec.name else None,
         )
         if any(call.error for call in calls):
             raise ProviderFailure(explain_call_errors(calls))
 
     def runtest(self) -> None:
         assert self.result is not None
-        calls, info = self.result.calls, self.case.info
-        per_call = [c for c in self.case.checks if c.scope == "call"]
-        self.result.checks = [[c.run(CheckInput(call=call, case=info)) for c in per_call] for call in calls]
-        self.result.case_checks = [
-            c.run(CaseInput(calls=tuple(calls), case=info)) for c in self.case.checks if c.scope == "case"
-        ]
+        calls, info, golden = self.result.calls, self.case.info, self.golden_ref()
+        checks = list(self.case.checks)
+        tolerance = self.run.options.latency_tolerance
+        if tolerance is not None and not any(c.name == "latency" for c in checks):
+            checks.append(_build("latency", {"regression": tolerance}, self.suite))
+        per_call = [c for c in checks if c.scope == "call"]
+        self.result.checks = [[c.run(CheckInput(call, info, golden)) for c in per_call] for call in calls]
+        self.result.case_checks = [c.run(CaseInput(tuple(calls), info, golden)) for c in checks if c.scope == "case"]
+        change = self._model_change(golden)
+        if change is not None:
+            self.result.case_checks.append(change)
+        self.result.golden = self._golden_summary(golden)
         self._record_properties()
         if not self.result.passed:
             raise ChecksFailed(explain_check_failure(self.result))
+
+    def _model_change(self, golden: GoldenRef) -> CheckResult | None:
+        """A served model or fingerprint that differs from the golden's: reported, and fatal when strict."""
+        entry, call = golden.entry, self.result.calls[0]  # type: ignore[union-attr]
+        if entry is None or golden.stale or golden.recording or call.source == "replay" or self.result.baseline_model:  # type: ignore[union-attr]
+            return None
+        changes = [
+            f"{what} {then} → {now}"
+            for what, then, now in (
+                ("served model", entry.model_served, call.model_served),
+                ("fingerprint", entry.fingerprint, call.fingerprint),
+            )
+            if then is not None and now is not None and then != now
+        ]
+        if not changes:
+            return None
+        fatal = self.run.options.strict or self.planned.drift.model_change == "fail"
+        how = "fails under --promptguard-strict / drift.model_change: fail" if fatal else "reported; fatal with --promptguard-strict"
+        return CheckResult("model_change", not fatal, f"{self.spec.name}: {'; '.join(changes)} ({how})")
+
+    def _golden_summary(self, golden: GoldenRef) -> dict[str, Any] | None:
+        """What the reports need of the golden: its figures, today's similarity to it, and (for a candidate)
+        whether the golden output itself passes today's checks, to find cases that flip."""
+        entry = golden.entry
+        if entry is None:
+            return None
+        first = self.result.calls[0]  # type: ignore[union-attr]
+        summary: dict[str, Any] = {
+            "state": "stale" if golden.stale else "ok",
+            "model_served": entry.model_served,
+            "fingerprint": entry.fingerprint,
+            "latency_p50_ms": entry.latency_p50_ms,
+            "latency_p95_ms": entry.latency_p95_ms,
+            "latencies_ms": entry.latencies,
+            "tokens_out": entry.tokens_out,
+            "cost_usd": entry.cost_usd,
+            "similarity": round(similarity(entry.output, first.text, self.planned.drift.scorer), 1),
+            "passed": None,
+        }
+        if self.result.baseline_model:  # type: ignore[union-attr]
+            old = entry.replayed_calls(self.baseline, self.planned.baseline.provider, 1)[0]
+            summary["passed"] = all(
+                c.run(CheckInput(old, self.case.info, None)).passed for c in self.case.checks if c.scope == "call" and c.name != "golden"
+            )
+        return summary
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, (ProviderFailure, ChecksFailed)):
@@ -148,6 +205,10 @@ class PromptItem(pytest.Item):
             ("promptguard_tokens_out", sum(c.tokens_out or 0 for c in calls)),
             ("promptguard_cost_usd", sum(c.cost_usd for c in calls) if all(c.cost_usd is not None for c in calls) else ""),
         ]
+
+
+def _build(name: str, argument: Any, suite: "Suite") -> Any:
+    return build_check(name, argument, BuildContext(suite_path=suite.path))
 
 
 class SloFailed(Exception):

@@ -39,6 +39,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--promptguard-cache-ttl", metavar="AGE", type=parse_duration, default=DEFAULT_CACHE_TTL_S,
         help="how long cached responses stay valid: 3600, 90m, 12h, 7d (default 7d)",
     )
+    group.addoption(
+        "--promptguard-update", action="store_true",
+        help="record goldens (__golden__/ beside each suite) for the cases run whose other checks pass",
+    )
+    group.addoption(
+        "--promptguard-replay", action="store_true",
+        help="send no request: every call answers as its golden recorded it (CI without keys)",
+    )
+    group.addoption(
+        "--promptguard-strict", action="store_true",
+        help="fail when a served model or fingerprint differs from the golden's (drift.model_change: fail)",
+    )
+    group.addoption(
+        "--promptguard-candidate", metavar="MODEL=CANDIDATE", action="append", type=_candidate, default=[],
+        help="run CANDIDATE wherever a suite uses MODEL, judge it against MODEL's goldens, report the upgrade",
+    )
+    group.addoption(
+        "--promptguard-latency-tolerance", metavar="FRACTION", type=float,
+        help="fail cases whose p95 latency exceeds the golden's by more than FRACTION (0.25 = +25%%) plus 50 ms",
+    )
     parser.addini(
         "promptguard_files", type="args", default=["*.prompt.yaml", "*.prompt.yml"], help="glob patterns of suite files"
     )
@@ -49,6 +69,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise ValueError(text)
     return value
+
+
+def _candidate(text: str) -> tuple[str, str]:
+    model, sep, candidate = text.partition("=")
+    if not sep or not model or not candidate:
+        raise ValueError(text)
+    return model.strip(), candidate.strip()
 
 
 def parse_duration(text: str) -> float:

@@ -141,6 +141,8 @@ class CaseResult:
     checks: list[list[CheckResult]] = field(default_factory=list)  # per call, in call order
     case_checks: list[CheckResult] = field(default_factory=list)  # judged once over all calls
     min_pass_rate: float = 1.0
+    baseline_model: str | None = None  # set when a candidate model is judged against this model's goldens
+    golden: dict[str, Any] | None = None  # the golden's figures and today's similarity to it
     outcome: Outcome = "passed"
 
     @property

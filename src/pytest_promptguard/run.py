@@ -1,17 +1,18 @@
-"""One promptguard run in one process: configs, suites, providers, the scheduler, and collected results."""
+"""One promptguard run in one process: configs, suites, providers, the scheduler, goldens and results."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from .cache import ResponseCache
-from .config import Config, ConfigFinder, ModelSpec
+from .config import Config, ConfigFinder, DriftSettings, ModelSpec
 from .errors import PromptguardError
+from .goldenbook import GoldenBook
 from .providers import Provider, make_provider
-from .results import Call, CaseResult
+from .results import Call, CallError, CaseResult, Request
 from .scheduler import Budget, Scheduler
 from .suite import Case, Suite, load_suite
 
@@ -31,13 +32,51 @@ class RunOptions:
     max_cost_usd: float | None = None
     cache_dir: Path | None = None  # None: the response cache is off
     cache_ttl_s: float = 0.0
+    update: bool = False
+    replay: bool = False
+    strict: bool = False
+    candidates: dict[str, str] = field(default_factory=dict)  # model -> the candidate that replaces it
+    latency_tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One item to be: a case, the model called, and the model whose goldens judge it."""
+
+    case: Case
+    spec: ModelSpec
+    provider: Provider
+    baseline: ModelSpec  # `spec` itself, or the model that a `--promptguard-candidate` replaces
+    drift: DriftSettings
+
+    @property
+    def request(self) -> Request:
+        return request_for(self.case, self.spec)
+
+    @property
+    def golden_digest(self) -> str:
+        """The hash a golden of this case must carry to be current: the baseline model's request."""
+        return request_for(self.case, self.baseline).digest()
+
+
+def request_for(case: Case, spec: ModelSpec) -> Request:
+    return Request(
+        model=spec.name,
+        provider=spec.provider,
+        model_id=spec.model or spec.callable,
+        messages=case.messages,
+        params={**spec.params, **case.params},
+    )
 
 
 class Run:
     def __init__(self, rootdir: Path, options: RunOptions) -> None:
+        self.rootdir = rootdir
+        self.options = options
         self.configs = ConfigFinder(rootdir, options.config)
         cache = ResponseCache(options.cache_dir, options.cache_ttl_s) if options.cache_dir else None
         self.scheduler = Scheduler(options.concurrency, cache)
+        self.goldens = GoldenBook(update=options.update)
         self.repeat = options.repeat
         self.budget = Budget(options.max_cost_usd, "--promptguard-max-cost") if options.max_cost_usd is not None else None
         self.results: list[CaseResult] = []
@@ -46,16 +85,18 @@ class Run:
         self._suite_budgets: dict[Path, Budget] = {}
         self._latencies: dict[tuple[Path, str], list[float]] = defaultdict(list)
 
-    def load(self, path: Path) -> tuple[Suite, list[tuple[Case, ModelSpec, Provider]]]:
-        """A suite and its expansion into (case, model, provider); raises PromptguardError on bad input."""
+    def load(self, path: Path) -> tuple[Suite, list[Planned]]:
+        """A suite and its items to be; raises PromptguardError on bad input (the suite's or its golden file's)."""
         config = self.configs.for_suite(path)
         suite = load_suite(path, config)
-        expanded = []
+        planned = []
         for case in suite.cases:
             for name in case.models:
-                spec = config.model(name)
-                expanded.append((case, spec, self._provider(config, spec)))
-        return suite, expanded
+                baseline = config.model(name)
+                spec = config.model(self.options.candidates[name]) if name in self.options.candidates else baseline
+                planned.append(Planned(case, spec, self._provider(config, spec), baseline, config.drift))
+        self.goldens.file(suite)  # a golden file that cannot be read is this suite's collection error
+        return suite, planned
 
     def _provider(self, config: Config, spec: ModelSpec) -> Provider:
         key = (config.path, spec.name)
@@ -75,7 +116,20 @@ class Run:
         return tuple(budgets)
 
     def submit(self, item: "PromptItem") -> None:
-        self.scheduler.submit(item.nodeid, item.provider, item.request, item.samples, self._budgets(item.suite))
+        if not self.options.replay:
+            self.scheduler.submit(item.nodeid, item.provider, item.request, item.samples, self._budgets(item.suite))
+
+    def calls_for(self, item: "PromptItem") -> list[Call]:
+        """The item's calls: from the scheduler, or, when replaying, from its golden."""
+        if not self.options.replay:
+            self.submit(item)
+            return self.scheduler.calls(item.nodeid)
+        golden = item.golden_ref()
+        problem = golden.unusable()
+        if problem is not None or golden.entry is None:
+            error = CallError("replay", f"cannot replay: {problem}")
+            return [Call(model=item.spec.name, provider=item.spec.provider, model_asked=item.request.model_id, source="replay", error=error)]
+        return golden.entry.replayed_calls(item.spec.name, item.spec.provider, item.samples)
 
     def prime(self, items: Iterable["pytest.Item"]) -> None:
         """Start every given item's calls now, in item order; skipped items are never called."""
@@ -91,6 +145,16 @@ class Run:
 
     def live_latencies(self, suite: Suite, model: str) -> list[float]:
         return self._latencies[(suite.path, model)]
+
+    def finish(self) -> None:
+        """At session end, in the one process that saw every result: record goldens, find unused ones."""
+        self.goldens.finish(self.results, self._plans_of)
+
+    def _plans_of(self, nodeid_path: str) -> tuple[Suite, list[Planned]] | None:
+        try:
+            return self.load(self.rootdir / nodeid_path)
+        except PromptguardError:
+            return None  # reported as a collection error already
 
     def close(self) -> None:
         self.scheduler.close()

@@ -59,7 +59,8 @@ def load_suite(path: Path, config: Config) -> Suite:
         raise PromptguardError("the suite is empty", path=path, line=1, hint="add 'cases:' with at least one case")
     validate(data, "suite", path, case_of=lambda where: _case_id(data, where))
     name = data.get("name") or suite_name(path)
-    context = BuildContext(suite_path=path)
+    drift = config.drift
+    context = BuildContext(suite_path=path, golden_min=drift.min_similarity, golden_scorer=drift.scorer)
     suite_checks = _checks(data.get("checks", YamlSeq()), context, path, case=None)
     seen: dict[str, int] = {}
     cases = []

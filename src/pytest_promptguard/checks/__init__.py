@@ -1,6 +1,6 @@
 """Checks judge one call of one case. Each family lives in its own module and registers itself here."""
 
-from . import budgets, fuzzy, python, structured, text  # noqa: F401 - importing registers the checks
+from . import budgets, fuzzy, golden, python, structured, text  # noqa: F401 - importing registers the checks
 from .registry import (
     REGISTRY,
     BuildContext,
@@ -10,10 +10,11 @@ from .registry import (
     Check,
     CheckInput,
     CheckSpecError,
+    GoldenRef,
     build_check,
 )
 
 __all__ = [
     "REGISTRY", "BuildContext", "BuiltCheck", "CaseInfo", "CaseInput", "Check", "CheckInput", "CheckSpecError",
-    "build_check",
+    "GoldenRef", "build_check",
 ]

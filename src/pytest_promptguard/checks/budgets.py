@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from statistics import fmean
 from typing import Any
 
+from ..golden import GoldenEntry
 from ..results import percentile
 from .registry import BuildContext, CaseInput, Check, CheckInput, register, result
 
@@ -43,14 +45,35 @@ def _live_latencies(calls: Any) -> list[float]:
     return [c.latency_ms for c in calls if c.error is None and c.source == "live"]
 
 
+def _baseline(given: CaseInput) -> tuple[GoldenEntry | None, str | None]:
+    """The golden to compare with, or why a regression check has nothing to compare (which is no failure)."""
+    ref = given.golden
+    if ref is None or ref.recording:
+        return None, "recording the baseline (--promptguard-update)"
+    if ref.entry is None:
+        return None, "no baseline recorded yet"
+    if ref.stale:
+        return None, "the baseline is stale (the prompt changed); not compared"
+    return ref.entry, None
+
+
+_REGRESSION = {"type": "number", "exclusiveMinimum": 0, "description": "allowed growth over the golden, 0.25 = +25%"}
+
+
 @register(
     "latency",
     {
         "type": "object",
-        "description": "latency: {max_ms: every sample at most, p95_ms: the samples' p95 at most}",
+        "description": "latency: {max_ms: every sample at most, p95_ms: the samples' p95 at most, "
+        "regression: allowed p95 growth over the golden's (0.25 = +25%), slack_ms: added to that bound (default 50)}",
         "additionalProperties": False,
         "minProperties": 1,
-        "properties": {"max_ms": {"type": "number", "exclusiveMinimum": 0}, "p95_ms": {"type": "number", "exclusiveMinimum": 0}},
+        "properties": {
+            "max_ms": {"type": "number", "exclusiveMinimum": 0},
+            "p95_ms": {"type": "number", "exclusiveMinimum": 0},
+            "regression": _REGRESSION,
+            "slack_ms": {"type": "number", "minimum": 0},
+        },
     },
     scope="case",
 )
@@ -60,6 +83,7 @@ def build_latency(argument: dict[str, float], context: BuildContext) -> Any:
         if not latencies:
             return result("latency", True, "no live call to time (cached or replayed calls are not timed)")
         problems, figures = [], []
+        p95 = percentile(latencies, 95) or 0.0
         if "max_ms" in argument:
             worst = max(latencies)
             figures.append(f"max {worst:.0f} ms")
@@ -67,10 +91,20 @@ def build_latency(argument: dict[str, float], context: BuildContext) -> Any:
                 slow = sum(value > argument["max_ms"] for value in latencies)
                 problems.append(f"{slow} of {len(latencies)} samples over {argument['max_ms']:g} ms (max {worst:.0f} ms)")
         if "p95_ms" in argument:
-            p95 = percentile(latencies, 95) or 0.0
             figures.append(f"p95 {p95:.0f} ms")
             if p95 > argument["p95_ms"]:
                 problems.append(f"p95 {p95:.0f} ms > {argument['p95_ms']:g} ms over {len(latencies)} samples")
+        if "regression" in argument:
+            golden, why_not = _baseline(given)
+            if golden is None or golden.latency_p95_ms is None:
+                figures.append(f"regression: {why_not or 'the baseline has no latency'}")
+            else:
+                tolerance, slack = argument["regression"], argument.get("slack_ms", 50.0)
+                bound = golden.latency_p95_ms * (1 + tolerance) + slack
+                compared = f"p95 {p95:.0f} ms vs baseline p95 {golden.latency_p95_ms:.0f} ms × {1 + tolerance:g} + {slack:g} ms = {bound:.0f} ms ({len(latencies)} vs {len(golden.samples)} samples)"
+                if len(latencies) == 1:
+                    compared += "; thin evidence from one sample: set repeat: 5 for a steadier p95"
+                (problems if p95 > bound else figures).append(("latency regression: " if p95 > bound else "") + compared)
         if problems:
             return result("latency", False, "; ".join(problems))
         return result("latency", True, ", ".join(figures) + f" over {len(latencies)} samples")
@@ -82,24 +116,48 @@ def build_latency(argument: dict[str, float], context: BuildContext) -> Any:
     "cost",
     {
         "type": "object",
-        "description": "cost: {max_usd: the most one call may cost}",
+        "description": "cost: {max_usd: the most one call may cost, regression: allowed growth of tokens out and "
+        "cost per call over the golden's (0.25 = +25%)}",
         "additionalProperties": False,
-        "required": ["max_usd"],
-        "properties": {"max_usd": {"type": "number", "minimum": 0}},
+        "minProperties": 1,
+        "properties": {"max_usd": {"type": "number", "minimum": 0}, "regression": _REGRESSION},
     },
+    scope="case",
 )
-def build_cost(argument: dict[str, float], context: BuildContext) -> Check:
-    limit = argument["max_usd"]
-
-    def cost(given: CheckInput) -> Any:
-        spent = given.call.cost_usd
-        if spent is None:
-            return result(
-                "cost", False,
-                f"cost unknown: no price for model '{given.call.model}' ({given.call.model_served or given.call.model_asked}); "
-                "set price: {input_per_mtok, output_per_mtok} in promptguard.yaml",
-            )
-        passed = spent <= limit
-        return result("cost", passed, f"${spent:.6f} {'<=' if passed else '>'} max ${limit:g}", score=spent)
+def build_cost(argument: dict[str, float], context: BuildContext) -> Any:
+    def cost(given: CaseInput) -> Any:
+        calls = [c for c in given.calls if c.error is None and c.source != "replay"]
+        if not calls:
+            return result("cost", True, "no call to cost (replayed calls are the golden's own)")
+        problems, figures = [], []
+        if "max_usd" in argument:
+            limit = argument["max_usd"]
+            unknown = [c for c in calls if c.cost_usd is None]
+            if unknown:
+                call = unknown[0]
+                problems.append(
+                    f"cost unknown: no price for model '{call.model}' ({call.model_served or call.model_asked}); "
+                    "set price: {input_per_mtok, output_per_mtok} in promptguard.yaml"
+                )
+            else:
+                worst = max(c.cost_usd for c in calls)  # type: ignore[type-var]
+                (figures if worst <= limit else problems).append(f"${worst:.6f} {'<=' if worst <= limit else '>'} max ${limit:g}")
+        if "regression" in argument:
+            golden, why_not = _baseline(given)
+            if golden is None:
+                figures.append(f"regression: {why_not}")
+            else:
+                growth = 1 + argument["regression"]
+                for label, now, then, unit in (
+                    ("tokens out", fmean([c.tokens_out for c in calls if c.tokens_out is not None] or [0]), golden.tokens_out, ""),
+                    ("cost per call", fmean([c.cost_usd for c in calls if c.cost_usd is not None] or [0]), golden.cost_usd, "$"),
+                ):
+                    if then is None or not then:
+                        continue
+                    text = f"{label} {unit}{now:.6g} vs baseline {unit}{then:.6g} ({now / then - 1:+.0%}, allowed +{growth - 1:.0%})"
+                    (problems if now > then * growth else figures).append(("cost regression: " if now > then * growth else "") + text)
+        if problems:
+            return result("cost", False, "; ".join(problems))
+        return result("cost", True, "; ".join(figures) or "within budget")
 
     return cost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 from rapidfuzz import fuzz, utils
@@ -25,6 +26,11 @@ def similarity(expected: str, actual: str, scorer: str = DEFAULT_SCORER) -> floa
     return float(SCORERS[scorer](expected, actual, processor=utils.default_process))
 
 
+def shown(score: float) -> float:
+    """A score cut (not rounded) to one decimal, so 79.96 never reads as passing a min of 80."""
+    return math.floor(score * 10) / 10
+
+
 @register(
     "fuzzy",
     {
@@ -45,8 +51,8 @@ def build_fuzzy(argument: dict[str, Any], context: BuildContext) -> Check:
     scorer = argument.get("scorer", DEFAULT_SCORER)
 
     def fuzzy(given: CheckInput) -> Any:
-        score = round(similarity(expected, given.call.text, scorer), 1)
-        passed = score >= minimum
+        raw = similarity(expected, given.call.text, scorer)
+        passed, score = raw >= minimum, shown(raw)
         reason = f"{scorer} {score:g} {'>=' if passed else '<'} min {minimum:g}"
         return result("fuzzy", passed, reason, score=score, diff=None if passed else unified_diff(expected, given.call.text))
 

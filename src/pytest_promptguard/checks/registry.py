@@ -13,6 +13,7 @@ from typing import Any, Callable, Literal
 
 import jsonschema
 
+from ..golden import GoldenEntry
 from ..results import Call, CheckResult
 
 
@@ -27,11 +28,30 @@ class CaseInfo:
 
 
 @dataclass(frozen=True)
+class GoldenRef:
+    """The golden a case is judged against, and in what state it is."""
+
+    entry: GoldenEntry | None
+    stale: bool = False  # the request changed since the entry was recorded
+    recording: bool = False  # --promptguard-update: the golden is being recorded, not judged
+    record_command: str = "pytest --promptguard --promptguard-update"
+
+    def unusable(self) -> str | None:
+        """Why there is nothing to compare with, or None when the entry can be used."""
+        if self.entry is None:
+            return f"no golden recorded yet; record it: {self.record_command}"
+        if self.stale:
+            return f"prompt changed since the golden was recorded; review the change, then re-record: {self.record_command}"
+        return None
+
+
+@dataclass(frozen=True)
 class CheckInput:
     """Everything one check looks at for one call."""
 
     call: Call
     case: CaseInfo
+    golden: GoldenRef | None = None
 
 
 @dataclass(frozen=True)
@@ -40,13 +60,16 @@ class CaseInput:
 
     calls: tuple[Call, ...]
     case: CaseInfo
+    golden: GoldenRef | None = None
 
 
 @dataclass(frozen=True)
 class BuildContext:
-    """Where a check is declared, to resolve files relative to the suite."""
+    """Where a check is declared (to resolve files relative to the suite) and the config's defaults."""
 
     suite_path: Path
+    golden_min: float = 90.0
+    golden_scorer: str = "token_set_ratio"
 
 
 class CheckSpecError(Exception):

@@ -94,5 +94,8 @@ def explain_call_errors(calls: Sequence[Call]) -> str:
             f"{label}model '{call.model}' ({call.provider}, {call.model_asked or '-'}) failed{attempts}: "
             f"{call.error.kind}{status}: {call.error.message}"
         )
-    lines.append("this is a provider error, not a check failure: the output was never judged")
+    if all(call.error is None or call.error.kind == "replay" for call in calls):
+        lines.append("replaying goldens (--promptguard-replay): nothing was called, nothing was judged")
+    else:
+        lines.append("this is a provider error, not a check failure: the output was never judged")
     return "\n".join(lines)

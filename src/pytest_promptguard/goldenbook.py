@@ -1,0 +1,92 @@
+"""The goldens of one run: read by the items, recorded at session end by the one process that sees every
+result (the xdist controller, or the only process), so goldens are written once, whole, and atomically."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from .errors import display_path
+from .golden import GoldenEntry, GoldenFile, UpdateCounts, apply_update, golden_path
+from .results import CaseResult
+
+if TYPE_CHECKING:
+    from .run import Planned
+    from .suite import Suite
+
+
+@dataclass
+class GoldenReport:
+    """What the run did to and found in the golden files, for the summary."""
+
+    counts: UpdateCounts = field(default_factory=UpdateCounts)
+    written: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)  # "file::case[model]" entries of cases that no longer exist
+    errors: list[str] = field(default_factory=list)
+
+
+class GoldenBook:
+    def __init__(self, update: bool) -> None:
+        self.update = update
+        self.report = GoldenReport()
+        self._files: dict[Path, GoldenFile] = {}
+
+    def file(self, suite: "Suite") -> GoldenFile:
+        """The suite's golden file, read once (raises PromptguardError when it cannot be read)."""
+        path = golden_path(suite.path)
+        if path not in self._files:
+            self._files[path] = GoldenFile.load(path, suite.name)
+        return self._files[path]
+
+    def finish(self, results: Sequence[CaseResult], plans_of: Callable[[str], tuple["Suite", list["Planned"]] | None]) -> None:
+        by_file: dict[str, list[CaseResult]] = defaultdict(list)
+        for result in results:
+            by_file[result.path].append(result)
+        recorded_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        for path, file_results in by_file.items():
+            loaded = plans_of(path)
+            if loaded is None:
+                continue
+            suite, planned = loaded
+            golden = self.file(suite)
+            order = [(p.case.id, p.baseline.name) for p in planned]
+            if self.update:
+                self._record(golden, file_results, planned, order, recorded_at)
+            else:
+                self._note_unused(golden, order)
+
+    def _record(
+        self, golden: GoldenFile, results: list[CaseResult], planned: list["Planned"], order: list[tuple[str, str]], recorded_at: str
+    ) -> None:
+        # A case is recorded only when it passed its other checks: a failure keeps the old golden.
+        recorded = {
+            (r.case, r.model): GoldenEntry.from_result(r, recorded_at)
+            for r in results
+            if r.outcome == "passed" and r.calls and all(c.error is None for c in r.calls)
+        }
+        ran = {(r.case, r.model) for r in results}
+        whole_suite_ran = all((p.case.id, p.baseline.name) in ran for p in planned if not p.case.skip)
+        counts = apply_update(golden, recorded, order, remove_unused=whole_suite_ran)
+        for name in ("added", "updated", "removed", "unchanged"):
+            setattr(self.report.counts, name, getattr(self.report.counts, name) + getattr(counts, name))
+        if not whole_suite_ran:
+            self._note_unused(golden, order)
+        if counts.added or counts.updated or counts.removed:
+            try:
+                golden.write(order)
+            except OSError as exc:
+                self.report.errors.append(
+                    f"{display_path(golden.path)}: cannot write goldens ({exc.strerror or exc}); the file is unchanged: "
+                    "make its folder writable and record again"
+                )
+            else:
+                self.report.written.append(display_path(golden.path))
+
+    def _note_unused(self, golden: GoldenFile, order: list[tuple[str, str]]) -> None:
+        existing = set(order)
+        self.report.unused += [
+            f"{display_path(golden.path)}: {case}[{model}]" for case, model in golden.entries if (case, model) not in existing
+        ]
