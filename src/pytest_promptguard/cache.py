@@ -10,12 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from . import FORMAT_VERSION
+from .fileio import write_atomic
 from .results import Call, Request, canonical_json
 
 class ResponseCache:
@@ -40,13 +39,8 @@ class ResponseCache:
         return dataclasses.replace(call, source="cache")
 
     def put(self, request: Request, base_url: str | None, sample: int, call: Call) -> None:
-        path = self._path(request, base_url, sample)
         entry = {"format_version": FORMAT_VERSION, "stored_at": time.time(), "call": call.to_dict()}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                json.dump(entry, file)
-            os.replace(temp, path)
+            write_atomic(self._path(request, base_url, sample), json.dumps(entry))
         except OSError:
             pass  # a cache that cannot be written costs speed, never a result

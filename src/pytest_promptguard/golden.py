@@ -9,8 +9,6 @@ never sees half a file and an interrupted run never loses one.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
@@ -20,6 +18,7 @@ import yaml
 
 from . import FORMAT_VERSION
 from .errors import PromptguardError
+from .fileio import write_atomic
 from .results import Call, CaseResult, ToolCall, Usage, percentile
 
 GOLDEN_DIR = "__golden__"
@@ -220,18 +219,7 @@ class GoldenFile:
 
     def write(self, order: Sequence[Key]) -> None:
         """Replace the file atomically: a temporary file beside it, then `os.replace`."""
-        text = self.render(order)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as file:
-                file.write(text)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        write_atomic(self.path, self.render(order))
 
 
 @dataclass

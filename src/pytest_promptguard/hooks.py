@@ -9,7 +9,9 @@ from typing import Any, Generator
 import pytest
 
 from .items import PromptFile, PromptItem
+from .report.summary import RunSummary, summarize
 from .report.terminal import summary_lines
+from .report.writer import ReportWriter
 from .results import CaseResult
 from .run import Run, RunOptions
 
@@ -52,6 +54,8 @@ class PromptguardPlugin:
         self.config = config
         self.run = Run(config.rootpath, _options(config))
         self.is_worker = hasattr(config, "workerinput")
+        self.reports = None if self.is_worker else ReportWriter(config, self.run.options)
+        self.summary: RunSummary | None = None
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PromptFile | None:
         if not any(fnmatch.fnmatch(file_path.name, p) for p in self.config.getini("promptguard_files")):
@@ -88,8 +92,10 @@ class PromptguardPlugin:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "promptguard", None)
-        if data is not None and not self.is_worker:
-            self.run.results.append(CaseResult.from_dict(data))
+        if data is not None and self.reports is not None:
+            result = CaseResult.from_dict(data)
+            self.run.results.append(result)
+            self.reports.add(result)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -97,12 +103,17 @@ class PromptguardPlugin:
         if self.is_worker:
             return
         self.run.finish()
-        if self.run.goldens.report.errors and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # goldens asked for but not written
+        assert self.reports is not None
+        self.summary = summarize(self.run.results, self.run.goldens.report)
+        self.reports.finish(self.summary, self.run.results)
+        if (self.run.goldens.report.errors or self.reports.errors) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # goldens or reports asked for but not written
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.is_worker or not (self.run.results or self.run.goldens.report.errors):
+        if self.summary is None or not (self.run.results or self.summary.goldens.errors or self.reports.errors):  # type: ignore[union-attr]
             return
-        terminalreporter.section("promptguard")
-        for line in summary_lines(self.run.results, self.run.goldens.report):
+        quiet = self.config.get_verbosity() < 0
+        if not quiet:
+            terminalreporter.section("promptguard")
+        for line in summary_lines(self.summary, quiet=quiet) + self.reports.lines():  # type: ignore[union-attr]
             terminalreporter.write_line(line)

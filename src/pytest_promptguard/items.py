@@ -173,6 +173,8 @@ class PromptItem(pytest.Item):
             "similarity": round(similarity(entry.output, first.text, self.planned.drift.scorer), 1),
             "passed": None,
         }
+        if any(r.name == "golden" and not r.passed for sample in self.result.checks for r in sample):  # type: ignore[union-attr]
+            summary["output"] = entry.output  # for the golden → now diff of the reports
         if self.result.baseline_model:  # type: ignore[union-attr]
             old = entry.replayed_calls(self.baseline, self.planned.baseline.provider, 1)[0]
             summary["passed"] = all(

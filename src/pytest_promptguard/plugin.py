@@ -59,6 +59,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--promptguard-latency-tolerance", metavar="FRACTION", type=float,
         help="fail cases whose p95 latency exceeds the golden's by more than FRACTION (0.25 = +25%%) plus 50 ms",
     )
+    group.addoption("--promptguard-report", metavar="PATH", type=Path, help="write the run as JSON (schema: report.schema.json)")
+    group.addoption("--promptguard-log", metavar="PATH", type=Path, help="write one JSON line per call: the explainability log")
+    group.addoption("--promptguard-html", metavar="PATH", type=Path, help="write a self-contained HTML report")
+    group.addoption(
+        "--promptguard-html-screenshot", action="store_true",
+        help="also write a PNG of the HTML report beside it (needs Chromium)",
+    )
+    group.addoption(
+        "--promptguard-md", metavar="PATH", type=Path,
+        help="write a Markdown summary (it also goes to $GITHUB_STEP_SUMMARY when that is set)",
+    )
+    group.addoption(
+        "--promptguard-history", metavar="PATH", type=Path,
+        help="append one row per run (pass rates, similarity, p95, cost) for nightly trends; the HTML report draws it",
+    )
     parser.addini(
         "promptguard_files", type="args", default=["*.prompt.yaml", "*.prompt.yml"], help="glob patterns of suite files"
     )

@@ -23,7 +23,7 @@ from .cache import ResponseCache
 from .limits import RateLimiter
 from .pricing import Price, cost_usd, lookup
 from .providers import Provider, ProviderError
-from .providers.base import estimate_tokens
+from .providers.base import estimate_tokens, redact
 from .results import Call, CallError, Request
 
 BACKOFF_BASE_S = 0.5
@@ -207,6 +207,7 @@ class Scheduler:
                     finish_reason=reply.finish_reason, latency_ms=latency_ms, usage=reply.usage, cost_usd=cost,
                     attempts=attempts.count,
                 )
+            error = dataclasses.replace(error, message=redact(error.message, spec))
             attempts.last_error = error
             if not retryable or attempts.count > spec.retries:
                 return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id,

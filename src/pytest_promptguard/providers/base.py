@@ -75,6 +75,12 @@ def api_key(spec: ModelSpec) -> str | None:
     return key
 
 
+def redact(text: str, spec: ModelSpec) -> str:
+    """`text` without the model's key, should a server echo the request back in an error message."""
+    key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
+    return text.replace(key, "[redacted]") if key else text
+
+
 def estimate_tokens(text: str) -> int:
     """About four characters a token: good enough to budget when a server reports no usage."""
     return max(1, (len(text) + 3) // 4) if text else 0

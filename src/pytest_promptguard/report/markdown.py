@@ -1,0 +1,77 @@
+"""The Markdown summary for CI pages (`$GITHUB_STEP_SUMMARY`, or `--promptguard-md PATH`)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..results import CaseResult
+from .summary import Figures, RunSummary
+from .terminal import cost_text, money
+from .upgrade import upgrade_lines
+
+MAX_FAILURES = 30
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def _row(f: Figures) -> str:
+    cells = (
+        f.suite, f.model, f.cases, f.passed, f.failed, f.drifted, f.errors, _ms(f.latency_p50_ms), _ms(f.latency_p95_ms),
+        f"{f.tokens_in:,}", f"{f.tokens_out:,}", cost_text(f),
+    )
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def failure_reasons(result: CaseResult) -> list[str]:
+    """Why a case did not pass, one short line each: failed checks, or the call's error."""
+    errors = [c.error for c in result.calls if c.error]
+    if errors:
+        return [f"error: {errors[0].kind}: {errors[0].message}"]
+    reasons = dict.fromkeys(f"{r.name}: {r.reason}" for sample in result.checks for r in sample if not r.passed)
+    reasons.update(dict.fromkeys(f"{r.name}: {r.reason}" for r in result.case_checks if not r.passed))
+    if not reasons and result.pass_rate is not None and result.pass_rate < result.min_pass_rate:
+        reasons[f"pass rate {result.pass_rate:.0%} < min_pass_rate {result.min_pass_rate:.0%}"] = None
+    return list(reasons)
+
+
+def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
+    t = summary.totals
+    icon = "✅" if not (t.failed or t.errors) else "❌"
+    lines = [
+        f"## {icon} promptguard: {t.passed}/{t.cases} passed, {t.failed} failed, {t.drifted} drifted, {t.errors} errors",
+        "",
+        f"Latency p50 {_ms(t.latency_p50_ms)} ms, p95 {_ms(t.latency_p95_ms)} ms · tokens {t.tokens_in:,} in, "
+        f"{t.tokens_out:,} out · cost {cost_text(t)}",
+        "",
+        "| suite | model | cases | pass | fail | drift | errors | p50 ms | p95 ms | tokens in | tokens out | cost |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        *[_row(g) for g in summary.groups],
+    ]
+    if len(summary.groups) > 1:
+        lines.append(_row(summary.totals).replace("| total |", "| **total** |", 1))
+    failing = [r for r in results if r.outcome in ("failed", "error")]
+    if failing:
+        lines += ["", f"### Failures ({len(failing)})", ""]
+        for result in failing[:MAX_FAILURES]:
+            reasons = "; ".join(failure_reasons(result)) or result.outcome
+            lines.append(f"- `{result.path}::{result.case}[{result.model}]` ({result.outcome}): {_cell(reasons)}")
+        if len(failing) > MAX_FAILURES:
+            lines.append(f"- … and {len(failing) - MAX_FAILURES} more")
+    if summary.cost_by_tag:
+        lines += ["", "### Cost by tag", "", "| tag | calls | cost |", "| --- | ---: | ---: |"]
+        lines += [f"| {_cell(t.tag)} | {t.calls} | {money(t.cost_usd, t.unpriced_calls, t.calls)} |" for t in summary.cost_by_tag]
+    if summary.slowest:
+        lines += ["", "### Slowest calls", ""]
+        lines += [f"- {s.latency_ms:,.0f} ms `{s.suite}::{s.case}[{s.model}]`" for s in summary.slowest]
+    for upgrade in summary.upgrades:
+        lines += ["", f"### Upgrade {upgrade.model} → {upgrade.candidate}", "", "```", *upgrade_lines(upgrade), "```"]
+    notes = [f"error: {e}" for e in summary.goldens.errors] + summary.warnings
+    if notes:
+        lines += ["", "### Warnings", "", *[f"- {_cell(note)}" for note in notes]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,220 @@
+"""The run's figures, computed once from the case results and shared by every report.
+
+The terminal summary, the JSON report, the Markdown summary, the HTML report and the history row all read
+this one `RunSummary`, so they cannot disagree, and they come out the same whether the results came from
+one process or from xdist workers (every figure is computed from the calls themselves).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from statistics import fmean
+from typing import Any, Sequence
+
+from ..goldenbook import GoldenReport
+from ..results import Call, CaseResult, percentile
+from .upgrade import UpgradeReport, upgrade_reports
+
+SLOWEST = 5
+UNTAGGED = "(untagged)"
+
+
+def drifted(result: CaseResult) -> bool:
+    """The case moved away from its golden (a failed `golden` check)."""
+    return any(r.name == "golden" and not r.passed for sample in result.checks for r in sample)
+
+
+def timed(calls: Sequence[Call]) -> list[float]:
+    """Latencies that mean something: live calls only (cached and replayed ones were not timed)."""
+    return [c.latency_ms for c in calls if c.error is None and c.source == "live"]
+
+
+@dataclass
+class Figures:
+    """Outcomes, latency, tokens and cost of a group of cases."""
+
+    suite: str
+    model: str
+    cases: int = 0
+    passed: int = 0
+    failed: int = 0
+    drifted: int = 0
+    errors: int = 0
+    skipped: int = 0
+    calls: int = 0
+    timed_calls: int = 0
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0  # of the calls whose cost is known
+    unpriced_calls: int = 0  # calls whose cost is unknown: the cost above is then a lower bound
+    mean_similarity: float | None = None  # to the goldens, 0-100
+    served: list[str] = field(default_factory=list)  # the models that answered
+    fingerprints: list[str] = field(default_factory=list)  # their system fingerprints
+
+    @property
+    def pass_rate(self) -> float | None:
+        judged = self.passed + self.failed + self.errors
+        return self.passed / judged if judged else None
+
+    @classmethod
+    def of(cls, suite: str, model: str, results: Sequence[CaseResult]) -> "Figures":
+        calls = [c for r in results for c in r.calls]
+        answered = [c for c in calls if c.error is None]
+        latencies = timed(calls)
+        similarities = [r.golden["similarity"] for r in results if r.golden and r.golden.get("similarity") is not None]
+        return cls(
+            suite=suite,
+            model=model,
+            cases=len(results),
+            passed=sum(r.outcome == "passed" for r in results),
+            failed=sum(r.outcome == "failed" for r in results),
+            drifted=sum(drifted(r) for r in results),
+            errors=sum(r.outcome == "error" for r in results),
+            skipped=sum(r.outcome == "skipped" for r in results),
+            calls=len(calls),
+            timed_calls=len(latencies),
+            latency_p50_ms=_round(percentile(latencies, 50)),
+            latency_p95_ms=_round(percentile(latencies, 95)),
+            tokens_in=sum(c.tokens_in or 0 for c in answered),
+            tokens_out=sum(c.tokens_out or 0 for c in answered),
+            cost_usd=round(sum(c.cost_usd for c in answered if c.cost_usd is not None), 8),
+            unpriced_calls=sum(c.cost_usd is None for c in answered),
+            mean_similarity=_round(fmean(similarities)) if similarities else None,
+            served=sorted({c.model_served for c in answered if c.model_served}),
+            fingerprints=sorted({c.fingerprint for c in answered if c.fingerprint}),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["pass_rate"] = None if self.pass_rate is None else round(self.pass_rate, 4)
+        return data
+
+
+@dataclass
+class TagCost:
+    tag: str
+    calls: int
+    cost_usd: float
+    unpriced_calls: int
+
+
+@dataclass
+class SlowCall:
+    suite: str
+    case: str
+    model: str
+    latency_ms: float
+
+
+@dataclass
+class RunSummary:
+    groups: list[Figures]
+    totals: Figures
+    cost_by_tag: list[TagCost]
+    slowest: list[SlowCall]
+    model_changes: list[str]
+    upgrades: list[UpgradeReport]
+    goldens: GoldenReport
+    warnings: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "totals": self.totals.to_dict(),
+            "groups": [g.to_dict() for g in self.groups],
+            "cost_by_tag": [asdict(t) for t in self.cost_by_tag],
+            "slowest_calls": [asdict(s) for s in self.slowest],
+            "model_changes": self.model_changes,
+            "upgrades": [u.to_dict() for u in self.upgrades],
+            "goldens": asdict(self.goldens),
+            "warnings": self.warnings,
+        }
+
+
+def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None) -> RunSummary:
+    groups: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
+    for result in results:
+        groups[(result.suite, result.model)].append(result)
+    return RunSummary(
+        groups=[Figures.of(suite, model, group) for (suite, model), group in sorted(groups.items())],
+        totals=Figures.of("total", "", results),
+        cost_by_tag=_cost_by_tag(results),
+        slowest=_slowest(results),
+        model_changes=_model_changes(results),
+        upgrades=upgrade_reports(results),
+        goldens=goldens or GoldenReport(),
+        warnings=_warnings(results, goldens),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _cost_by_tag(results: Sequence[CaseResult]) -> list[TagCost]:
+    """Spend per tag ("per feature"): a case with several tags counts toward each."""
+    tags: dict[str, list[Call]] = defaultdict(list)
+    for result in results:
+        answered = [c for c in result.calls if c.error is None]
+        for tag in result.tags or [UNTAGGED]:
+            tags[tag] += answered
+    rows = [
+        TagCost(tag, len(calls), round(sum(c.cost_usd for c in calls if c.cost_usd is not None), 8), sum(c.cost_usd is None for c in calls))
+        for tag, calls in tags.items()
+    ]
+    return sorted(rows, key=lambda row: (-row.cost_usd, row.tag))
+
+
+def _slowest(results: Sequence[CaseResult]) -> list[SlowCall]:
+    calls = [
+        SlowCall(r.suite, r.case, r.model, round(c.latency_ms, 1))
+        for r in results
+        for c in r.calls
+        if c.error is None and c.source == "live"
+    ]
+    return sorted(calls, key=lambda s: (-s.latency_ms, s.suite, s.case, s.model))[:SLOWEST]
+
+
+def _model_changes(results: Sequence[CaseResult]) -> list[str]:
+    """One line per distinct change of served model or fingerprint, with how many cases saw it."""
+    changes: dict[str, int] = defaultdict(int)
+    for result in results:
+        for check in result.case_checks:
+            if check.name == "model_change":
+                changes[check.reason] += 1
+    return [f"{reason} [{count} case{'s' if count > 1 else ''}]" for reason, count in sorted(changes.items())]
+
+
+def _warnings(results: Sequence[CaseResult], goldens: GoldenReport | None) -> list[str]:
+    calls = [c for r in results for c in r.calls]
+    answered = [c for c in calls if c.error is None]
+    warnings = [f"model change: {change}" for change in _model_changes(results)]
+    # A `python` callable is the application itself: its cost is unknown unless it reports one or has a
+    # price, and saying so for every example run would be noise.
+    unpriced = sorted(
+        {f"{c.model} ({c.model_served or c.model_asked})" for c in answered if c.cost_usd is None and c.provider != "python"}
+    )
+    if unpriced:
+        warnings.append(
+            f"no price known for: {', '.join(unpriced)}; their cost is unknown (not 0): "
+            "set price: {input_per_mtok, output_per_mtok} in promptguard.yaml"
+        )
+    estimated = sum(c.usage.estimated for c in answered)
+    if estimated:
+        warnings.append(f"{estimated} call(s) reported no token usage; their tokens are estimated (~4 chars/token)")
+    if goldens and goldens.unused:
+        shown = ", ".join(goldens.unused[:10]) + (f" (+{len(goldens.unused) - 10} more)" if len(goldens.unused) > 10 else "")
+        warnings.append(
+            f"{len(goldens.unused)} unused golden(s): {shown}; their cases or models no longer exist: "
+            "run the whole suite with --promptguard-update to remove them"
+        )
+    retried = [c for c in calls if c.attempts > 1]
+    if retried:
+        warnings.append(f"{len(retried)} call(s) needed retries ({sum(c.attempts - 1 for c in retried)} retries in all)")
+    for source, how in (("cache", "answered from the response cache"), ("replay", "replayed from goldens")):
+        count = sum(c.source == source for c in calls)
+        if count:
+            warnings.append(f"{count} call(s) {how} (not counted in latency)")
+    return warnings

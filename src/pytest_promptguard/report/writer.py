@@ -1,0 +1,87 @@
+"""Writes the report files a run asked for, in the one process that sees every result."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Sequence
+
+import pytest
+
+from ..errors import display_path
+from ..fileio import append_line, write_atomic
+from ..results import CaseResult
+from .browser import screenshot
+from .files import CallLog, RunInfo, append_history, read_history, write_json_report
+from .html import html_report
+from .markdown import markdown
+from .summary import RunSummary
+
+if TYPE_CHECKING:
+    from ..run import RunOptions
+
+
+class ReportWriter:
+    def __init__(self, config: pytest.Config, options: "RunOptions") -> None:
+        option = config.getoption
+        self.rootdir = config.rootpath
+        self.json_path: Path | None = option("promptguard_report")
+        self.html_path: Path | None = option("promptguard_html")
+        self.md_path: Path | None = option("promptguard_md")
+        self.history_path: Path | None = option("promptguard_history")
+        self.want_screenshot: bool = option("promptguard_html_screenshot")
+        self.mode = "replay" if options.replay else "update" if options.update else "candidate" if options.candidates else "live"
+        self.written: list[str] = []
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+        log_path = option("promptguard_log")
+        self.call_log = self._attempt(log_path, lambda: CallLog(log_path)) if log_path else None
+
+    def add(self, result: CaseResult) -> None:
+        """Log a case's calls as soon as its result arrives."""
+        if self.call_log is not None:
+            self.call_log.add(result)
+
+    def finish(self, summary: RunSummary, results: Sequence[CaseResult]) -> None:
+        info = RunInfo.now(self.rootdir, self.mode)
+        if self.call_log is not None:
+            self.written.append(display_path(self.call_log.path))
+        if self.json_path:
+            self._write(self.json_path, lambda: write_json_report(self.json_path, summary, results, info))
+        text = markdown(summary, results) if (self.md_path or os.environ.get("GITHUB_STEP_SUMMARY")) else ""
+        if self.md_path:
+            self._write(self.md_path, lambda: write_atomic(self.md_path, text))
+        if os.environ.get("GITHUB_STEP_SUMMARY"):  # GitHub Actions shows what steps append to this file
+            step_summary = Path(os.environ["GITHUB_STEP_SUMMARY"])
+            self._attempt(step_summary, lambda: append_line(step_summary, text))
+        if self.history_path:
+            self._write(self.history_path, lambda: append_history(self.history_path, summary, info))
+        if self.html_path:
+            history = read_history(self.history_path) if self.history_path else []
+            page = html_report(summary, results, info.created_at, info.git_commit, history)
+            if self._write(self.html_path, lambda: write_atomic(self.html_path, page)) and self.want_screenshot:
+                png = self.html_path.with_suffix(".png")
+                problem = screenshot(self.html_path, png)
+                if problem:
+                    self.notes.append(f"warning: no screenshot of the HTML report: {problem}")
+                else:
+                    self.written.append(display_path(png))
+
+    def _write(self, path: Path, write: Callable[[], object]) -> bool:
+        if self._attempt(path, write) is None:
+            return False
+        self.written.append(display_path(path))
+        return True
+
+    def _attempt(self, path: Path, action: Callable[[], object]) -> object | None:
+        try:
+            return action() or True
+        except OSError as exc:
+            self.errors.append(f"cannot write {display_path(path)}: {exc.strerror or exc}")
+            return None
+
+    def lines(self) -> list[str]:
+        lines = [f"error: {error}" for error in self.errors] + self.notes
+        if self.written:
+            lines.append(f"reports: {', '.join(self.written)}")
+        return lines
