@@ -17,10 +17,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from pytest_promptguard.checks.fuzzy import shown, similarity
+from pytest_promptguard.checks.fuzzy import similarity
 from pytest_promptguard.golden import GoldenEntry, GoldenFile, GoldenSample
-from pytest_promptguard.results import Call
+from pytest_promptguard.results import ToolCall, percentile
 
 from .servers import Reply, chat_completion, last_user_message
 from .test_scheduler import RECORDS_CONFTEST, records
@@ -299,29 +301,46 @@ ORDER = '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "
 
 
 @pytest.mark.parametrize(
-    ("now", "passes", "shown"),
+    ("now", "passes", "shown", "score"),
     [
-        # Reordered keys and other whitespace: the same structure.
-        ('{"express": false, "items": [{"qty": 2, "sku": "APPLE"}, {"qty": 3, "sku": "PEAR"}],\n "customer": "Ann Lee"}',
-         True, "JSON matches the golden"),
-        # Inside a fenced block, a string reworded a little.
-        ('```json\n{"customer": "Ann  Lee.", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "PEAR", "qty": 3}], '
-         '"express": false}\n```', True, "JSON matches the golden"),
-        # A changed number is drift, named by its path.
-        (ORDER.replace('"qty": 3', '"qty": 4'), False, "JSON drifted from the golden: $.items[1].qty: 3 → 4"),
-        # A renamed key is drift, however similar the text.
-        (ORDER.replace('"qty": 2', '"quantity": 2'), False,
-         "JSON drifted from the golden: $.items[0].qty: key missing; $.items[0].quantity: new key"),
-        # A changed value type.
-        (ORDER.replace("false", '"no"'), False, "JSON drifted from the golden: $.express: was boolean, now string"),
-        # A string changed beyond recognition.
-        (ORDER.replace("Ann Lee", "Bob Stone"), False, "JSON drifted from the golden: $.customer: 'Ann Lee' → 'Bob Stone'"),
-        # An item dropped.
-        ('{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}], "express": false}', False,
-         "JSON drifted from the golden: $.items: 2 items, now 1"),
+        pytest.param(
+            '{"express": false, "items": [{"qty": 2, "sku": "APPLE"}, {"qty": 3, "sku": "PEAR"}],\n "customer": "Ann Lee"}',
+            True, "JSON matches the golden", 100, id="reordered-keys",
+        ),
+        pytest.param(
+            '```json\n{"customer": "Ann  Lee.", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "PEAR", "qty": 3}], '
+            '"express": false}\n```',
+            True, "JSON matches the golden", 100, id="fenced-and-string-reworded",
+        ),
+        pytest.param(
+            ORDER.replace('"qty": 3', '"qty": 4'), False, "JSON drifted from the golden: $.items[1].qty: 3 → 4", 0,
+            id="changed-number",
+        ),
+        pytest.param(
+            ORDER.replace('"qty": 2', '"quantity": 2'), False,
+            "JSON drifted from the golden: $.items[0].qty: key missing; $.items[0].quantity: new key", 0, id="renamed-key",
+        ),
+        pytest.param(
+            ORDER.replace("false", '"no"'), False, "JSON drifted from the golden: $.express: was boolean, now string", 0,
+            id="changed-type",
+        ),
+        pytest.param(
+            ORDER.replace("Ann Lee", "Bob Stone"), False,
+            "JSON drifted from the golden: $.customer: 'Ann Lee' → 'Bob Stone' (token_set_ratio 25 < 90)", 25,
+            id="changed-string",
+        ),
+        pytest.param(
+            '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}], "express": false}', False,
+            "JSON drifted from the golden: $.items: 2 items, now 1", 0, id="dropped-item",
+        ),
+        pytest.param(
+            ORDER[:-1], False, "the golden is JSON, the output no longer is: output is not JSON: ", 0, id="truncated",
+        ),
     ],
 )
-def test_json_outputs_are_compared_as_structures(pytester, write, model_server, openai_config, script, now, passes, shown):
+def test_json_outputs_are_compared_as_structures(
+    pytester, write, model_server, openai_config, script, now, passes, shown, score
+):
     openai_config()
     write("s.prompt.yaml", "cases: [{id: order, prompt: order, checks: [golden]}]\n")
     script.answers["order"] = ORDER
@@ -333,6 +352,7 @@ def test_json_outputs_are_compared_as_structures(pytester, write, model_server, 
     [check] = records(pytester)[0]["checks"][0]
     assert check["name"] == "golden" and check["passed"] is passes
     assert check["reason"].startswith(shown), check["reason"]
+    assert check["score"] == score
     if not passes:
         shows(result, f"✗ golden: {shown}", "--- golden", "+++ now", "-" + ORDER, "+" + now)
 
@@ -497,8 +517,6 @@ LATENCY_SUITE = """
 
 
 def _p95(samples: list[dict]) -> float:
-    from pytest_promptguard.results import percentile
-
     return percentile([s["latency_ms"] for s in samples], 95)
 
 
@@ -751,16 +769,15 @@ UPGRADE_ANSWERS = {  # prompt: (fast's answer, fast-next's answer)
     "same": ("Returns are accepted within 30 days.", "Returns are accepted within 30 days."),
     "reworded": ("Standard shipping takes 3 to 5 business days.", "Expect your parcel in about a week."),
     "broken": ("You can return items within 30 days.", "You can return items within a month."),
-    "fixed": ("Our hotline is open from 9 to 5.", "Call the Acme hotline, open from 9 to 5."),
+    "fixed": ("Our hotline is open from 9 to 5.", "Our Acme hotline is open from 9 to 5."),
 }
 
 
 def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     pytester, write, model_server, openai_config, script
 ):
-    price = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
     openai_config(
-        price=price,
+        price={"input_per_mtok": 1.0, "output_per_mtok": 2.0},
         models={"fast-next": {"provider": "openai", "model": "gpt-next", "base_url": model_server.url, "timeout_s": 5,
                               "price": {"input_per_mtok": 2.0, "output_per_mtok": 4.0}}},
     )
@@ -791,16 +808,17 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     golden = load_golden(pytester)["cases"]
     sent = len(model_server.requests)
     pytester.makeconftest(RECORDS_CONFTEST)
-    result = run(pytester, "--promptguard-candidate", "fast=fast-next", "-v")
-    # Only the candidate is called, under the model's node ids' case names, judged by fast's goldens.
+    result = run(pytester, "--promptguard-candidate", "fast=fast-next")
+    # Only the candidate is called, and it is judged by fast's goldens.
     assert [r["model"] for r in model_server.requests[sent:]] == ["gpt-next"] * 4
     result.assert_outcomes(passed=2, failed=2)  # `reworded` and `broken` drifted from fast's goldens
+    assert result.ret == 1
     shows(result, "s::reworded[fast-next]", "✗ golden: output drifted from the golden")
     by_case = {r["case"]: r for r in records(pytester)}
     assert {r["baseline_model"] for r in by_case.values()} == {"fast"}
 
-    similarity_of = {case: shown(similarity(old, new)) for case, (old, new) in UPGRADE_ANSWERS.items()}
-    assert similarity_of["same"] == 100 and similarity_of["reworded"] < 90 <= similarity_of["fixed"]
+    similarity_of = {case: similarity(old, new) for case, (old, new) in UPGRADE_ANSWERS.items()}
+    assert similarity_of["same"] == similarity_of["fixed"] == 100 and similarity_of["reworded"] < 90
     text = summary(result)
     assert "upgrade fast → fast-next: REGRESSIONS: 1 of 4 cases pass with fast and not with fast-next" in text
     assert "pass → fail: s::broken" in text
@@ -809,8 +827,6 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     lowest = min(UPGRADE_ANSWERS, key=lambda case: round(similarity(*UPGRADE_ANSWERS[case]), 1))
     assert f"similarity to the goldens: mean {sum(sims) / 4:.1f}, lowest {min(sims):g} (s::{lowest})" in text
     # Latency: fast's golden samples against the candidate's live calls; tokens and cost per call.
-    from pytest_promptguard.results import percentile
-
     then = [s["latency_ms"] for case in golden.values() for s in case["fast"]["samples"]]
     now = [c["latency_ms"] for r in by_case.values() for c in r["calls"]]
     assert min(now) >= 150 > max(then)
@@ -823,11 +839,29 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     old_cost, new_cost = (10 * 1.0 + 20 * 2.0) / 1e6, (10 * 2.0 + 30 * 4.0) / 1e6
     assert f"tokens out/call {delta(20, 30, digits=1)}" in text and "20.0 → 30.0 (+50%)" in text
     assert f"cost/call {delta(old_cost, new_cost, '$', 6)}" in text and "$0.000050 → $0.000140 (+180%)" in text
-    # Every case with its verdict: fast's pass/fail today → the candidate's.
-    rows = {m[1]: m.group(0) for m in re.finditer(r"(\w+) +s::(\w+) +similarity +([\d.]+) +(\w+) → (\w+)", text)}
-    for case, verdict, before, after in (
-        ("reworded", "changed", "pass", "pass"), ("broken", "broken", "pass", "fail"), ("fixed", "fixed", "fail", "pass"),
-    ):
-        row = next(r for r in re.finditer(r"(\w+) +s::(\w+) +similarity +([\d.]+) +(\w+) → (\w+)", text) if r[2] == case)
-        assert (row[1], float(row[3]), row[4], row[5]) == (verdict, round(similarity(*UPGRADE_ANSWERS[case]), 1), before, after)
-    del rows
+    # Every case with its similarity and verdict, worst first: fast's outcome today → the candidate's.
+    rows = re.findall(r"^ {4}(\w+) +s::(\w+) +similarity +([\d.]+) +(\w+) → (\w+)$", result.stdout.str(), re.M)
+    assert rows == [
+        ("broken", "broken", f"{round(similarity(*UPGRADE_ANSWERS['broken']), 1):g}", "pass", "fail"),
+        ("fixed", "fixed", f"{round(similarity(*UPGRADE_ANSWERS['fixed']), 1):g}", "fail", "pass"),
+        ("changed", "reworded", f"{round(similarity(*UPGRADE_ANSWERS['reworded']), 1):g}", "pass", "pass"),
+        ("same", "same", "100", "pass", "pass"),
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@example(output="total\x85due", served=None)  # NEL: read back as a line break unless escaped
+@example(output="line with trailing space \n  indented\n\n", served="yes")
+@given(output=st.text(), served=st.none() | st.text())
+def test_a_golden_file_gives_back_exactly_what_was_recorded(output, served):
+    with tempfile.TemporaryDirectory() as folder:
+        golden = GoldenFile(Path(folder) / "s.prompt.golden.yaml", "s")
+        recorded = GoldenEntry(
+            output=output, request_hash="0123abcd", recorded_at="2026-01-01T00:00:00Z", model_served=served,
+            tool_calls=(ToolCall(name="lookup", arguments={"query": output, "n": 2}),),
+            samples=(GoldenSample(latency_ms=12.5, tokens_in=3, tokens_out=4, cost_usd=1e-06),),
+        )
+        golden.entries[("c", "fast")] = recorded
+        golden.write([("c", "fast")])
+        again = GoldenFile.load(golden.path, "s").get("c", "fast")
+    assert again == recorded and not again.differs_from(recorded)

@@ -264,8 +264,10 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    # Multi-line text as a block literal, so a diff of the golden file reads like a diff of prose.
-    style = "|" if "\n" in text else None
+    # Multi-line text as a block literal, so a diff of the golden file reads like a diff of prose. NEL (\x85)
+    # is written raw outside double quotes but read back as a line break, so such text is double-quoted
+    # (where it is escaped) to come back exactly as recorded.
+    style = '"' if "\x85" in text else "|" if "\n" in text else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
 
 

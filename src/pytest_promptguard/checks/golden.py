@@ -2,7 +2,8 @@
 
 Text is compared with a fuzzy scorer. When the golden and the output both parse as JSON, their structures
 are compared instead: the same keys and value types, string values fuzzy, numbers exact (or within
-`tolerance`), so a reordered object is no drift and a renamed key always is.
+`tolerance`), so a reordered object is no drift and a renamed key always is. A JSON object or array
+answered with text that no longer parses is drift too.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ def _kind(value: Any) -> str:
 def compare_json(
     golden: Any, now: Any, minimum: float, scorer: str, tolerance: float, path: str = "$"
 ) -> tuple[list[str], list[float]]:
-    """(problems, string similarities) between two JSON values; no problems means no drift."""
+    """(problems, scores) between two JSON values; no problems means no drift. Scores are the string
+    similarities, and 0 for each structural or numeric difference, so the lowest is the failure's score."""
     if _kind(golden) != _kind(now):
-        return [f"{path}: was {_kind(golden)}, now {_kind(now)}"], []
+        return [f"{path}: was {_kind(golden)}, now {_kind(now)}"], [0.0]
     if isinstance(golden, dict):
         problems = [f"{path}.{key}: key missing" for key in golden if key not in now]
         problems += [f"{path}.{key}: new key" for key in now if key not in golden]
-        scores: list[float] = []
+        scores: list[float] = [0.0] if problems else []
         for key in (k for k in golden if k in now):
             more, more_scores = compare_json(golden[key], now[key], minimum, scorer, tolerance, f"{path}.{key}")
             problems += more
@@ -44,7 +46,7 @@ def compare_json(
         return problems, scores
     if isinstance(golden, list):
         problems = [f"{path}: {len(golden)} items, now {len(now)}"] if len(golden) != len(now) else []
-        scores = []
+        scores = [0.0] if problems else []
         for index, (old, new) in enumerate(zip(golden, now)):
             more, more_scores = compare_json(old, new, minimum, scorer, tolerance, f"{path}[{index}]")
             problems += more
@@ -54,8 +56,8 @@ def compare_json(
         score = similarity(golden, now, scorer)
         return ([f"{path}: {golden!r} → {now!r} ({scorer} {score:.0f} < {minimum:g})"] if score < minimum else []), [score]
     if isinstance(golden, _NUMBER) and not isinstance(golden, bool):
-        return ([f"{path}: {golden} → {now}"] if abs(golden - now) > tolerance else []), []
-    return ([f"{path}: {golden!r} → {now!r}"] if golden != now else []), []
+        return ([f"{path}: {golden} → {now}"], [0.0]) if abs(golden - now) > tolerance else ([], [])
+    return ([f"{path}: {golden!r} → {now!r}"], [0.0]) if golden != now else ([], [])
 
 
 @register(
@@ -95,9 +97,13 @@ def build_golden(argument: Any, context: BuildContext) -> Check:
         diff = unified_diff(expected, output, "golden", "now")
         old_json, old_problem = parse_json_output(expected)
         new_json, new_problem = parse_json_output(output)
+        if old_problem is None and isinstance(old_json, (dict, list)) and new_problem is not None:
+            # Fuzzy text would pass a truncated or chattier answer (`{"a": 1` scores 100 against `{"a": 1}`).
+            reason = f"the golden is JSON, the output no longer is: {new_problem}"
+            return result("golden", False, reason, score=0.0, diff=diff)
         if old_problem is None and new_problem is None:
             problems, scores = compare_json(old_json, new_json, minimum, scorer, tolerance)
-            score = shown(min(scores)) if scores else (0.0 if problems else 100.0)
+            score = shown(min(scores)) if scores else 100.0
             if problems:
                 listed = "; ".join(problems[:4]) + (f" (+{len(problems) - 4} more)" if len(problems) > 4 else "")
                 return result("golden", False, f"JSON drifted from the golden: {listed}", score=score, diff=diff)

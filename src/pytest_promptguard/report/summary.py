@@ -21,8 +21,9 @@ UNTAGGED = "(untagged)"
 
 
 def drifted(result: CaseResult) -> bool:
-    """The case moved away from its golden (a failed `golden` check)."""
-    return any(r.name == "golden" and not r.passed for sample in result.checks for r in sample)
+    """The case moved away from its golden: a `golden` check that compared (it has a score) and failed.
+    A missing or stale golden is no drift: nothing was compared."""
+    return any(r.name == "golden" and not r.passed and r.score is not None for sample in result.checks for r in sample)
 
 
 def timed(calls: Sequence[Call]) -> list[float]:

@@ -9,6 +9,9 @@ from typing import Any, Sequence
 
 from ..results import CaseResult, percentile
 
+VERDICT_ORDER = ("broken", "error", "fixed", "changed", "same")
+MAX_CASE_ROWS = 20
+
 
 @dataclass
 class CaseVerdict:
@@ -123,13 +126,15 @@ def upgrade_lines(report: UpgradeReport) -> list[str]:
     if similarities:
         lowest = min(report.cases, key=lambda c: c.similarity if c.similarity is not None else 101)
         lines.append(f"  similarity to the goldens: mean {fmean(similarities):.1f}, lowest {lowest.similarity:g} ({lowest.case})")
-    lines.append(
-        f"  latency p50 {_delta(report.latency_p50_ms)} ms, p95 {_delta(report.latency_p95_ms)} ms; "
-        f"tokens out/call {_delta(report.tokens_out, digits=1)}; cost/call {_delta(report.cost_usd, '$', 6)}"
-    )
-    changed = [c for c in report.cases if c.verdict != "same"]
-    for case in changed[:10]:
+    # Two lines, not one: the reports cut lines at 100 columns, and the cost figure came last.
+    lines.append(f"  latency p50 {_delta(report.latency_p50_ms)} ms, p95 {_delta(report.latency_p95_ms)} ms")
+    lines.append(f"  tokens out/call {_delta(report.tokens_out, digits=1)}; cost/call {_delta(report.cost_usd, '$', 6)}")
+    # Every case, worst verdict first (suite order within one), so the rows that decide an upgrade always show.
+    ordered = sorted(report.cases, key=lambda c: VERDICT_ORDER.index(c.verdict))
+    state = {True: "pass", False: "fail", None: "?"}
+    for case in ordered[:MAX_CASE_ROWS]:
         sim = "-" if case.similarity is None else f"{case.similarity:g}"
-        state = {True: "pass", False: "fail", None: "?"}
         lines.append(f"    {case.verdict:<8} {case.case:<48} similarity {sim:>5}  {state[case.before]} → {state[case.after]}")
+    if len(ordered) > MAX_CASE_ROWS:
+        lines.append(f"    (+{len(ordered) - MAX_CASE_ROWS} more cases)")
     return lines
