@@ -129,6 +129,23 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
     for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(variable, raising=False)
     shutil.copytree(REPO / "examples", pytester.path / "examples")
-    result = pytester.runpytest_subprocess("--promptguard", "examples/prompts", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=11)
-    result.stdout.fnmatch_lines(["*promptguard*", "order-extraction *", "support-answers *", "ticket-triage *"])
+    for mode in ("--promptguard-replay", "--promptguard-strict"):  # replayed goldens, then the example app live
+        result = pytester.runpytest_subprocess("--promptguard", mode, "examples/prompts", "-p", "no:cacheprovider")
+        result.assert_outcomes(passed=11)
+        result.stdout.fnmatch_lines(["*promptguard*", "order-extraction *", "support-answers *", "ticket-triage *"])
+
+
+def test_ci_examples_use_real_options(pytester):
+    """The workflows in examples/ci parse, and every promptguard option they pass exists."""
+    import re
+
+    import yaml
+
+    help_text = pytester.runpytest("--help").stdout.str()
+    for workflow in sorted((REPO / "examples" / "ci").glob("*.yml")):
+        text = workflow.read_text()
+        yaml.safe_load(text)
+        flags = set(re.findall(r"--promptguard[a-z-]*", text))
+        assert flags, workflow
+        for flag in flags:
+            assert flag in help_text, f"{workflow.name}: {flag}"
