@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,11 +96,11 @@ def update(pytester, *args: str):
 TWO_CASES = """
     cases:
       - {id: refund, prompt: "How long do I have to return an item?", checks: [golden]}
-      - {id: steps, prompt: "How do I reset my password?", checks: [golden]}
+      - {id: password, prompt: "How do I reset my password?", checks: [golden]}
 """
 ANSWERS = {
     "How long do I have to return an item?": "You can return any item within 30 days of delivery for a full refund.",
-    "How do I reset my password?": "1. Open the sign-in page.\n2. Click 'Forgot password'.\n3. Follow the emailed link.",
+    "How do I reset my password?": "1. Open the sign-in page.\n2. Click 'Forgot password'.\n3. Follow the link.",
 }
 
 
@@ -123,19 +122,19 @@ def test_update_records_one_reviewable_golden_file_per_suite(pytester, write, mo
     ]
     text = golden_of(pytester).read_text("utf-8")
     # Stable, suite order; multi-line output as a block literal a reviewer reads as prose.
-    assert text.index("refund:") < text.index("steps:")
-    assert "output: |-\n        1. Open the sign-in page.\n        2. Click 'Forgot password'.\n" in text
+    assert list(yaml.safe_load(text)["cases"]) == ["refund", "password"]  # suite order, not sorted
+    assert "    output: |-\n        1. Open the sign-in page.\n        2. Click 'Forgot password'.\n        3." in text
     data = load_golden(pytester)
     assert data["format_version"] == 1 and data["suite"] == "s"
     refund = data["cases"]["refund"]["fast"]
     assert refund["output"] == ANSWERS["How long do I have to return an item?"]
-    assert data["cases"]["steps"]["fast"]["output"] == ANSWERS["How do I reset my password?"]
+    assert data["cases"]["password"]["fast"]["output"] == ANSWERS["How do I reset my password?"]
     assert refund["model_asked"] == "gpt-4o-mini"
     assert refund["model_served"] == SERVED
     assert refund["fingerprint"] == "fp_1"
     assert refund["finish_reason"] == "stop"
     assert len(refund["request_hash"]) == 16
-    assert refund["request_hash"] != data["cases"]["steps"]["fast"]["request_hash"]
+    assert refund["request_hash"] != data["cases"]["password"]["fast"]["request_hash"]
     assert time.strptime(refund["recorded_at"], "%Y-%m-%dT%H:%M:%SZ")
     [sample] = refund["samples"]
     assert sample["tokens_in"] == 10 and sample["tokens_out"] == 14
@@ -177,10 +176,11 @@ def test_update_adds_new_cases_and_rewrites_changed_ones(pytester, write, model_
     script.answers["When are you open?"] = "We are open 9 to 5, Monday to Friday."
     result = update(pytester)
     result.assert_outcomes(passed=3)
-    assert "goldens: 1 added, 1 updated, 0 removed, 1 unchanged (written: __golden__/s.prompt.golden.yaml)" in summary(result)
+    assert "goldens: 1 added, 1 updated, 0 removed, 1 unchanged (written: __golden__/s.prompt.golden.yaml)" \
+        in summary(result)
     cases = load_golden(pytester)["cases"]
-    assert list(cases) == ["refund", "steps", "hours"]
-    assert cases["steps"]["fast"]["output"] == "Click 'Forgot password' on the sign-in page."
+    assert list(cases) == ["refund", "password", "hours"]
+    assert cases["password"]["fast"]["output"] == "Click 'Forgot password' on the sign-in page."
     assert cases["hours"]["fast"]["output"] == "We are open 9 to 5, Monday to Friday."
     assert cases["refund"]["fast"] == first["refund"]["fast"]  # unchanged: not even its latency moves
 
@@ -196,7 +196,7 @@ def test_a_case_failing_its_other_checks_is_not_recorded(pytester, write, model_
     update(pytester).assert_outcomes(passed=1)
     before = golden_of(pytester).read_bytes()
     script.answers["How long do I have to return an item?"] = "Returns are accepted for two weeks."
-    write("s.prompt.yaml", suite.rstrip() + '\n          - {id: new, prompt: "new?", checks: [{contains: "never said"}]}\n')
+    write("s.prompt.yaml", suite.rstrip() + '\n          - {id: new, prompt: "new?", checks: [{contains: "never"}]}\n')
     result = update(pytester)
     result.assert_outcomes(failed=2)
     assert result.ret == 1
@@ -213,9 +213,9 @@ def test_unused_goldens_are_reported_and_removed_only_when_the_whole_suite_ran(
     write("s.prompt.yaml", "    models: [fast, big]" + TWO_CASES + '      - {id: hours, prompt: "open?"}\n')
     update(pytester).assert_outcomes(passed=6)
     assert {(c, m) for c, models in load_golden(pytester)["cases"].items() for m in models} == {
-        (c, m) for c in ("refund", "steps", "hours") for m in ("fast", "big")
+        (c, m) for c in ("refund", "password", "hours") for m in ("fast", "big")
     }
-    # The case `steps` is deleted and the suite stops using `big`.
+    # The case `password` is deleted and the suite stops using `big`.
     write("s.prompt.yaml", """
         models: [fast]
         cases:
@@ -226,7 +226,7 @@ def test_unused_goldens_are_reported_and_removed_only_when_the_whole_suite_ran(
     result.assert_outcomes(passed=2)
     text = summary(result)
     assert "unused golden" in text
-    for unused in ("refund[big]", "steps[fast]", "steps[big]", "hours[big]"):
+    for unused in ("refund[big]", "password[fast]", "password[big]", "hours[big]"):
         assert f"__golden__/s.prompt.golden.yaml: {unused}" in text
     unused_line = text[text.index("unused golden"):].split("\n")[0]
     assert "refund[fast]" not in unused_line and "hours[fast]" not in unused_line
@@ -235,12 +235,13 @@ def test_unused_goldens_are_reported_and_removed_only_when_the_whole_suite_ran(
     result = update(pytester, "-k", "refund")
     result.assert_outcomes(passed=1)
     assert "goldens: 0 added, 0 updated, 0 removed, 1 unchanged" in summary(result)
-    assert "__golden__/s.prompt.golden.yaml: steps[fast]" in summary(result)
+    assert "__golden__/s.prompt.golden.yaml: password[fast]" in summary(result)
     assert len([m for models in load_golden(pytester)["cases"].values() for m in models]) == 6
     # The whole suite ran: they go.
     result = update(pytester)
     result.assert_outcomes(passed=2)
-    assert "goldens: 0 added, 0 updated, 4 removed, 2 unchanged (written: __golden__/s.prompt.golden.yaml)" in summary(result)
+    assert "goldens: 0 added, 0 updated, 4 removed, 2 unchanged (written: __golden__/s.prompt.golden.yaml)" \
+        in summary(result)
     assert "unused golden" not in summary(result)
     assert {c: list(m) for c, m in load_golden(pytester)["cases"].items()} == {"refund": ["fast"], "hours": ["fast"]}
 
@@ -273,7 +274,9 @@ def test_golden_check_passes_while_similar_and_fails_on_drift_with_score_thresho
     assert re.search(r"s +fast +2 +1 +1 +1 ", summary(result))  # counted as drift in the summary table
 
 
-def test_golden_threshold_and_scorer_per_check_and_from_the_config(pytester, write, model_server, openai_config, script):
+def test_golden_threshold_and_scorer_per_check_and_from_the_config(
+    pytester, write, model_server, openai_config, script
+):
     openai_config()
     script.answers["q"] = "The parcel ships on Monday from Berlin."
     write("s.prompt.yaml", """
@@ -283,18 +286,21 @@ def test_golden_threshold_and_scorer_per_check_and_from_the_config(pytester, wri
           - {id: other-scorer, prompt: q, checks: [{golden: {min: 70, scorer: ratio}}]}
     """)
     update(pytester).assert_outcomes(passed=3)
-    script.answers["q"] = "Your parcel ships on Tuesday from Berlin with DHL express, tracked."  # token_set 83.08, ratio 61.5
+    # token_set_ratio 83.08 (shown cut to one decimal: 83), ratio 61.5
+    script.answers["q"] = "Your parcel ships on Tuesday from Berlin with DHL express, tracked."
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=2)
-    shows(result, "s::default[fast]", "✗ golden: output drifted from the golden: token_set_ratio 83 < min 90 (score 83)")
-    shows(result, "s::other-scorer[fast]", "✗ golden: output drifted from the golden: ratio 61.5 < min 70 (score 61.5)")
+    shows(result, "s::default[fast]", "✗ golden: output drifted from the golden: token_set_ratio 83 < min 90 "
+                  "(score 83)")
+    shows(result, "s::other-scorer[fast]", "✗ golden: output drifted from the golden: ratio 61.5 < min 70 "
+                  "(score 61.5)")
     # drift.min_similarity sets the default threshold of every `golden: true`.
     config = yaml.safe_load((pytester.path / "promptguard.yaml").read_text())
     config["drift"] = {"min_similarity": 80}
     (pytester.path / "promptguard.yaml").write_text(yaml.safe_dump(config))
     result = run(pytester)
     result.assert_outcomes(passed=2, failed=1)
-    shows(result, "s::other-scorer[fast]")
+    assert "FAILED s.prompt.yaml::other-scorer[fast]" in result.stdout.str()
 
 
 ORDER = '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "PEAR", "qty": 3}], "express": false}'
@@ -304,7 +310,8 @@ ORDER = '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "
     ("now", "passes", "shown", "score"),
     [
         pytest.param(
-            '{"express": false, "items": [{"qty": 2, "sku": "APPLE"}, {"qty": 3, "sku": "PEAR"}],\n "customer": "Ann Lee"}',
+            '{"express": false, "items": [{"qty": 2, "sku": "APPLE"}, {"qty": 3, "sku": "PEAR"}],\n'
+            ' "customer": "Ann Lee"}',
             True, "JSON matches the golden", 100, id="reordered-keys",
         ),
         pytest.param(
@@ -318,10 +325,12 @@ ORDER = '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "
         ),
         pytest.param(
             ORDER.replace('"qty": 2', '"quantity": 2'), False,
-            "JSON drifted from the golden: $.items[0].qty: key missing; $.items[0].quantity: new key", 0, id="renamed-key",
+            "JSON drifted from the golden: $.items[0].qty: key missing; $.items[0].quantity: new key", 0,
+            id="renamed-key",
         ),
         pytest.param(
-            ORDER.replace("false", '"no"'), False, "JSON drifted from the golden: $.express: was boolean, now string", 0,
+            ORDER.replace("false", '"no"'), False, "JSON drifted from the golden: $.express: was boolean, now string",
+            0,
             id="changed-type",
         ),
         pytest.param(
@@ -378,7 +387,7 @@ def test_a_missing_golden_fails_with_the_command_that_records_it(pytester, write
     shows(result, "✗ golden: no golden recorded yet; record it: "
                   "pytest --promptguard --promptguard-update 'suites/s.prompt.yaml::refund[fast]'")
     # The command it names does record it.
-    pytester.runpytest("--promptguard", "--promptguard-update", "suites/s.prompt.yaml::refund[fast]").assert_outcomes(passed=1)
+    update(pytester, "suites/s.prompt.yaml::refund[fast]").assert_outcomes(passed=1)
     assert (pytester.path / "suites" / "__golden__" / "s.prompt.golden.yaml").exists()
     run(pytester).assert_outcomes(passed=1)
 
@@ -386,12 +395,16 @@ def test_a_missing_golden_fails_with_the_command_that_records_it(pytester, write
 @pytest.mark.parametrize(
     ("edit", "stale"),
     [
-        pytest.param(lambda write, config: write("s.prompt.yaml", TWO_CASES.replace("an item?", "a gift?")), 1, id="prompt"),
-        pytest.param(lambda write, config: write("s.prompt.yaml", "    params: {temperature: 0.7}" + TWO_CASES), 2, id="params"),
+        pytest.param(lambda write, config: write("s.prompt.yaml", TWO_CASES.replace("an item?", "a gift?")), 1,
+                     id="prompt"),
+        pytest.param(lambda write, config: write("s.prompt.yaml", "    params: {temperature: 0.7}" + TWO_CASES), 2,
+                     id="params"),
         pytest.param(lambda write, config: config(model="gpt-4.1-mini"), 2, id="model-id"),
     ],
 )
-def test_a_stale_golden_fails_saying_the_prompt_changed(pytester, write, model_server, openai_config, script, edit, stale):
+def test_a_stale_golden_fails_saying_the_prompt_changed(
+    pytester, write, model_server, openai_config, script, edit, stale
+):
     openai_config()
     script.answers.update(ANSWERS)
     script.answers["How long do I have to return a gift?"] = ANSWERS["How long do I have to return an item?"]
@@ -400,8 +413,8 @@ def test_a_stale_golden_fails_saying_the_prompt_changed(pytester, write, model_s
     edit(write, openai_config)
     result = run(pytester)  # the same answers: only the request changed
     result.assert_outcomes(passed=2 - stale, failed=stale)
-    shows(result, "s::refund[fast]", "✗ golden: prompt changed since the golden was recorded; review the change, then "
-                  "re-record: pytest --promptguard --promptguard-update 's.prompt.yaml::refund[fast]'")
+    shows(result, "s::refund[fast]", "✗ golden: prompt changed since the golden was recorded; review the change, "
+                  "then re-record: pytest --promptguard --promptguard-update 's.prompt.yaml::refund[fast]'")
     update(pytester).assert_outcomes(passed=2)  # re-recorded: current again
     run(pytester).assert_outcomes(passed=2)
 
@@ -409,7 +422,9 @@ def test_a_stale_golden_fails_saying_the_prompt_changed(pytester, write, model_s
 # --- model changes --------------------------------------------------------------------------------------
 
 
-def test_a_model_change_is_reported_and_fatal_under_strict_or_config(pytester, write, model_server, openai_config, script):
+def test_a_model_change_is_reported_and_fatal_under_strict_or_config(
+    pytester, write, model_server, openai_config, script
+):
     openai_config()
     script.answers.update(ANSWERS)
     write("s.prompt.yaml", TWO_CASES)
@@ -420,13 +435,14 @@ def test_a_model_change_is_reported_and_fatal_under_strict_or_config(pytester, w
     result = run(pytester)
     result.assert_outcomes(passed=2)
     assert result.ret == 0
-    assert "model change: fast: served model gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31; fingerprint fp_1 → fp_2 " \
-           "(reported; fatal with --promptguard-strict) [2 cases]" in summary(result)
+    assert "model change: fast: served model gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31; " \
+           "fingerprint fp_1 → fp_2 (reported; fatal with --promptguard-strict) [2 cases]" in summary(result)
     result = run(pytester, "--promptguard-strict")
     result.assert_outcomes(failed=2)
     assert result.ret == 1
-    shows(result, "s::refund[fast]", "✗ model_change: fast: served model gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31; "
-                  "fingerprint fp_1 → fp_2 (fails under --promptguard-strict / drift.model_change: fail)")
+    shows(result, "s::refund[fast]", "✗ model_change: fast: served model gpt-4o-mini-2024-07-18 → "
+                  "gpt-4o-mini-2025-01-31; fingerprint fp_1 → fp_2 (fails under --promptguard-strict / "
+                  "drift.model_change: fail)")
     # A fingerprint alone is a change too; drift.model_change: fail makes it fatal without the flag.
     script.served = SERVED
     config = yaml.safe_load((pytester.path / "promptguard.yaml").read_text())
@@ -451,17 +467,13 @@ def test_replay_sends_nothing_and_runs_the_checks_on_the_goldens(pytester, write
     script.answers.update(ANSWERS)
     write("s.prompt.yaml", """
         cases:
-          - {id: refund, prompt: "How long do I have to return an item?", repeat: 2, checks: [{contains: "30 days"}, golden]}
-          - {id: steps, prompt: "How do I reset my password?", checks: [golden, {latency: {max_ms: 1}}]}
+          - id: refund
+            prompt: "How long do I have to return an item?"
+            repeat: 2
+            checks: [{contains: "30 days"}, golden]
+          - {id: password, prompt: "How do I reset my password?", checks: [golden]}
     """)
-    update(pytester, "-k", "refund").assert_outcomes(passed=1)
-    update(pytester, "-k", "steps").assert_outcomes(failed=1)  # too slow for max_ms 1: not recorded
-    write("s.prompt.yaml", """
-        cases:
-          - {id: refund, prompt: "How long do I have to return an item?", repeat: 2, checks: [{contains: "30 days"}, golden]}
-          - {id: steps, prompt: "How do I reset my password?", checks: [golden]}
-    """)
-    update(pytester, "-k", "steps").assert_outcomes(passed=1)
+    update(pytester).assert_outcomes(passed=2)
     sent = len(model_server.requests)
     script.answers.clear()  # a live run would now drift
     pytester.makeconftest(RECORDS_CONFTEST)
@@ -483,11 +495,14 @@ def test_replay_sends_nothing_and_runs_the_checks_on_the_goldens(pytester, write
     """)
     result = run(pytester, "--promptguard-replay")
     result.assert_outcomes(failed=1)
-    shows(result, "✗ contains:", "60 days", "call: fast (openai, asked gpt-4o-mini, served gpt-4o-mini-2024-07-18)", "from replay")
+    shows(result, "✗ contains:", "60 days", "call: fast (openai, asked gpt-4o-mini, served gpt-4o-mini-2024-07-18)",
+          "from replay")
     assert len(model_server.requests) == sent
 
 
-def test_replay_of_a_missing_or_stale_golden_is_an_error_naming_the_fix(pytester, write, model_server, openai_config, script):
+def test_replay_of_a_missing_or_stale_golden_is_an_error_naming_the_fix(
+    pytester, write, model_server, openai_config, script
+):
     openai_config()
     script.answers.update(ANSWERS)
     write("s.prompt.yaml", TWO_CASES)
@@ -502,8 +517,9 @@ def test_replay_of_a_missing_or_stale_golden_is_an_error_naming_the_fix(pytester
           "cannot replay: prompt changed since the golden was recorded; review the change, then re-record: "
           "pytest --promptguard --promptguard-update 's.prompt.yaml::refund[fast]'",
           "replaying goldens (--promptguard-replay): nothing was called, nothing was judged")
-    shows(result, "ERROR at setup of s::steps[fast]",
-          "cannot replay: no golden recorded yet; record it: pytest --promptguard --promptguard-update 's.prompt.yaml::steps[fast]'")
+    shows(result, "ERROR at setup of s::password[fast]",
+          "cannot replay: no golden recorded yet; record it: "
+          "pytest --promptguard --promptguard-update 's.prompt.yaml::password[fast]'")
 
 
 # --- latency and cost baselines -------------------------------------------------------------------------
@@ -525,45 +541,49 @@ def test_latency_regression_against_the_goldens_p95(pytester, write, model_serve
     write("s.prompt.yaml", LATENCY_SUITE)
     update(pytester).assert_outcomes(passed=3)
     sampled = entry(pytester, "sampled")
-    assert len(sampled["samples"]) == 3 and sampled["latency_p95_ms"] == pytest.approx(_p95(sampled["samples"]), abs=0.01)
-    assert max(s["latency_ms"] for s in sampled["samples"]) < 100
+    assert len(sampled["samples"]) == 3
+    golden_p95 = _p95(sampled["samples"])
+    assert sampled["latency_p95_ms"] == pytest.approx(golden_p95, abs=0.01)
     # As fast as before: within p95 x 1.25 + 50 ms.
     pytester.makeconftest(RECORDS_CONFTEST)
     run(pytester).assert_outcomes(passed=3)
     reasons = {r["case"]: r["case_checks"][0]["reason"] for r in records(pytester) if r["case_checks"]}
-    assert re.search(r"p95 \d+ ms vs baseline p95 \d+ ms × 1.25 \+ 50 ms = \d+ ms \(3 vs 3 samples\)", reasons["sampled"])
+    assert re.search(r"p95 \d+ ms vs baseline p95 \d+ ms × 1.25 \+ 50 ms = \d+ ms \(3 vs 3 samples\)",
+                     reasons["sampled"])
     assert "thin evidence from one sample: set repeat: 5 for a steadier p95" in reasons["once"]
-    # 300 ms slower: every bound is broken.
-    script.delay_s = 0.3
+    # Slower than every golden's p95 × 1.25 + 50 ms, by 150 ms at least.
+    worst = max(_p95(entry(pytester, case)["samples"]) for case in ("sampled", "once", "unchecked"))
+    script.delay_s = (worst * 1.25 + 200) / 1000
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=2)
-    golden_p95 = _p95(sampled["samples"])
     text = result.stdout.str()
-    slow = re.search(r"✗ latency: latency regression: p95 (\d+) ms vs baseline p95 (\d+) ms × 1.25 \+ 50 ms = (\d+) ms "
-                     r"\(3 vs 3 samples\)\n", text)
-    assert slow and int(slow[1]) >= 300 and slow.group(2, 3) == (f"{golden_p95:.0f}", f"{golden_p95 * 1.25 + 50:.0f}")
-    assert re.search(r"✗ latency: latency regression: p95 \d+ ms .* \(1 vs 1 samples\); thin evidence from one sample", text)
+    slow = re.search(r"✗ latency: latency regression: p95 (\d+) ms vs baseline p95 (\d+) ms × 1.25 \+ 50 ms = "
+                     r"(\d+) ms \(3 vs 3 samples\)\n", text)
+    assert slow and int(slow[1]) >= 1000 * script.delay_s
+    assert slow.group(2, 3) == (f"{golden_p95:.0f}", f"{golden_p95 * 1.25 + 50:.0f}")
+    assert re.search(r"✗ latency: latency regression: p95 \d+ ms .* \(1 vs 1 samples\); thin evidence from one "
+                     r"sample", text)
     # The command line sets a tolerance for every case that has no latency check of its own.
     result = run(pytester, "--promptguard-latency-tolerance", "0.25")
     result.assert_outcomes(failed=3)
     shows(result, "s::unchecked[fast]", "✗ latency: latency regression: p95 ")
-    result = run(pytester, "--promptguard-latency-tolerance", "100")
+    result = run(pytester, "--promptguard-latency-tolerance", "1000")
     result.assert_outcomes(passed=1, failed=2)  # the cases' own checks still apply
 
 
 def test_cached_and_replayed_calls_never_count_as_latency(pytester, write, model_server, openai_config, script):
     openai_config()
-    write("s.prompt.yaml", "cases: [{id: c, prompt: a, repeat: 2, checks: [{latency: {regression: 0.1, slack_ms: 0}}]}]\n")
-    script.delay_s = 0.2
+    write("s.prompt.yaml", "cases: [{id: c, prompt: a, repeat: 2, checks: [{latency: {regression: 0.1}}]}]")
+    script.delay_s = 0.5
     run(pytester, "--promptguard-cache").assert_outcomes(passed=1)  # fills the cache with slow answers
     script.delay_s = 0.0
     update(pytester).assert_outcomes(passed=1)  # a fast baseline
-    assert entry(pytester, "c")["latency_p95_ms"] < 150
+    assert entry(pytester, "c")["latency_p95_ms"] * 1.1 + 50 < 500  # the cached answers would break it
     pytester.makeconftest(RECORDS_CONFTEST)
     for flag in ("--promptguard-cache", "--promptguard-replay"):
         run(pytester, flag).assert_outcomes(passed=1)
     cached, replayed = records(pytester)
-    assert {c["source"] for c in cached["calls"]} == {"cache"} and min(c["latency_ms"] for c in cached["calls"]) >= 200
+    assert {c["source"] for c in cached["calls"]} == {"cache"} and min(c["latency_ms"] for c in cached["calls"]) >= 500
     assert cached["case_checks"][0]["reason"] == "no live call to time (cached or replayed calls are not timed)"
     assert {c["source"] for c in replayed["calls"]} == {"replay"}
     assert replayed["case_checks"][0]["reason"] == "no live call to time (cached or replayed calls are not timed)"
@@ -612,29 +632,32 @@ def test_update_under_xdist_leaves_one_correct_file_per_suite_written_by_the_con
     pytester, write, model_server, openai_config, script
 ):
     openai_config()
-    for suite in ("a", "b"):
-        write(f"{suite}.prompt.yaml", "cases:\n" + "".join(f"  - {{id: c{i}, prompt: '{suite}{i}'}}\n" for i in range(6)))
+
+    def suite(name: str, n: int) -> None:
+        write(f"{name}.prompt.yaml", "cases:\n" + "".join(f"  - {{id: c{i}, prompt: '{name}{i}'}}\n" for i in range(n)))
+
+    suite("a", 6)
+    suite("b", 5)
+    update(pytester).assert_outcomes(passed=11)
+    before_a = golden_of(pytester, "a").read_bytes()
+    suite("b", 6)  # a new case c5
+    script.answers["b3"] = "a new answer"
     pytester.makeconftest(WRITERS_CONFTEST)
     result = pytester.runpytest_subprocess("--promptguard", "--promptguard-update", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=12)
-    assert "goldens: 12 added, 0 updated, 0 removed, 0 unchanged" in summary(result)
-    assert sorted((pytester.path / "writers.log").read_text().splitlines()) == [
-        "controller a.prompt.golden.yaml", "controller b.prompt.golden.yaml"
-    ]
-    assert sorted(p.name for p in (pytester.path / "__golden__").iterdir()) == ["a.prompt.golden.yaml", "b.prompt.golden.yaml"]
-    for suite in ("a", "b"):
-        cases = load_golden(pytester, suite)["cases"]
-        assert list(cases) == [f"c{i}" for i in range(6)]
-        assert [cases[f"c{i}"]["fast"]["output"] for i in range(6)] == [f"echo: {suite}{i}" for i in range(6)]
-    # Again, with a changed answer: each file is replaced whole, once.
-    (pytester.path / "writers.log").unlink()
-    script.answers["b3"] = "a new answer"
-    result = pytester.runpytest_subprocess("--promptguard", "--promptguard-update", "-n", "2", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=12)
-    assert "goldens: 0 added, 1 updated, 0 removed, 11 unchanged" in summary(result)
+    assert "goldens: 1 added, 1 updated, 0 removed, 10 unchanged (written: __golden__/b.prompt.golden.yaml)" \
+        in summary(result)
+    # Both suites ran on workers; only the controller wrote, once, the one file that changed.
     assert (pytester.path / "writers.log").read_text().splitlines() == ["controller b.prompt.golden.yaml"]
-    assert entry(pytester, "c3", suite="b")["output"] == "a new answer"
-    assert not list((pytester.path / "__golden__").glob("*.tmp"))
+    assert sorted(p.name for p in (pytester.path / "__golden__").iterdir()) == [
+        "a.prompt.golden.yaml", "b.prompt.golden.yaml"
+    ]
+    assert golden_of(pytester, "a").read_bytes() == before_a
+    cases = load_golden(pytester, "b")["cases"]
+    assert list(cases) == [f"c{i}" for i in range(6)]
+    assert [cases[f"c{i}"]["fast"]["output"] for i in range(6)] == [
+        "echo: b0", "echo: b1", "echo: b2", "a new answer", "echo: b4", "echo: b5"
+    ]
 
 
 def test_a_run_killed_mid_update_leaves_the_old_golden_intact(pytester, write, model_server, openai_config, script):
@@ -676,11 +699,15 @@ def test_a_run_interrupted_mid_update_loses_no_golden(pytester, write, model_ser
         [sys.executable, "-m", "pytest", "--promptguard", "--promptguard-update", "-p", "no:cacheprovider"],
         cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
-    deadline = time.monotonic() + 10
-    while len(model_server.requests) < sent + 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    process.send_signal(signal.SIGINT)
-    output, _ = process.communicate(timeout=10)
+    try:
+        deadline = time.monotonic() + 10
+        while len(model_server.requests) < sent + 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     after = load_golden(pytester)["cases"]
     assert list(after) == list(before)  # no entry lost (an interrupted suite did not run whole)
@@ -721,7 +748,8 @@ def test_a_golden_folder_that_cannot_be_written_is_a_clear_error(
 
 @pytest.mark.parametrize(
     "text",
-    ["cases: [unclosed\n", "format_version: 1\ncases: {refund: {fast: {output: hi}}}\n", "format_version: 99\ncases: {}\n", ""],
+    ["cases: [unclosed\n", "format_version: 1\ncases: {refund: {fast: {output: hi}}}\n",
+     "format_version: 99\ncases: {}\n", ""],
     ids=["bad-yaml", "entry-without-hash", "other-version", "empty"],
 )
 def test_a_corrupt_golden_file_is_a_collection_error_naming_it_and_the_fix(
@@ -829,7 +857,7 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     # Latency: fast's golden samples against the candidate's live calls; tokens and cost per call.
     then = [s["latency_ms"] for case in golden.values() for s in case["fast"]["samples"]]
     now = [c["latency_ms"] for r in by_case.values() for c in r["calls"]]
-    assert min(now) >= 150 > max(then)
+    assert min(now) >= 150
 
     def delta(old: float, new: float, unit: str = "", digits: int = 0) -> str:
         return f"{unit}{old:,.{digits}f} → {unit}{new:,.{digits}f} ({new / old - 1:+.0%})"

@@ -108,7 +108,7 @@ def test_missing_key_env_is_an_error_naming_the_variable(pytester, write, model_
     [
         (Reply(status=500, body={"error": {"message": "upstream overloaded"}}), "*http (HTTP 500): HTTP 500 from http://127.0.0.1:*/v1/chat/completions: upstream overloaded*"),
         (Reply(status=404, body={"error": {"message": "The model `gpt-9` does not exist"}}), "*(HTTP 404)*does not exist*"),
-        (Reply(body="<html>oops</html>"), "*bad_response*answered HTTP 200 with a body that is not JSON*"),
+        (Reply(body="<html>oops</html>"), "*bad_response*answered HTTP 200 with a body that is not a JSON object*"),
         (Reply(body={"id": "x"}), "*bad_response*answered without 'choices'*"),
     ],
     ids=["500", "404", "not-json", "no-choices"],

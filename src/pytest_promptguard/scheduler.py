@@ -131,7 +131,9 @@ class Scheduler:
             return None
         if base_url not in self._clients:
             limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            self._clients[base_url] = httpx.AsyncClient(limits=limits, follow_redirects=False)
+            # No httpx timeouts (its default is 5 s between bytes): each attempt is bounded, whole, by timeout_s.
+            # Redirects are not followed: the provider reports them (see providers.base.redirect_error).
+            self._clients[base_url] = httpx.AsyncClient(limits=limits, timeout=None, follow_redirects=False)
         return self._clients[base_url]
 
     def _limits(self, provider: Provider) -> _ModelLimits:
@@ -190,7 +192,11 @@ class Scheduler:
                 except (asyncio.TimeoutError, httpx.TimeoutException):
                     error = CallError("timeout", f"no answer from {_where(provider)} within {spec.timeout_s:g} s")
                 except httpx.TransportError as exc:
-                    error = CallError("connection", f"cannot reach {_where(provider)}: {_transport_reason(exc)}")
+                    error = CallError("connection", _transport_message(_where(provider), exc))
+                except Exception as exc:  # noqa: BLE001 - a bug of ours must cost one item, not the run
+                    error = CallError("internal", f"calling {_where(provider)} raised {type(exc).__name__}: {exc} "
+                                                  "(a promptguard bug: please report it)")
+                    retryable = False
                 latency_ms = round((time.perf_counter() - start) * 1000, 2)
             if error is None:
                 if booking is not None:
@@ -239,7 +245,24 @@ def _where(provider: Provider) -> str:
     return provider.endpoint or provider.spec.callable or provider.spec.name
 
 
-def _transport_reason(exc: httpx.TransportError) -> str:
+def _transport_message(where: str, exc: httpx.TransportError) -> str:
+    """What broke, said plainly: no connection at all, a connection cut, or an answer that broke HTTP."""
     if isinstance(exc, httpx.ConnectError):
-        return f"connection refused or failed ({exc})" if str(exc) else "connection refused or failed"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        return f"cannot reach {where}: connection refused or failed" + (f" ({exc})" if str(exc) else "")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"{where} answered with broken HTTP: {exc}"
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return f"the connection to {where} broke: {_cause(exc)}"
+    return f"the connection to {where} failed: {_cause(exc)}"
+
+
+def _cause(exc: BaseException) -> str:
+    """`Type: message`, with the OS error under an httpx error when it has no message of its own
+    (a reset reads `ReadError: [Errno 104] Connection reset by peer`)."""
+    text = str(exc)
+    if not text:
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None and not str(cause):
+            cause = cause.__cause__ or cause.__context__
+        text = str(cause) if cause is not None else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

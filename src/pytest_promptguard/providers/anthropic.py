@@ -8,7 +8,7 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, post_json
+from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the API refuses a request without max_tokens; suites rarely think to set it
@@ -29,7 +29,7 @@ class AnthropicProvider:
         if key:
             headers["x-api-key"] = key
         data = await post_json(http, self.endpoint, request_body(request), headers)
-        return parse_message(data, self.endpoint, request)
+        return parse_answer(parse_message, data, self.endpoint, request)
 
 
 def request_body(request: Request) -> dict[str, Any]:

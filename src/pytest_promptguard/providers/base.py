@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import httpx
 
 from ..config import ModelSpec
 from ..results import CallError, Request, ToolCall, Usage
+
+MAX_BODY_BYTES = 16 << 20  # an answer larger than this is refused, unread: no model answer comes near it
+MAX_ERROR_BODY_BYTES = 64 << 10  # of an error answer, only this much is read (for the server's message)
 
 
 @dataclass(frozen=True)
@@ -91,10 +95,11 @@ def estimated_usage(messages: Sequence[dict[str, Any]], text: str) -> Usage:
     return Usage(input_tokens=estimate_tokens(prompt), output_tokens=estimate_tokens(text), estimated=True)
 
 
-def http_error(response: httpx.Response, endpoint: str) -> ProviderError:
-    """A ProviderError for a non-2xx answer, carrying the server's own message."""
+def http_error(response: httpx.Response, endpoint: str, body: bytes | None = None) -> ProviderError:
+    """A ProviderError for a non-2xx answer, carrying the server's own message (`body`: the answer's body, when
+    it was streamed rather than read whole)."""
     status = response.status_code
-    detail = _server_message(response)
+    detail = _server_message(response, response.content if body is None else body)
     kind = "auth" if status in (401, 403) else "http"
     retryable = status in (408, 409, 429) or status >= 500
     return ProviderError(
@@ -103,6 +108,19 @@ def http_error(response: httpx.Response, endpoint: str) -> ProviderError:
         status=status,
         retryable=retryable,
         retry_after_s=retry_after(response.headers),
+    )
+
+
+def redirect_error(response: httpx.Response, endpoint: str) -> ProviderError:
+    """A 3xx answer: an API that redirects is misconfigured (or is not the API), and following a redirect would
+    resend the request, key included, somewhere else. Not retried: it will not change by itself."""
+    location = response.headers.get("location")
+    where = f"redirected to {location}" if location else "a redirect without a Location"
+    return ProviderError(
+        "http",
+        f"HTTP {response.status_code} from {endpoint}: {where}; redirects are not followed: "
+        "set base_url to the API's own address",
+        status=response.status_code,
     )
 
 
@@ -129,33 +147,97 @@ def retry_after(headers: httpx.Headers) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def _server_message(response: httpx.Response) -> str:
+def _server_message(response: httpx.Response, body: bytes) -> str:
     try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        text = body.decode(response.encoding or "utf-8", errors="replace").strip()
         return (text[:300] + "…") if len(text) > 300 else (text or response.reason_phrase)
-    error = body.get("error") if isinstance(body, dict) else None
+    error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and error.get("message"):
         return str(error["message"])[:500]
     if isinstance(error, str):
         return error[:500]
-    return str(body)[:300]
+    return str(data)[:300]
 
 
 async def post_json(http: httpx.AsyncClient, url: str, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-    """POST `body` and return the JSON object answered; ProviderError on an HTTP error or a body that is not one."""
-    response = await http.post(url, json=body, headers=headers)
-    if response.status_code >= 400:
-        raise http_error(response, url)
+    """POST `body` and return the JSON object answered; ProviderError on an HTTP error, a redirect, or a body
+    that is too large, cannot be decoded or is not a JSON object. Never reads more than MAX_BODY_BYTES."""
+    async with http.stream("POST", url, json=body, headers=headers) as response:
+        status = response.status_code
+        if 300 <= status < 400:
+            raise redirect_error(response, url)
+        try:
+            content = await _read_bounded(response, MAX_BODY_BYTES if status < 400 else MAX_ERROR_BODY_BYTES)
+        except httpx.DecodingError as exc:
+            # A body whose Content-Encoding lies, as a cut-off or mangled one does: worth another try.
+            raise ProviderError(
+                "bad_response", f"{url} answered HTTP {status} with a body that cannot be decoded ({exc})",
+                status=status, retryable=True,
+            ) from None
+    if status >= 400:
+        raise http_error(response, url, content or b"")
+    if content is None:
+        raise ProviderError(
+            "bad_response",
+            f"{url} answered HTTP {status} with a body larger than {MAX_BODY_BYTES >> 20} MiB; "
+            f"promptguard reads at most {MAX_BODY_BYTES >> 20} MiB of an answer",
+            status=status,
+        )
     try:
-        data = response.json()
-    except ValueError:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
         data = None
     if not isinstance(data, dict):
         # A proxy's HTML page or a cut-off body: worth another try.
         raise ProviderError(
-            "bad_response", f"{url} answered HTTP {response.status_code} with a body that is not a JSON object",
-            status=response.status_code, retryable=True,
+            "bad_response", f"{url} answered HTTP {status} with a body that is not a JSON object",
+            status=status, retryable=True,
         )
     return data
+
+
+async def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
+    """The body, decoded, or None once it exceeds `limit` bytes (an error answer's body is cut at the limit
+    instead: only its message matters). Stops reading there: the connection is then closed, not drained."""
+    declared = response.headers.get("content-length", "")
+    if response.status_code < 400 and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit] if response.status_code >= 400 else None
+    return b"".join(chunks)
+
+
+def parse_answer(
+    parse: Callable[[dict[str, Any], str, Request], Reply], data: dict[str, Any], endpoint: str, request: Request
+) -> Reply:
+    """`parse(data, endpoint, request)`, with JSON of an unexpected shape (a string where an object belongs, a
+    list where text belongs) a clean ProviderError rather than a crash. Not retried: the server means it."""
+    try:
+        reply = parse(data, endpoint, request)
+    except ProviderError:
+        raise
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ProviderError(
+            "bad_response", f"{endpoint} answered JSON of an unexpected shape ({type(exc).__name__}: {exc})"
+        ) from None
+    problem = _shape_problem(reply)
+    if problem:
+        raise ProviderError("bad_response", f"{endpoint} answered JSON of an unexpected shape: {problem}")
+    return reply
+
+
+def _shape_problem(reply: Reply) -> str | None:
+    if not isinstance(reply.text, str):
+        return f"its text is a {type(reply.text).__name__}, not a string"
+    usage = reply.usage
+    for name in ("input_tokens", "output_tokens", "cached_input_tokens"):
+        value = getattr(usage, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            return f"its token count {name} is {value!r}, not a number"
+    return None

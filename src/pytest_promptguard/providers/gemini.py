@@ -12,7 +12,7 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, post_json
+from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
 
 # Request fields that live beside `generationConfig`, not inside it.
 TOP_LEVEL_FIELDS = {"tools", "toolConfig", "safetySettings", "cachedContent"}
@@ -38,7 +38,7 @@ class GeminiProvider:
         if key:
             headers["x-goog-api-key"] = key
         data = await post_json(http, self.endpoint, request_body(request), headers)
-        return parse_response(data, self.endpoint, request)
+        return parse_answer(parse_response, data, self.endpoint, request)
 
 
 def camel_case(name: str) -> str:

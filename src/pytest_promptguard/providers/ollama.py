@@ -8,7 +8,7 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, post_json
+from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
 
 # Request fields that live beside `options`, not inside it.
 TOP_LEVEL_FIELDS = {"tools", "format", "think", "keep_alive"}
@@ -30,7 +30,7 @@ class OllamaProvider:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         data = await post_json(http, self.endpoint, request_body(request), headers)
-        return parse_chat(data, self.endpoint, request)
+        return parse_answer(parse_chat, data, self.endpoint, request)
 
 
 def request_body(request: Request) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, http_error
+from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
 
 
 class OpenAIProvider:
@@ -27,23 +27,14 @@ class OpenAIProvider:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         body = {"model": request.model_id, "messages": list(request.messages), **request.params}
-        response = await http.post(self.endpoint, json=body, headers=headers)
-        if response.status_code >= 400:
-            raise http_error(response, self.endpoint)
-        return parse_chat_completion(response, self.endpoint, request)
+        data = await post_json(http, self.endpoint, body, headers)
+        return parse_answer(parse_chat_completion, data, self.endpoint, request)
 
 
-def parse_chat_completion(response: httpx.Response, endpoint: str, request: Request) -> Reply:
-    try:
-        data = response.json()
-    except ValueError:
-        raise ProviderError(
-            "bad_response", f"{endpoint} answered HTTP {response.status_code} with a body that is not JSON",
-            status=response.status_code, retryable=True,
-        ) from None
-    choices = data.get("choices") if isinstance(data, dict) else None
-    if not choices or not isinstance(choices[0], dict):
-        raise ProviderError("bad_response", f"{endpoint} answered without 'choices'", status=response.status_code)
+def parse_chat_completion(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
+    choices = data.get("choices")
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
+        raise ProviderError("bad_response", f"{endpoint} answered without 'choices'")
     message = choices[0].get("message") or {}
     text = message.get("content") or ""
     if not isinstance(text, str):

@@ -1,0 +1,207 @@
+"""Faulty providers: every fault of tests/faults.py against every HTTP provider, through `pytest --promptguard`.
+
+Each run has two items: `again` meets the fault on its first RETRIES attempts (so a retried fault clears on the
+last attempt allowed), `always` meets it on every attempt. Whatever the fault, the run completes, every item
+ends as a pass, a judged failure or a clean error naming the model, the URL and the fault, within the call's
+time bound, and the promptguard summary counts the errors and the retries. tests/README.md holds the figures;
+regenerate them with PROMPTGUARD_FAULT_TABLE=<file> (see there).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import httpx
+import pytest
+import yaml
+
+from pytest_promptguard.config import ModelSpec
+from pytest_promptguard.providers import make_provider
+from pytest_promptguard.providers.base import MAX_BODY_BYTES
+from pytest_promptguard.scheduler import Scheduler
+
+from .faults import FAULTS, PROVIDERS, SLOW, Fault, FaultServer, RefusingPort, base_url, timed
+
+RETRIES, TIMEOUT_S, MAX_BACKOFF_S = 2, 0.3, 0.05
+BOUND_S = ModelSpec(name="x", provider="openai", timeout_s=TIMEOUT_S, retries=RETRIES,
+                    max_backoff_s=MAX_BACKOFF_S).total_timeout_s  # the bound on a whole call
+RUN_OVERHEAD_S = 1.5  # pytest itself, in-process: collection, reports, the loop thread
+QUICK_S = 1.5  # a run whose fault never waits out a timeout ends within this
+
+SUITE = """
+cases:
+  - {id: again, prompt: again, checks: [{contains: "ok: "}]}
+  - {id: always, prompt: always, checks: [{contains: "ok: "}]}
+"""
+
+RECORDS_CONFTEST = """
+import json
+def pytest_runtest_logreport(report):
+    if getattr(report, "promptguard", None):
+        with open("records.jsonl", "a") as f:
+            f.write(json.dumps(report.promptguard) + "\\n")
+"""
+
+
+@dataclass(frozen=True)
+class Ending:
+    outcome: str  # passed, failed (the checks judged the answer) or error
+    attempts: int
+
+
+def expected(fault: Fault, case: str) -> Ending:
+    if fault.ending == "retried":
+        if case == "again" and not fault.refused:
+            return Ending("passed", RETRIES + 1)  # cleared on the last attempt allowed
+        return Ending("error", RETRIES + 1)
+    return {"fatal": Ending("error", 1), "answer": Ending("passed", 1), "judged": Ending("failed", 1)}[fault.ending]
+
+
+def endpoint(provider: str, root: str) -> str:
+    spec = ModelSpec(name="faulty", provider=provider, model=model_id(provider), base_url=base_url(provider, root))
+    return make_provider(spec).endpoint
+
+
+def model_id(provider: str) -> str:
+    return f"{provider}-test-1"
+
+
+# --- measured figures, for tests/README.md ---------------------------------------------------------------
+
+MEASURED: dict[str, dict] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fault_table() -> Iterator[None]:
+    yield
+    target = os.environ.get("PROMPTGUARD_FAULT_TABLE")
+    if target and MEASURED:
+        with open(target, "w", encoding="utf-8") as out:
+            out.write(table(MEASURED))
+
+
+def table(measured: dict[str, dict]) -> str:
+    lines = ["| fault | providers | expected ending | runs completed | items lost | worst time |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for fault in FAULTS:
+        row = measured.get(fault.name)
+        if row is None:
+            continue
+        again, always = expected(fault, "again"), expected(fault, "always")
+        ending = f"again: {_ending(again)}; always: {_ending(always)}"
+        lines.append(
+            f"| {fault.name} | {', '.join(row['providers'])} | {ending} | {row['completed']}/{len(row['providers'])} "
+            f"| {row['lost']} | {row['worst_s']:.2f} s |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _ending(ending: Ending) -> str:
+    word = {"passed": "pass", "failed": "judged (check fails)", "error": "error"}[ending.outcome]
+    return f"{word} after {ending.attempts} attempt{'s' if ending.attempts > 1 else ''}"
+
+
+# --- the matrix --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    with FaultServer() as server:
+        yield server
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
+def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault, provider):
+    refusing = RefusingPort() if fault.refused else None
+    root = refusing.root if refusing else fault_server.root
+    spec = {"provider": provider, "model": model_id(provider), "base_url": base_url(provider, root),
+            "timeout_s": TIMEOUT_S, "retries": RETRIES, "max_backoff_s": MAX_BACKOFF_S}
+    (pytester.path / "promptguard.yaml").write_text(
+        yaml.safe_dump({"default_models": ["faulty"], "models": {"faulty": spec}}), encoding="utf-8")
+    write("faults.prompt.yaml", SUITE)
+    pytester.makeconftest(RECORDS_CONFTEST)
+    fault_server.plan("again", fault, times=RETRIES)
+    fault_server.plan("always", fault, times=None)
+    try:
+        result, elapsed = timed(lambda: pytester.runpytest("--promptguard", "-p", "no:xdist"))
+    finally:
+        if refusing:
+            refusing.close()
+    output = result.stdout.str() + result.stderr.str()
+
+    # The run completes: a plain pass/fail exit, no internal error, no traceback.
+    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED), output
+    assert "INTERNALERROR" not in output and "Traceback" not in output
+    # Every item is accounted for, in pytest and in promptguard's own records.
+    outcomes = result.parseoutcomes()
+    ended = sum(outcomes.get(k, 0) for k in ("passed", "failed", "errors", "error"))
+    lost = 2 - ended
+    records = {r["case"]: r for r in map(json.loads, (pytester.path / "records.jsonl").read_text().splitlines())}
+    assert lost == 0 and sorted(records) == ["again", "always"]
+    # Each item ends as the fault says, after the attempts it says.
+    ends = {case: expected(fault, case) for case in ("again", "always")}
+    for case, ending in ends.items():
+        [call] = records[case]["calls"]
+        assert (records[case]["outcome"], call["attempts"]) == (ending.outcome, ending.attempts), (case, call)
+        if ending.outcome == "error":
+            assert call["error"] is not None
+        else:
+            assert call["error"] is None and call["text"] == ("" if fault.ending == "judged" else f"ok: {case}")
+    # An error names the model, the URL and the fault, and is an error of the item alone.
+    url = endpoint(provider, root)
+    for case, ending in ends.items():
+        if ending.outcome != "error":
+            continue
+        section = _error_section(output, case)
+        attempts = f" after {ending.attempts} attempts" if ending.attempts > 1 else ""
+        assert f"model 'faulty' ({provider}, {model_id(provider)}) failed{attempts}: " in section, section
+        assert url in section, section
+        for fragment in fault.says:
+            assert fragment in section, (fragment, section)
+        assert "this is a provider error, not a check failure" in section
+    # Within the bound on a call; quickly when the fault never waits out a timeout.
+    assert elapsed < BOUND_S + RUN_OVERHEAD_S
+    if fault.name not in SLOW:
+        assert elapsed < QUICK_S
+    # The summary counts them: outcomes per model, and the retries.
+    count = {o: sum(e.outcome == o for e in ends.values()) for o in ("passed", "failed", "error")}
+    result.stdout.fnmatch_lines([f"faults * faulty * 2 * {count['passed']} * {count['failed']} * 0 * {count['error']} *"])
+    retried = [e for e in ends.values() if e.attempts > 1]
+    line = f"warning: {len(retried)} call(s) needed retries ({sum(e.attempts - 1 for e in retried)} retries in all)"
+    assert (line in output) == bool(retried), output
+    if fault.ending == "answer":
+        assert "warning: 2 call(s) reported no token usage; their tokens are estimated" in output
+        assert all(r["calls"][0]["usage"]["estimated"] for r in records.values())
+
+    row = MEASURED.setdefault(fault.name, {"providers": [], "completed": 0, "lost": 0, "worst_s": 0.0})
+    row["providers"].append(provider)
+    row["completed"] += 1
+    row["lost"] += lost
+    row["worst_s"] = max(row["worst_s"], elapsed)
+
+
+def _error_section(output: str, case: str) -> str:
+    match = re.search(rf"_+ ERROR at setup of faults::{case}\[faulty\] _+\n(.*?)(?=\n_{{3,}} |\n={{3,}} )", output, re.S)
+    assert match, output
+    return match.group(1)
+
+
+# --- what the matrix rests on ------------------------------------------------------------------------------
+
+
+def test_an_attempt_is_bounded_by_timeout_s_alone():
+    """httpx's own timeouts (5 s between bytes by default) are off: a model may take 30 s to start answering
+    when timeout_s allows it; asyncio bounds each whole attempt instead (the slow-loris rows above)."""
+    spec = ModelSpec(name="m", provider="openai", model="x", base_url="http://127.0.0.1:9/v1")
+    client = Scheduler(1)._client(make_provider(spec))
+    assert client is not None and client.timeout == httpx.Timeout(None)
+    assert client.follow_redirects is False
+
+
+def test_the_body_limit_is_16_mib():
+    assert MAX_BODY_BYTES == 16 << 20  # the fault table and the "larger than 16 MiB" messages say so
