@@ -235,15 +235,15 @@ def _huge_declared(ex: Exchange) -> None:
 
 
 def _huge_chunked(ex: Exchange) -> None:
-    """No length: 64 KiB chunks until the client hangs up (or 64 MiB)."""
+    """No length: 1 MiB chunks until the client hangs up (or 64 MiB)."""
     ex.send(ex.head(200, headers={"Transfer-Encoding": "chunked"}))
-    chunk = b" " * 65536
-    for _ in range(1024):
-        ex.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+    chunk = b"%x\r\n%s\r\n" % (1 << 20, b" " * (1 << 20))
+    for _ in range(64):
+        ex.send(chunk)
 
 
 def _zeros(ex: Exchange, total: int) -> None:
-    chunk = b"0" * 65536
+    chunk = b"0" * (1 << 20)
     for _ in range(total // len(chunk)):
         ex.send(chunk)
 
@@ -333,6 +333,7 @@ class FaultServer:
         class Server(socketserver.ThreadingTCPServer):
             daemon_threads = True
             allow_reuse_address = True
+            request_queue_size = 128  # the default 5 drops SYNs of concurrent calls: a 1 s retransmit
 
             def handle_error(self, request: Any, client_address: Any) -> None:
                 pass  # a client that hung up on a fault is expected

@@ -292,11 +292,12 @@ def test_ctrl_c_stops_promptly_without_sending_the_rest(pytester, write, model_s
     interrupted = time.monotonic()
     process.send_signal(signal.SIGINT)
     output, _ = process.communicate(timeout=10)
-    assert time.monotonic() - interrupted < 3
+    assert time.monotonic() - interrupted < 5
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     assert "KeyboardInterrupt" in output
-    time.sleep(0.3)
-    assert len(model_server.requests) < 6  # the calls not yet sent never are
+    sent = len(model_server.requests)
+    time.sleep(0.5)
+    assert len(model_server.requests) == sent < 10  # of 40: the calls not yet sent never are
 
 
 def test_cache_never_stores_keys(pytester, write, model_server, openai_config, monkeypatch):

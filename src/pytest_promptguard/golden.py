@@ -63,6 +63,10 @@ class GoldenEntry:
         return percentile(self.latencies, 95)
 
     @property
+    def tokens_in(self) -> float | None:
+        return _mean(s.tokens_in for s in self.samples)
+
+    @property
     def tokens_out(self) -> float | None:
         return _mean(s.tokens_out for s in self.samples)
 
@@ -108,6 +112,7 @@ class GoldenEntry:
             recorded_at=self.recorded_at,
             latency_p50_ms=_round(self.latency_p50_ms),
             latency_p95_ms=_round(self.latency_p95_ms),
+            tokens_in=_round(self.tokens_in),
             tokens_out=_round(self.tokens_out),
             cost_usd=self.cost_usd,
             samples=[_Flow(_sample_yaml(s)) for s in self.samples],
@@ -235,14 +240,16 @@ def apply_update(
     recorded: dict[Key, GoldenEntry],
     existing_keys: Sequence[Key],
     remove_unused: bool,
+    refresh_baselines: bool = False,
 ) -> UpdateCounts:
-    """Merge freshly recorded entries into `golden`; drop entries of cases that no longer exist when allowed."""
+    """Merge freshly recorded entries into `golden`; drop entries of cases that no longer exist when allowed.
+    `refresh_baselines` rewrites entries whose only change is in their latency, token and cost figures."""
     counts = UpdateCounts()
     for key, entry in recorded.items():
         old = golden.entries.get(key)
         if old is None:
             counts.added += 1
-        elif old.differs_from(entry):
+        elif old.differs_from(entry) or refresh_baselines:
             counts.updated += 1
         else:
             counts.unchanged += 1

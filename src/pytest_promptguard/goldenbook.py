@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import display_path
-from .golden import GoldenEntry, GoldenFile, UpdateCounts, apply_update, golden_path
+from .golden import GOLDEN_DIR, GoldenEntry, GoldenFile, UpdateCounts, apply_update, golden_path
 from .results import CaseResult
 
 if TYPE_CHECKING:
@@ -29,8 +29,9 @@ class GoldenReport:
 
 
 class GoldenBook:
-    def __init__(self, update: bool) -> None:
+    def __init__(self, update: bool, refresh_baselines: bool = False) -> None:
         self.update = update
+        self.refresh_baselines = refresh_baselines
         self.report = GoldenReport()
         self._files: dict[Path, GoldenFile] = {}
 
@@ -46,17 +47,28 @@ class GoldenBook:
         for result in results:
             by_file[result.path].append(result)
         recorded_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        folders: set[Path] = set()
         for path, file_results in by_file.items():
             loaded = plans_of(path)
             if loaded is None:
                 continue
             suite, planned = loaded
+            folders.add(suite.path.parent)
             golden = self.file(suite)
             order = [(p.case.id, p.baseline.name) for p in planned]
             if self.update:
                 self._record(golden, file_results, planned, order, recorded_at)
             else:
                 self._note_unused(golden, order)
+        self._note_orphans(folders)
+
+    def _note_orphans(self, folders: set[Path]) -> None:
+        """Golden files beside the suites that ran whose own suite file is gone."""
+        for folder in sorted(folders):
+            for path in sorted((folder / GOLDEN_DIR).glob("*.golden.yaml")):
+                stem = path.name.removesuffix(".golden.yaml")
+                if not any((folder / f"{stem}{suffix}").exists() for suffix in (".yaml", ".yml")):
+                    self.report.unused.append(f"{display_path(path)}: the whole file (its suite {stem}.yaml is gone; delete it)")
 
     def _record(
         self, golden: GoldenFile, results: list[CaseResult], planned: list["Planned"], order: list[tuple[str, str]], recorded_at: str
@@ -69,7 +81,7 @@ class GoldenBook:
         }
         ran = {(r.case, r.model) for r in results}
         whole_suite_ran = all((p.case.id, p.baseline.name) in ran for p in planned if not p.case.skip)
-        counts = apply_update(golden, recorded, order, remove_unused=whole_suite_ran)
+        counts = apply_update(golden, recorded, order, remove_unused=whole_suite_ran, refresh_baselines=self.refresh_baselines)
         for name in ("added", "updated", "removed", "unchanged"):
             setattr(self.report.counts, name, getattr(self.report.counts, name) + getattr(counts, name))
         if not whole_suite_ran:

@@ -20,6 +20,7 @@ def _options(config: pytest.Config) -> RunOptions:
     option = config.getoption
     update, replay, candidates = option("promptguard_update"), option("promptguard_replay"), dict(option("promptguard_candidate"))
     for conflict, why in (
+        (option("promptguard_update_baselines") and not update, "--promptguard-update-baselines goes with --promptguard-update"),
         (update and replay, "--promptguard-update records new goldens; --promptguard-replay only reads them"),
         (candidates and update, "--promptguard-candidate judges a candidate against goldens; it does not record them"),
         (candidates and replay, "--promptguard-candidate calls the candidate model; --promptguard-replay calls nothing"),
@@ -40,6 +41,7 @@ def _options(config: pytest.Config) -> RunOptions:
         cache_dir=config.rootpath / ".promptguard" / "cache" if option("promptguard_cache") else None,
         cache_ttl_s=option("promptguard_cache_ttl"),
         update=update,
+        update_baselines=option("promptguard_update_baselines"),
         replay=replay,
         strict=option("promptguard_strict"),
         candidates=candidates,

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .suite import Suite
 
 
-class ProviderFailure(pytest.fail.Exception):  # type: ignore[misc,name-defined]
+class ModelCallFailed(pytest.fail.Exception):  # type: ignore[misc,name-defined]
     """Raised in setup when a model call failed: an error of the item, not a check failure.
 
     pytest shows setup errors without calling `repr_failure`; as an outcome exception without a traceback
@@ -31,6 +31,10 @@ class ProviderFailure(pytest.fail.Exception):  # type: ignore[misc,name-defined]
 
     def __init__(self, message: str) -> None:
         super().__init__(message, pytrace=False)
+
+
+# pytest's short summary names an exception by module and class; "ModelCallFailed: ..." reads better there.
+ModelCallFailed.__module__ = "builtins"
 
 
 class ChecksFailed(Exception):
@@ -115,14 +119,14 @@ class PromptItem(pytest.Item):
             baseline_model=self.baseline if self.baseline != self.spec.name else None,
         )
         if any(call.error for call in calls):
-            raise ProviderFailure(explain_call_errors(calls))
+            raise ModelCallFailed(explain_call_errors(calls))
 
     def runtest(self) -> None:
         assert self.result is not None
         calls, info, golden = self.result.calls, self.case.info, self.golden_ref()
         checks = list(self.case.checks)
         tolerance = self.run.options.latency_tolerance
-        if tolerance is not None and not any(c.name == "latency" for c in checks):
+        if tolerance is not None and not any(c.name == "latency" and "regression" in c.argument for c in checks):
             checks.append(_build("latency", {"regression": tolerance}, self.suite))
         per_call = [c for c in checks if c.scope == "call"]
         self.result.checks = [[c.run(CheckInput(call, info, golden)) for c in per_call] for call in calls]
@@ -171,6 +175,7 @@ class PromptItem(pytest.Item):
             "tokens_out": entry.tokens_out,
             "cost_usd": entry.cost_usd,
             "similarity": round(similarity(entry.output, first.text, self.planned.drift.scorer), 1),
+            "min_similarity": self.planned.drift.min_similarity,
             "passed": None,
         }
         if any(r.name == "golden" and not r.passed for sample in self.result.checks for r in sample):  # type: ignore[union-attr]
@@ -183,7 +188,7 @@ class PromptItem(pytest.Item):
         return summary
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, (ProviderFailure, ChecksFailed)):
+        if isinstance(excinfo.value, (ModelCallFailed, ChecksFailed)):
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 

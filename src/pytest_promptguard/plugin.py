@@ -44,6 +44,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="record goldens (__golden__/ beside each suite) for the cases run whose other checks pass",
     )
     group.addoption(
+        "--promptguard-update-baselines", action="store_true",
+        help="with --promptguard-update: also re-record latency, token and cost figures of unchanged outputs",
+    )
+    group.addoption(
         "--promptguard-replay", action="store_true",
         help="send no request: every call answers as its golden recorded it (CI without keys)",
     )

@@ -33,6 +33,7 @@ class RunOptions:
     cache_dir: Path | None = None  # None: the response cache is off
     cache_ttl_s: float = 0.0
     update: bool = False
+    update_baselines: bool = False
     replay: bool = False
     strict: bool = False
     candidates: dict[str, str] = field(default_factory=dict)  # model -> the candidate that replaces it
@@ -76,7 +77,7 @@ class Run:
         self.configs = ConfigFinder(rootdir, options.config)
         cache = ResponseCache(options.cache_dir, options.cache_ttl_s) if options.cache_dir else None
         self.scheduler = Scheduler(options.concurrency, cache)
-        self.goldens = GoldenBook(update=options.update)
+        self.goldens = GoldenBook(update=options.update, refresh_baselines=options.update_baselines)
         self.repeat = options.repeat
         self.budget = Budget(options.max_cost_usd, "--promptguard-max-cost") if options.max_cost_usd is not None else None
         self.results: list[CaseResult] = []

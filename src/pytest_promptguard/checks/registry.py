@@ -98,6 +98,7 @@ class BuiltCheck:
     name: str
     scope: Scope
     run: Callable[..., CheckResult]  # (CheckInput) for scope "call", (CaseInput) for scope "case"
+    argument: Any = None  # as declared in the suite
 
 
 REGISTRY: dict[str, CheckType] = {}
@@ -128,7 +129,7 @@ def build_check(name: str, argument: Any, context: BuildContext) -> BuiltCheck:
             f"check '{name}'{where}: {error.message}",
             hint=check_type.schema.get("description"),
         )
-    return BuiltCheck(name, check_type.scope, check_type.build(argument, context))
+    return BuiltCheck(name, check_type.scope, check_type.build(argument, context), argument)
 
 
 def result(name: str, passed: bool, reason: str, score: float | None = None, diff: str | None = None) -> CheckResult:

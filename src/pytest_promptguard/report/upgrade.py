@@ -57,14 +57,14 @@ def _checks_passed(result: CaseResult) -> bool:
     ) and all(r.passed for r in result.case_checks if r.name != "model_change")
 
 
-def _verdict(before: bool | None, after: bool, similarity: float | None, outcome: str) -> str:
+def _verdict(before: bool | None, after: bool, similarity: float | None, minimum: float, outcome: str) -> str:
     if outcome == "error":
         return "error"
     if before is True and not after:
         return "broken"
     if before is False and after:
         return "fixed"
-    return "same" if similarity is not None and similarity >= 90 else "changed"
+    return "same" if similarity is not None and similarity >= minimum else "changed"
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -88,7 +88,7 @@ def upgrade_reports(results: Sequence[CaseResult]) -> list[UpgradeReport]:
             after = _checks_passed(result)
             report.cases.append(
                 CaseVerdict(f"{result.suite}::{result.case}", similarity, golden.get("passed"), after,
-                            _verdict(golden.get("passed"), after, similarity, result.outcome))
+                            _verdict(golden.get("passed"), after, similarity, golden.get("min_similarity", 90.0), result.outcome))
             )
             golden_latencies += golden.get("latencies_ms") or []
             now_latencies += [c.latency_ms for c in result.calls if c.error is None and c.source == "live"]
