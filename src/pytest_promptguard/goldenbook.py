@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from .errors import display_path
+from .errors import PromptguardError, display_path
+from .fileio import folder_lock
 from .golden import GOLDEN_DIR, GoldenEntry, GoldenFile, UpdateCounts, apply_update, golden_path
 from .results import CaseResult
 
@@ -81,21 +82,30 @@ class GoldenBook:
         }
         ran = {(r.case, r.model) for r in results}
         whole_suite_ran = all((p.case.id, p.baseline.name) in ran for p in planned if not p.case.skip)
-        counts = apply_update(golden, recorded, order, remove_unused=whole_suite_ran, refresh_baselines=self.refresh_baselines)
+        try:
+            # Another run may update this file at the same time: take turns, and merge into what is on disk
+            # now rather than into what this run read at collection.
+            with folder_lock(golden.path.parent):
+                for litter in golden.path.parent.glob(f".{golden.path.name}.*.tmp"):
+                    litter.unlink()  # left by a run killed while writing; no writer is active while we hold the lock
+                current = GoldenFile.load(golden.path, golden.suite)
+                counts = apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines)
+                if counts.added or counts.updated or counts.removed:
+                    current.write(order)
+                    self.report.written.append(display_path(golden.path))
+        except OSError as exc:
+            self.report.errors.append(
+                f"{display_path(golden.path)}: cannot write goldens ({exc.strerror or exc}); the file is unchanged: "
+                "make its folder writable and record again"
+            )
+            return
+        except PromptguardError as exc:
+            self.report.errors.append(f"{exc}; nothing was recorded in it")
+            return
         for name in ("added", "updated", "removed", "unchanged"):
             setattr(self.report.counts, name, getattr(self.report.counts, name) + getattr(counts, name))
         if not whole_suite_ran:
-            self._note_unused(golden, order)
-        if counts.added or counts.updated or counts.removed:
-            try:
-                golden.write(order)
-            except OSError as exc:
-                self.report.errors.append(
-                    f"{display_path(golden.path)}: cannot write goldens ({exc.strerror or exc}); the file is unchanged: "
-                    "make its folder writable and record again"
-                )
-            else:
-                self.report.written.append(display_path(golden.path))
+            self._note_unused(current, order)
 
     def _note_unused(self, golden: GoldenFile, order: list[tuple[str, str]]) -> None:
         existing = set(order)
