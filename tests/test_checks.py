@@ -22,6 +22,8 @@ from pytest_promptguard.checks.text import unified_diff
 from pytest_promptguard.report.failure import OUTPUT_LIMIT, cut
 from pytest_promptguard.results import Call, Usage
 
+from .recording import RECORDER, read_records
+
 CONFIG = """
 pythonpath: [.]
 default_models: [bot]
@@ -29,13 +31,6 @@ models:
   bot: {provider: python, callable: "bot:answer"}
 """
 
-RECORDER = """
-import json
-def pytest_runtest_logreport(report):
-    if getattr(report, "promptguard", None):
-        with open("records.jsonl", "a") as f:
-            f.write(json.dumps(report.promptguard) + "\\n")
-"""
 
 REFUND = "You can return items within 30 days for a full refund."
 ORDER_SCHEMA = {
@@ -166,8 +161,7 @@ def bot(pytester: pytest.Pytester) -> Bot:
 
 def records(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
     """The `report.promptguard` record of every item, by case id."""
-    lines = (pytester.path / "records.jsonl").read_text().splitlines()
-    return {record["case"]: record for record in map(json.loads, lines)}
+    return {record["case"]: record for record in read_records(pytester)}
 
 
 def failure_of(stdout: str, case: str) -> list[str]:

@@ -24,7 +24,7 @@ from pytest_promptguard.golden import GoldenEntry, GoldenFile, GoldenSample
 from pytest_promptguard.results import ToolCall, percentile
 
 from .servers import Reply, chat_completion, last_user_message
-from .test_scheduler import RECORDS_CONFTEST, records
+from .recording import RECORDER, read_records
 
 SERVED = "gpt-4o-mini-2024-07-18"
 
@@ -355,10 +355,10 @@ def test_json_outputs_are_compared_as_structures(
     script.answers["order"] = ORDER
     update(pytester).assert_outcomes(passed=1)
     script.answers["order"] = now
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     result = run(pytester)
     result.assert_outcomes(passed=int(passes), failed=int(not passes))
-    [check] = records(pytester)[0]["checks"][0]
+    [check] = read_records(pytester)[0]["checks"][0]
     assert check["name"] == "golden" and check["passed"] is passes
     assert check["reason"].startswith(shown), check["reason"]
     assert check["score"] == score
@@ -476,11 +476,11 @@ def test_replay_sends_nothing_and_runs_the_checks_on_the_goldens(pytester, write
     update(pytester).assert_outcomes(passed=2)
     sent = len(model_server.requests)
     script.answers.clear()  # a live run would now drift
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     result = run(pytester, "--promptguard-replay")
     result.assert_outcomes(passed=2)
     assert len(model_server.requests) == sent  # nothing was sent
-    by_case = {r["case"]: r for r in records(pytester)}
+    by_case = {r["case"]: r for r in read_records(pytester)}
     assert [c["source"] for c in by_case["refund"]["calls"]] == ["replay", "replay"]
     refund = by_case["refund"]["calls"][0]
     assert refund["text"] == ANSWERS["How long do I have to return an item?"]
@@ -545,9 +545,9 @@ def test_latency_regression_against_the_goldens_p95(pytester, write, model_serve
     golden_p95 = _p95(sampled["samples"])
     assert sampled["latency_p95_ms"] == pytest.approx(golden_p95, abs=0.01)
     # As fast as before: within p95 x 1.25 + 50 ms.
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     run(pytester).assert_outcomes(passed=3)
-    reasons = {r["case"]: r["case_checks"][0]["reason"] for r in records(pytester) if r["case_checks"]}
+    reasons = {r["case"]: r["case_checks"][0]["reason"] for r in read_records(pytester) if r["case_checks"]}
     assert re.search(r"p95 \d+ ms vs baseline p95 \d+ ms × 1.25 \+ 50 ms = \d+ ms \(3 vs 3 samples\)",
                      reasons["sampled"])
     assert "thin evidence from one sample: set repeat: 5 for a steadier p95" in reasons["once"]
@@ -579,10 +579,10 @@ def test_cached_and_replayed_calls_never_count_as_latency(pytester, write, model
     script.delay_s = 0.0
     update(pytester).assert_outcomes(passed=1)  # a fast baseline
     assert entry(pytester, "c")["latency_p95_ms"] * 1.1 + 50 < 500  # the cached answers would break it
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     for flag in ("--promptguard-cache", "--promptguard-replay"):
         run(pytester, flag).assert_outcomes(passed=1)
-    cached, replayed = records(pytester)
+    cached, replayed = read_records(pytester)
     assert {c["source"] for c in cached["calls"]} == {"cache"} and min(c["latency_ms"] for c in cached["calls"]) >= 500
     assert cached["case_checks"][0]["reason"] == "no live call to time (cached or replayed calls are not timed)"
     assert {c["source"] for c in replayed["calls"]} == {"replay"}
@@ -835,14 +835,14 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     """)
     golden = load_golden(pytester)["cases"]
     sent = len(model_server.requests)
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     result = run(pytester, "--promptguard-candidate", "fast=fast-next")
     # Only the candidate is called, and it is judged by fast's goldens.
     assert [r["model"] for r in model_server.requests[sent:]] == ["gpt-next"] * 4
     result.assert_outcomes(passed=2, failed=2)  # `reworded` and `broken` drifted from fast's goldens
     assert result.ret == 1
     shows(result, "s::reworded[fast-next]", "✗ golden: output drifted from the golden")
-    by_case = {r["case"]: r for r in records(pytester)}
+    by_case = {r["case"]: r for r in read_records(pytester)}
     assert {r["baseline_model"] for r in by_case.values()} == {"fast"}
 
     similarity_of = {case: similarity(old, new) for case, (old, new) in UPGRADE_ANSWERS.items()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import yaml
@@ -11,6 +10,7 @@ from pytest_promptguard.config import DEFAULT_BASE_URLS, Config
 from pytest_promptguard.errors import PromptguardError
 from pytest_promptguard.providers import make_provider
 
+from .recording import RECORDER, read_records
 from .servers import Reply, anthropic_message, gemini_response, ollama_chat
 
 CANARY = "canary-key-8472"
@@ -36,13 +36,6 @@ cases:
     checks: [{not_contains: sunny}]
 """
 
-RECORDER = """
-import json
-def pytest_runtest_logreport(report):
-    if getattr(report, "promptguard", None):
-        with open("records.jsonl", "a") as f:
-            f.write(json.dumps(report.promptguard) + "\\n")
-"""
 
 PRICE = {"input_per_mtok": 2.0, "cached_input_per_mtok": 0.5, "output_per_mtok": 8.0}
 
@@ -70,11 +63,9 @@ def run(pytester, write):
         write("case.prompt.yaml", suite)
         pytester.makeconftest(RECORDER)
         result = pytester.runpytest("--promptguard", "--junitxml=junit.xml", *args)
-        records_file = pytester.path / "records.jsonl"
-        lines = records_file.read_text().splitlines() if records_file.exists() else []
         output = result.stdout.str() + result.stderr.str() + (pytester.path / "junit.xml").read_text()
         assert CANARY not in output
-        return result, [json.loads(line) for line in lines]
+        return result, read_records(pytester)
 
     return run
 

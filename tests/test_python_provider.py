@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import time
+
+from .recording import RECORDER, read_records
 
 APP = '''
 import asyncio, time
@@ -33,13 +34,6 @@ models:
   wrong: {provider: python, callable: "app:wrong_type"}
 """
 
-RECORDS_CONFTEST = """
-import json
-def pytest_runtest_logreport(report):
-    if getattr(report, "promptguard", None):
-        with open("records.jsonl", "a") as f:
-            f.write(json.dumps(report.promptguard) + "\\n")
-"""
 
 
 def suite(model: str, n: int) -> str:
@@ -51,12 +45,12 @@ def test_sync_and_async_callables_run_concurrently(pytester, write):
     write("promptguard.yaml", CONFIG)
     write("sync.prompt.yaml", suite("sync", 8))
     write("async.prompt.yaml", suite("async", 8))
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     started = time.perf_counter()
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=16)
     assert time.perf_counter() - started < 8 * 0.2  # not one after the other
-    records = {r["model"]: r for r in map(json.loads, (pytester.path / "records.jsonl").read_text().splitlines())}
+    records = {r["model"]: r for r in read_records(pytester)}
     call = records["async"]["calls"][0]
     assert (call["model_served"], call["cost_usd"], call["finish_reason"]) == ("app-2.1", 0.0012, "stop")
     assert call["usage"]["input_tokens"] == 3 and call["usage"]["estimated"] is False

@@ -17,6 +17,7 @@ import pytest
 from pytest_promptguard.limits import RateLimiter
 from pytest_promptguard.providers.base import retry_after
 
+from .recording import RECORDER, read_records
 from .servers import Reply, chat_completion, last_user_message
 
 
@@ -24,18 +25,6 @@ def cases(n: int, check: str = "{contains: echo}", prefix: str = "p") -> str:
     return "cases:\n" + "".join(f"  - {{id: c{i}, prompt: '{prefix}{i}', checks: [{check}]}}\n" for i in range(n))
 
 
-RECORDS_CONFTEST = """
-import json
-def pytest_runtest_logreport(report):
-    if getattr(report, "promptguard", None):
-        with open("records.jsonl", "a") as f:
-            f.write(json.dumps(report.promptguard) + "\\n")
-"""
-
-
-def records(pytester) -> list[dict]:
-    path = pytester.path / "records.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def slow(delay_s: float):
@@ -80,13 +69,13 @@ def test_429_with_retry_after_then_success(pytester, write, model_server, openai
     openai_config(max_backoff_s=5)
     model_server.responder = flaky(Reply(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "0.3"}))
     write("one.prompt.yaml", cases(1))
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     started = time.perf_counter()
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=1)
     assert time.perf_counter() - started >= 0.3
     assert len(model_server.requests) == 2
-    assert records(pytester)[0]["calls"][0]["attempts"] == 2
+    assert read_records(pytester)[0]["calls"][0]["attempts"] == 2
     result.stdout.fnmatch_lines(["warning: 1 call(s) needed retries (1 retries in all)"])
 
 
@@ -136,10 +125,10 @@ def test_cost_from_builtin_prices_and_override(pytester, write, model_server, op
         body=chat_completion("echo hi", model=request["model"], prompt_tokens=1000, completion_tokens=500)
     )
     write("one.prompt.yaml", "models: [fast, custom, unknown]\n" + cases(1))
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=3)
-    cost = {r["model"]: r["calls"][0]["cost_usd"] for r in records(pytester)}
+    cost = {r["model"]: r["calls"][0]["cost_usd"] for r in read_records(pytester)}
     assert cost["fast"] == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)  # gpt-4o-mini
     assert cost["custom"] == pytest.approx((1000 * 2.0 + 500 * 4.0) / 1e6)
     assert cost["unknown"] is None
@@ -186,11 +175,11 @@ def test_cache_hits_skip_the_server(pytester, write, model_server, openai_config
     assert len(model_server.requests) == 3
     cache_files = list((pytester.path / ".promptguard" / "cache").rglob("*.json"))
     assert len(cache_files) == 3
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     result = pytester.runpytest("--promptguard", "--promptguard-cache")
     result.assert_outcomes(passed=3)
     assert len(model_server.requests) == 3  # nothing new sent
-    assert {c["source"] for r in records(pytester) for c in r["calls"]} == {"cache"}
+    assert {c["source"] for r in read_records(pytester) for c in r["calls"]} == {"cache"}
     result.stdout.fnmatch_lines(["many * fast * 3 * 3 * 0 * 0 * - * - *", "warning: 3 call(s) answered from the response cache*"])
     # A corrupt entry is a miss, replaced by a fresh answer.
     cache_files[0].write_text("{not json")
@@ -218,11 +207,11 @@ def test_repeat_and_min_pass_rate(pytester, write, model_server, openai_config):
         cases:
           - {id: lenient, prompt: q, repeat: 3, min_pass_rate: 0.6, checks: [{contains: "42"}]}
     """)
-    pytester.makeconftest(RECORDS_CONFTEST)
+    pytester.makeconftest(RECORDER)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=1)
     assert len(model_server.requests) == 3
-    record = records(pytester)[0]
+    record = read_records(pytester)[0]
     assert len(record["calls"]) == 3 and record["pass_rate"] == pytest.approx(2 / 3)
     write("s.prompt.yaml", """
         cases:
