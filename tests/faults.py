@@ -15,7 +15,6 @@ import socket
 import socketserver
 import struct
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -89,9 +88,7 @@ def empty_content(provider: str) -> dict[str, Any]:
 def null_usage(provider: str, text: str) -> dict[str, Any]:
     """A good answer whose usage is null."""
     body = good(provider, text)
-    if provider == "openai":
-        body["usage"] = None
-    elif provider == "anthropic":
+    if provider in ("openai", "anthropic"):
         body["usage"] = None
     elif provider == "gemini":
         body["usageMetadata"] = None
@@ -248,6 +245,12 @@ def _zeros(ex: Exchange, total: int) -> None:
         ex.send(chunk)
 
 
+def _error_with_huge_body(ex: Exchange) -> None:
+    """A 503 whose body (1 GiB announced) is a proxy's endless page: its message is read, the rest is not."""
+    ex.send(ex.head(503, length=1 << 30, content_type="text/html") + b"<html>upstream overloaded " + b"." * 1000)
+    _zeros(ex, 64 << 20)
+
+
 def _redirect(status: int) -> Callable[[Exchange], None]:
     def act(ex: Exchange) -> None:
         ex.answer(status, "", {"Location": f"https://elsewhere.example{ex.path}"})
@@ -282,6 +285,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("502-html", "retried", _status(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
           ("HTTP 502", "502 Bad Gateway")),
     Fault("503", "retried", _status(503, ERROR, {"Retry-After": "0"}), ("HTTP 503",)),
+    Fault("503-huge-body", "retried", _error_with_huge_body, ("HTTP 503", "upstream overloaded", "…")),
     Fault("refused", "retried", _hang, ("cannot reach", "connection refused"), refused=True),
     Fault("reset-before-answer", "retried", _reset_before_answer, ("the connection to", "broke")),
     Fault("reset-mid-body", "retried", _reset_mid_body, ("the connection to", "broke")),
@@ -408,8 +412,3 @@ class RefusingPort:
     def close(self) -> None:
         self._sock.close()
 
-
-def timed(function: Callable[[], Any]) -> tuple[Any, float]:
-    started = time.perf_counter()
-    value = function()
-    return value, time.perf_counter() - started

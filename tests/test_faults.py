@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -24,7 +25,7 @@ from pytest_promptguard.providers import make_provider
 from pytest_promptguard.providers.base import MAX_BODY_BYTES
 from pytest_promptguard.scheduler import Scheduler
 
-from .faults import ANSWER_FIELD, FAULTS, PROVIDERS, SLOW, Fault, FaultServer, RefusingPort, base_url, timed
+from .faults import ANSWER_FIELD, FAULTS, PROVIDERS, SLOW, Fault, FaultServer, RefusingPort, base_url
 
 RETRIES, MAX_BACKOFF_S = 2, 0.05
 TIMEOUT_S = 0.3  # per attempt, for the faults that are waited out (SLOW)
@@ -41,6 +42,7 @@ def bound_s(fault: Fault) -> float:
     """The bound on a whole call (retries and backoff included), as the scheduler enforces it."""
     spec = ModelSpec(name="x", provider="openai", timeout_s=timeout_s(fault), retries=RETRIES, max_backoff_s=MAX_BACKOFF_S)
     return spec.total_timeout_s
+
 
 SUITE = """
 cases:
@@ -95,15 +97,20 @@ def fault_table() -> Iterator[None]:
 
 
 def table(measured: dict[str, dict]) -> str:
-    lines = ["| fault | providers | expected ending (`again` / `always`) | runs completed | items lost | worst time |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| fault | providers | expected ending (`again` / `always`) | runs completed | items lost | run time "
+             "| asserted bound |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for fault in FAULTS:
         if fault.name not in measured:
             continue
         row = measured[fault.name]
         ending = f"{_ending(expected(fault, 'again'))} / {_ending(expected(fault, 'always'))}"
-        lines.append(f"| {fault.name} | {', '.join(PROVIDERS)} | {ending} | {row['completed']}/1 ({row['items']} items) "
-                     f"| {row['lost']} | {row['elapsed_s']:.2f} s |")
+        bound = bound_s(fault) + RUN_OVERHEAD_S if fault.name in SLOW else QUICK_S
+        lines.append(f"| {fault.name} | {', '.join(PROVIDERS)} | {ending} | {row['completed']}/1 "
+                     f"({row['items']} items) | {row['lost']} | {row['elapsed_s']:.2f} s | < {bound:.1f} s |")
+    rows = measured.values()
+    lines += ["", f"{len(rows)} faults × {len(PROVIDERS)} providers: {sum(r['completed'] for r in rows)}/{len(rows)} "
+                  f"runs completed, {sum(r['items'] for r in rows)} items, {sum(r['lost'] for r in rows)} lost; "
+                  f"worst run {max(r['elapsed_s'] for r in rows):.2f} s."]
     return "\n".join(lines) + "\n"
 
 
@@ -136,11 +143,13 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
     pytester.makeconftest(RECORDS_CONFTEST)
     fault_server.plan("again", fault, times=RETRIES)
     fault_server.plan("always", fault, times=None)
+    started = time.perf_counter()
     try:
-        result, elapsed = timed(lambda: pytester.runpytest("--promptguard", "-p", "no:xdist"))
+        result = pytester.runpytest("--promptguard", "-p", "no:xdist")  # xdist's plugin only slows each run
     finally:
         if refusing:
             refusing.close()
+    elapsed = time.perf_counter() - started
     output = result.stdout.str() + result.stderr.str()
     items = 2 * len(PROVIDERS)
 
@@ -193,7 +202,7 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
 
 def _error_section(output: str, model: str, case: str) -> str:
     match = re.search(rf"_+ ERROR at setup of faults::{case}\[{model}\] _+\n(.*?)(?=\n_{{3,}} |\n={{3,}} )", output,
-                      re.S)
+                      re.DOTALL)
     assert match, output
     return match.group(1)
 
@@ -212,3 +221,25 @@ def test_an_attempt_is_bounded_by_timeout_s_alone():
 
 def test_the_body_limit_is_16_mib():
     assert MAX_BODY_BYTES == 16 << 20  # the fault table and the "larger than 16 MiB" messages say so
+
+
+def test_a_bug_of_ours_costs_one_item_not_the_run(pytester, write, fault_server, monkeypatch):
+    """Whatever escapes a provider (here a parser that crashes) is that call's error, not a lost item."""
+    from pytest_promptguard.providers import openai
+
+    def crash(data, endpoint, request):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(openai, "parse_chat_completion", crash)
+    spec = {"provider": "openai", "model": "m-1", "base_url": base_url("openai", fault_server.root), "retries": RETRIES}
+    (pytester.path / "promptguard.yaml").write_text(
+        yaml.safe_dump({"default_models": ["openai"], "models": {"openai": spec}}), encoding="utf-8")
+    write("faults.prompt.yaml", SUITE)
+    result = pytester.runpytest("--promptguard", "-p", "no:xdist")
+    result.assert_outcomes(errors=2)
+    assert "INTERNALERROR" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+    result.stdout.fnmatch_lines([
+        f"model 'openai' (openai, m-1) failed: internal: calling {fault_server.root}/v1/chat/completions raised "
+        "RuntimeError: boom (a promptguard bug: please report it)",
+    ] * 2)
+    assert fault_server.attempts == {("openai", "again"): 1, ("openai", "always"): 1}  # not retried

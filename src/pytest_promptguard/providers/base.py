@@ -168,16 +168,20 @@ async def post_json(http: httpx.AsyncClient, url: str, body: dict[str, Any], hea
         status = response.status_code
         if 300 <= status < 400:
             raise redirect_error(response, url)
+        if status >= 400:
+            try:
+                message = await _read_bounded(response, MAX_ERROR_BODY_BYTES)
+            except httpx.DecodingError:
+                message = b""  # the status says enough
+            raise http_error(response, url, message)
         try:
-            content = await _read_bounded(response, MAX_BODY_BYTES if status < 400 else MAX_ERROR_BODY_BYTES)
+            content = await _read_bounded(response, MAX_BODY_BYTES)
         except httpx.DecodingError as exc:
             # A body whose Content-Encoding lies, as a cut-off or mangled one does: worth another try.
             raise ProviderError(
                 "bad_response", f"{url} answered HTTP {status} with a body that cannot be decoded ({exc})",
                 status=status, retryable=True,
             ) from None
-    if status >= 400:
-        raise http_error(response, url, content or b"")
     if content is None:
         raise ProviderError(
             "bad_response",
@@ -199,17 +203,18 @@ async def post_json(http: httpx.AsyncClient, url: str, body: dict[str, Any], hea
 
 
 async def _read_bounded(response: httpx.Response, limit: int) -> bytes | None:
-    """The body, decoded, or None once it exceeds `limit` bytes (an error answer's body is cut at the limit
-    instead: only its message matters). Stops reading there: the connection is then closed, not drained."""
+    """The body, decoded; None once it exceeds `limit` bytes, or an error answer's body cut at the limit (only
+    its message matters). Stops reading there: the connection is then closed, not drained."""
+    error = response.status_code >= 400
     declared = response.headers.get("content-length", "")
-    if response.status_code < 400 and declared.isdigit() and int(declared) > limit:
+    if not error and declared.isdigit() and int(declared) > limit:
         return None
     chunks, size = [], 0
     async for chunk in response.aiter_bytes():
         chunks.append(chunk)
         size += len(chunk)
         if size > limit:
-            return b"".join(chunks)[:limit] if response.status_code >= 400 else None
+            return b"".join(chunks)[:limit] if error else None
     return b"".join(chunks)
 
 
