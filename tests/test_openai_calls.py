@@ -141,3 +141,13 @@ def test_hanging_server_times_out(pytester, write, model_server, openai_config):
         ["*failed after 2 attempts: timeout: no answer from http://127.0.0.1:*/v1/chat/completions within 0.3 s*"]
     )
     assert result.duration < 1.5
+
+
+def test_urls_are_shown_without_credentials(pytester, write, model_server, openai_config):
+    openai_config(base_url=model_server.url.replace("http://", "http://user:sk-canary-url-7@"), retries=0)
+    model_server.responder = lambda request, headers: Reply(status=500, body={"error": {"message": "boom"}})
+    write("greet.prompt.yaml", SUITE)
+    result = pytester.runpytest("--promptguard", "--promptguard-log=calls.jsonl")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*HTTP 500 from http://127.0.0.1:*/v1/chat/completions: boom*"])
+    assert "sk-canary-url-7" not in result.stdout.str() + (pytester.path / "calls.jsonl").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Protocol, Sequence
@@ -79,10 +80,16 @@ def api_key(spec: ModelSpec) -> str | None:
     return key
 
 
+_URL_SECRETS = re.compile(r"(https?://)(?:[^/\s@]+@)?([^\s?#]+)(\?[^\s#]*[^\s#:,;.)])?")
+
+
 def redact(text: str, spec: ModelSpec) -> str:
-    """`text` without the model's key, should a server echo the request back in an error message."""
+    """`text` fit to show: without the model's key (should a server echo the request back), and with URLs
+    stripped of credentials and query strings, where keys travel (`?key=...`)."""
     key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-    return text.replace(key, "[redacted]") if key else text
+    if key:
+        text = text.replace(key, "[redacted]")
+    return _URL_SECRETS.sub(lambda m: m.group(1) + m.group(2) + ("?…" if m.group(3) else ""), text)
 
 
 def estimate_tokens(text: str) -> int:
