@@ -131,18 +131,19 @@ class PromptItem(pytest.Item):
         per_call = [c for c in checks if c.scope == "call"]
         self.result.checks = [[c.run(CheckInput(call, info, golden)) for c in per_call] for call in calls]
         self.result.case_checks = [c.run(CaseInput(tuple(calls), info, golden)) for c in checks if c.scope == "case"]
-        change = self._model_change(golden)
+        change = self._model_change(golden, self.result)
         if change is not None:
             self.result.case_checks.append(change)
-        self.result.golden = self._golden_summary(golden)
+        self.result.golden = self._golden_summary(golden, self.result)
         self._record_properties()
         if not self.result.passed:
             raise ChecksFailed(explain_check_failure(self.result))
 
-    def _model_change(self, golden: GoldenRef) -> CheckResult | None:
-        """A served model or fingerprint that differs from the golden's: reported, and fatal when strict."""
-        entry, call = golden.entry, self.result.calls[0]  # type: ignore[union-attr]
-        if entry is None or golden.stale or golden.recording or call.source == "replay" or self.result.baseline_model:  # type: ignore[union-attr]
+    def _model_change(self, golden: GoldenRef, result: CaseResult) -> CheckResult | None:
+        """A served model or fingerprint that differs from the golden's: reported, and fatal when strict.
+        Not for a candidate, which is expected to differ, nor for a replay, which cannot."""
+        entry, call = golden.entry, result.calls[0]
+        if entry is None or golden.stale or golden.recording or call.source == "replay" or result.baseline_model:
             return None
         changes = [
             f"{what} {then} → {now}"
@@ -158,13 +159,13 @@ class PromptItem(pytest.Item):
         how = "fails under --promptguard-strict / drift.model_change: fail" if fatal else "reported; fatal with --promptguard-strict"
         return CheckResult("model_change", not fatal, f"{self.spec.name}: {'; '.join(changes)} ({how})")
 
-    def _golden_summary(self, golden: GoldenRef) -> dict[str, Any] | None:
+    def _golden_summary(self, golden: GoldenRef, result: CaseResult) -> dict[str, Any] | None:
         """What the reports need of the golden: its figures, today's similarity to it, and (for a candidate)
         whether the golden output itself passes today's checks, to find cases that flip."""
         entry = golden.entry
         if entry is None:
             return None
-        first = self.result.calls[0]  # type: ignore[union-attr]
+        first = result.calls[0]
         summary: dict[str, Any] = {
             "state": "stale" if golden.stale else "ok",
             "model_served": entry.model_served,
@@ -178,9 +179,9 @@ class PromptItem(pytest.Item):
             "min_similarity": self.planned.drift.min_similarity,
             "passed": None,
         }
-        if any(r.name == "golden" and not r.passed for sample in self.result.checks for r in sample):  # type: ignore[union-attr]
+        if any(r.name == "golden" and not r.passed for sample in result.checks for r in sample):
             summary["output"] = entry.output  # for the golden → now diff of the reports
-        if self.result.baseline_model:  # type: ignore[union-attr]
+        if result.baseline_model:
             old = entry.replayed_calls(self.baseline, self.planned.baseline.provider, 1)[0]
             summary["passed"] = all(
                 c.run(CheckInput(old, self.case.info, None)).passed for c in self.case.checks if c.scope == "call" and c.name != "golden"
