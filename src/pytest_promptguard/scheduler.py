@@ -22,7 +22,7 @@ import httpx
 from .cache import ResponseCache
 from .limits import RateLimiter
 from .pricing import Price, cost_usd, lookup
-from .providers import Provider, ProviderError
+from .providers import Provider, ProviderError, Reply
 from .providers.base import estimate_tokens, redact
 from .results import Call, CallError, Request
 
@@ -47,6 +47,17 @@ class Budget:
 class _Attempts:
     count: int = 0
     last_error: CallError | None = None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """How one attempt ended: a reply, or an error and whether (and when) to try again."""
+
+    reply: Reply | None
+    error: CallError | None
+    retryable: bool
+    retry_after_s: float | None
+    latency_ms: float
 
 
 @dataclass
@@ -173,52 +184,54 @@ class Scheduler:
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         booked_tokens = _estimated_request_tokens(request)
+        base = dict(model=spec.name, provider=spec.provider, model_asked=request.model_id)
         while True:
             booking = await limits.rate.acquire(booked_tokens) if limits.rate else None
             async with limits.slots, self._slots:
                 # Checked once a slot is ours, so calls queued behind the limit see what was spent before them.
                 exhausted = next((b for b in budgets if b.exhausted), None)
                 if exhausted is not None:
-                    return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id,
-                                attempts=attempts.count, error=_budget_error(exhausted))
+                    return Call(**base, attempts=attempts.count, error=_budget_error(exhausted))
                 attempts.count += 1
-                start = time.perf_counter()
-                error: CallError | None = None
-                retryable, wait_s = True, None
-                try:
-                    reply = await asyncio.wait_for(provider.complete(request, self._client(provider)), spec.timeout_s)
-                except ProviderError as exc:
-                    error, retryable, wait_s = exc.to_error(), exc.retryable, exc.retry_after_s
-                except (asyncio.TimeoutError, httpx.TimeoutException):
-                    error = CallError("timeout", f"no answer from {_where(provider)} within {spec.timeout_s:g} s")
-                except httpx.TransportError as exc:
-                    error = CallError("connection", _transport_message(_where(provider), exc))
-                except Exception as exc:  # noqa: BLE001 - a bug of ours must cost one item, not the run
-                    error = CallError("internal", f"calling {_where(provider)} raised {type(exc).__name__}: {exc} "
-                                                  "(a promptguard bug: please report it)")
-                    retryable = False
-                latency_ms = round((time.perf_counter() - start) * 1000, 2)
-            if error is None:
+                outcome = await self._attempt(provider, request)
+            if outcome.reply is not None:
+                reply = outcome.reply
                 if booking is not None:
                     RateLimiter.settle(booking, (reply.usage.input_tokens or 0) + (reply.usage.output_tokens or 0))
                 cost = reply.cost_usd
                 if cost is None:
-                    price = limits.price or lookup(reply.model_served) or lookup(request.model_id)
-                    cost = cost_usd(reply.usage, price)
+                    cost = cost_usd(reply.usage, limits.price or lookup(reply.model_served) or lookup(request.model_id))
                 for budget in budgets:
                     budget.spent_usd += cost or 0.0
                 return Call(
-                    model=spec.name, provider=spec.provider, model_asked=request.model_id, text=reply.text,
-                    tool_calls=reply.tool_calls, model_served=reply.model_served, fingerprint=reply.fingerprint,
-                    finish_reason=reply.finish_reason, latency_ms=latency_ms, usage=reply.usage, cost_usd=cost,
-                    attempts=attempts.count,
+                    **base, text=reply.text, tool_calls=reply.tool_calls, model_served=reply.model_served,
+                    fingerprint=reply.fingerprint, finish_reason=reply.finish_reason, latency_ms=outcome.latency_ms,
+                    usage=reply.usage, cost_usd=cost, attempts=attempts.count,
                 )
-            error = dataclasses.replace(error, message=redact(error.message, spec))
+            assert outcome.error is not None
+            error = dataclasses.replace(outcome.error, message=redact(outcome.error.message, spec))
             attempts.last_error = error
-            if not retryable or attempts.count > spec.retries:
-                return Call(model=spec.name, provider=spec.provider, model_asked=request.model_id,
-                            latency_ms=latency_ms, attempts=attempts.count, error=error)
-            await asyncio.sleep(_backoff_s(attempts.count, wait_s, spec.max_backoff_s))
+            if not outcome.retryable or attempts.count > spec.retries:
+                return Call(**base, latency_ms=outcome.latency_ms, attempts=attempts.count, error=error)
+            await asyncio.sleep(_backoff_s(attempts.count, outcome.retry_after_s, spec.max_backoff_s))
+
+    async def _attempt(self, provider: Provider, request: Request) -> _Outcome:
+        """One request, timed, bounded by `timeout_s`; every failure becomes an error saying whether to retry."""
+        where, timeout_s = _where(provider), provider.spec.timeout_s
+        start = time.perf_counter()
+        reply, error, retryable, retry_after_s = None, None, True, None
+        try:
+            reply = await asyncio.wait_for(provider.complete(request, self._client(provider)), timeout_s)
+        except ProviderError as exc:
+            error, retryable, retry_after_s = exc.to_error(), exc.retryable, exc.retry_after_s
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            error = CallError("timeout", f"no answer from {where} within {timeout_s:g} s")
+        except httpx.TransportError as exc:
+            error = CallError("connection", _transport_message(where, exc))
+        except Exception as exc:  # noqa: BLE001 - a bug of ours must cost one item, not the run
+            error = CallError("internal", f"calling {where} raised {type(exc).__name__}: {exc} (a promptguard bug: please report it)")
+            retryable = False
+        return _Outcome(reply, error, retryable, retry_after_s, round((time.perf_counter() - start) * 1000, 2))
 
 
 def _budget_error(budget: Budget) -> CallError:
