@@ -148,3 +148,22 @@ def test_ci_examples_use_real_options(pytester):
         assert flags, workflow
         for flag in flags:
             assert flag in help_text, f"{workflow.name}: {flag}"
+
+
+def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, model_server, openai_config):
+    openai_config()
+    pytester.makeconftest(
+        """
+        from pytest_promptguard.checks.registry import register
+
+        @register("explodes", {})
+        def build(argument, context):
+            raise RuntimeError("kaboom")
+        """
+    )
+    write("bad.prompt.yaml", "cases: [{id: x, prompt: x, checks: [explodes]}]")
+    write("good.prompt.yaml", "cases: [{id: y, prompt: y, checks: [{contains: y}]}]")
+    result = pytester.runpytest_subprocess("--promptguard", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*bad.prompt.yaml: loading the suite raised RuntimeError: kaboom (a promptguard bug: please report it)*"])
+    assert "INTERNALERROR" not in result.stdout.str()

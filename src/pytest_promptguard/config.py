@@ -12,7 +12,7 @@ from typing import Any
 from .errors import PromptguardError, display_path
 from .pricing import Price, price_from_spec
 from .validation import suggest, validate
-from .yamlsource import YamlMap, load_yaml
+from .yamlsource import YamlMap, line_of, load_yaml
 
 CONFIG_NAME = "promptguard.yaml"
 DEFAULT_TIMEOUT_S = 60.0
@@ -96,24 +96,25 @@ class DriftSettings:
 
 
 class Config:
-    """A loaded `promptguard.yaml` (or the empty config when there is none)."""
+    """A loaded `promptguard.yaml` (or the empty config when there is none).
 
-    def __init__(self, path: Path | None, data: YamlMap | None = None) -> None:
+    `rootdir` is pytest's rootdir: the files suites refer to (JSON Schemas) must lie below it.
+    """
+
+    def __init__(self, path: Path | None, data: YamlMap | None = None, rootdir: Path | None = None) -> None:
         self.path = path
         self.data = data if data is not None else YamlMap()
+        self.rootdir = rootdir
         self._models: dict[str, ModelSpec] = {}
 
     @classmethod
-    def load(cls, path: Path) -> "Config":
+    def load(cls, path: Path, rootdir: Path | None = None) -> "Config":
         data = load_yaml(path)
         if data is None:
             data = YamlMap()
         validate(data, "config", path)
-        config = cls(path, data)
-        for folder in data.get("pythonpath", []):
-            entry = str((path.parent / folder).resolve())
-            if entry not in sys.path:
-                sys.path.insert(0, entry)
+        config = cls(path, data, rootdir)
+        _extend_pythonpath(data, path)
         return config
 
     @property
@@ -184,6 +185,21 @@ class Config:
             raise exc.located(self.path, line) from None
 
 
+def _extend_pythonpath(data: YamlMap, path: Path) -> None:
+    """Put the config's `pythonpath` folders first on sys.path, so `python` callables and checks import."""
+    for index, folder in enumerate(data.get("pythonpath", [])):
+        if "\0" in folder:  # the OS refuses to look such a path up
+            raise PromptguardError(
+                f"pythonpath entry {folder!r} has a NUL character",
+                path=path,
+                line=line_of(data, ["pythonpath", index]),
+                hint="correct the folder's path",
+            )
+        entry = str((path.parent / folder).resolve())
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
 class ConfigFinder:
     """Finds the config that applies to a suite: `--promptguard-config`, else the nearest one up to rootdir."""
 
@@ -194,7 +210,8 @@ class ConfigFinder:
 
     def _get(self, path: Path | None) -> Config:
         if path not in self._loaded:
-            self._loaded[path] = Config.load(path) if path is not None else Config(None)
+            found = Config.load(path, self.rootdir) if path is not None else Config(None, rootdir=self.rootdir)
+            self._loaded[path] = found
         return self._loaded[path]
 
     def for_suite(self, suite_path: Path) -> Config:

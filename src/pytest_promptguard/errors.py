@@ -36,15 +36,16 @@ class PromptguardError(Exception):
             self.case = case
         return self
 
-    def __str__(self) -> str:
+    def headline(self) -> str:
+        """`file:line: case 'id': message`, without the fix: for an error reported inside another one."""
         where = ""
         if self.path is not None:
             where = display_path(self.path) + (f":{self.line}" if self.line else "") + ": "
         case = f"case '{self.case}': " if self.case else ""
-        text = f"{where}{case}{self.message}"
-        if self.hint:
-            text += f"\n  fix: {self.hint}"
-        return text
+        return f"{where}{case}{self.message}"
+
+    def __str__(self) -> str:
+        return self.headline() + (f"\n  fix: {self.hint}" if self.hint else "")
 
 
 def display_path(path: Path) -> str:

@@ -50,6 +50,11 @@ class PromptFile(pytest.File):
         except PromptguardError as exc:
             self.run.collect_errors += 1
             raise self.CollectError(str(exc.located(self.path))) from None
+        except Exception as exc:  # noqa: BLE001 - a bug of ours costs this suite, not the whole run
+            self.run.collect_errors += 1
+            raise self.CollectError(
+                f"{self.path.name}: loading the suite raised {type(exc).__name__}: {exc} (a promptguard bug: please report it)"
+            ) from exc
         for tag in dict.fromkeys(tag for case in suite.cases for tag in case.tags):
             self.config.addinivalue_line("markers", f"{tag}: promptguard suite tag")
         items: list[pytest.Item] = [

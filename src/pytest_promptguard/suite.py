@@ -60,7 +60,9 @@ def load_suite(path: Path, config: Config) -> Suite:
     validate(data, "suite", path, case_of=lambda where: _case_id(data, where))
     name = data.get("name") or suite_name(path)
     drift = config.drift
-    context = BuildContext(suite_path=path, golden_min=drift.min_similarity, golden_scorer=drift.scorer)
+    context = BuildContext(
+        suite_path=path, golden_min=drift.min_similarity, golden_scorer=drift.scorer, rootdir=config.rootdir
+    )
     suite_checks = _checks(data.get("checks", YamlSeq()), context, path, case=None)
     seen: dict[str, int] = {}
     cases = []

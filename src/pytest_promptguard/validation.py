@@ -120,9 +120,11 @@ def validate(
     while error.context:
         error = jsonschema.exceptions.best_match(error.context)
     message, hint = _explain(error, _nearest_description(error))
+    if not hint:  # every error names a fix; the shipped schema is the reference of last resort
+        entry = dotted(error.absolute_path) or "the top level"
+        hint = f"see '{entry}' in pytest_promptguard/schemas/{schema_name}.schema.json"
     where = list(error.absolute_path)
     if error.validator == "additionalProperties":
         where.append(_unknown_key(error))
-    raise PromptguardError(
-        message, path=path, line=line_of(data, where), case=case_of(where) if case_of else None, hint=hint
-    )
+    line = line_of(data, where) or 1  # None only for a document that is a plain value: the file as a whole
+    raise PromptguardError(message, path=path, line=line, case=case_of(where) if case_of else None, hint=hint)

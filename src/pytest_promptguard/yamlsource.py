@@ -1,11 +1,13 @@
 """Safe YAML loading that remembers the line of every key and list item.
 
 Line numbers let every error point at the spot to fix; duplicate keys are refused instead of the
-last one silently winning.
+last one silently winning. Input is bounded (file size, value length, nesting, alias expansion) so that a
+hostile file is a clear error, never a crash, a hang or a memory blow-up.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -34,68 +36,246 @@ class YamlSeq(list):
         self.lines: list[int] = []
 
 
-class _Loader(yaml.SafeLoader):
-    """The safe loader in pure Python: slower, but its syntax errors are the most precise."""
+MAX_FILE_BYTES = 10 * 1024 * 1024  # a suite, config or schema file
+MAX_VALUE_CHARS = 1_000_000  # one string (about 250k tokens)
+MAX_NUMBER_CHARS = 100  # the text of one number
+MAX_DEPTH = 100  # nesting of collections: deeper input would exhaust the parsers' and validators' stacks
+MAX_ALIAS_NODES = 100_000  # nodes reached again through aliases: bounds a "billion laughs" YAML bomb
+
+_REPARSE_CHARS = 1_000_000  # above this, a syntax error is the C parser's: pure Python would take seconds
+_TAG_PREFIX = "tag:yaml.org,2002:"
 
 
-class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """libyaml's C parser when PyYAML has it (several times faster on large suites)."""
+def _line(node: Any) -> int:
+    return node.start_mark.line + 1
 
 
-def _construct_map(loader: yaml.SafeLoader, node: yaml.MappingNode) -> YamlMap:
-    loader.flatten_mapping(node)
-    result = YamlMap()
-    result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        try:
-            duplicate = key in result
-        except TypeError:
+def _tag(node: yaml.Node) -> str:
+    return "!!" + node.tag[len(_TAG_PREFIX) :] if node.tag.startswith(_TAG_PREFIX) else node.tag
+
+
+class _Composer(yaml.composer.Composer):
+    """PyYAML's composer, bounded: nesting depth, value length and alias expansion are counted as nodes are
+    composed, so hostile input is refused before it can exhaust the stack, the memory or the time of later steps.
+
+    (libyaml's own composer recurses in C and crashes the interpreter on deeply nested input.)
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._depth = 0
+        self._nodes = 0  # composed so far, counting aliased ones in full
+        self._sizes: dict[int, int] = {}  # id(anchored node) -> its nodes, once it is complete
+        self._aliased = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            self._count_alias(node, event)
+            return node
+        if isinstance(event, yaml.ScalarEvent) and len(event.value) > MAX_VALUE_CHARS:
             raise PromptguardError(
-                f"a mapping key must be a plain value, not {type(key).__name__}", line=line
-            ) from None
-        if duplicate:
-            raise PromptguardError(
-                f"duplicate key '{key}' (first at line {result.lines[key]})",
-                line=line,
-                hint="remove one of them; YAML would silently keep only the last",
+                f"a value of {len(event.value):,} characters is longer than the limit of {MAX_VALUE_CHARS:,}",
+                line=_line(event),
+                hint="shorten it, or split it into several values",
             )
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise PromptguardError(
+                f"nested more than {MAX_DEPTH} levels deep", line=_line(event), hint="flatten the structure"
+            )
+        start = self._nodes
+        self._nodes += 1
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if event.anchor is not None:
+            self._sizes[id(node)] = self._nodes - start
+        return node
+
+    def _count_alias(self, node: yaml.Node, event: yaml.AliasEvent) -> None:
+        size = self._sizes.get(id(node))
+        if size is None:  # the anchor's collection is still open: the alias is inside what it names
+            raise PromptguardError(
+                f"alias *{event.anchor} is inside the value it refers to",
+                line=_line(event),
+                hint=f"a value cannot contain itself; remove *{event.anchor}",
+            )
+        self._nodes += size
+        self._aliased += size
+        if self._aliased > MAX_ALIAS_NODES:
+            raise PromptguardError(
+                f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} nodes",
+                line=_line(event),
+                hint="write the values out instead of repeating aliases of aliases",
+            )
+
+
+class _Constructor(yaml.constructor.SafeConstructor):
+    """The safe constructor, with a line-numbered error for every value it cannot build."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, LookupError, AttributeError, TypeError) as exc:
+            # PyYAML's scalar constructors fail this way on explicit tags (`!!int abc`) and impossible dates.
+            raise PromptguardError(
+                f"cannot read {_shown(node)} as {_tag(node)}: {exc}",
+                line=_line(node),
+                hint="correct the value, or quote it if it is text",
+            ) from None
+
+
+def _shown(node: yaml.Node) -> str:
+    if not isinstance(node, yaml.ScalarNode):
+        return "the value"
+    return repr(node.value if len(node.value) <= 40 else node.value[:39] + "…")
+
+
+class _Loader(
+    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _Composer, _Constructor, yaml.resolver.Resolver
+):
+    """The pure Python parser: slower, but its syntax errors are the most precise."""
+
+    def __init__(self, stream: str) -> None:
+        yaml.reader.Reader.__init__(self, stream)
+        yaml.scanner.Scanner.__init__(self)
+        yaml.parser.Parser.__init__(self)
+        _Composer.__init__(self)
+        _Constructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+
+if hasattr(yaml, "CSafeLoader"):
+
+    class _FastLoader(_Composer, yaml.cyaml.CParser, _Constructor, yaml.resolver.Resolver):
+        """libyaml's C parser (several times faster on large suites) under the bounded composer."""
+
+        def __init__(self, stream: str) -> None:
+            yaml.cyaml.CParser.__init__(self, stream)
+            _Composer.__init__(self)
+            _Constructor.__init__(self)
+            yaml.resolver.Resolver.__init__(self)
+
+else:  # PyYAML built without libyaml
+    _FastLoader = _Loader  # type: ignore[misc]
+
+
+_KINDS = {YamlMap: "a mapping", YamlSeq: "a list"}
+
+
+def _construct_map(loader: _Constructor, node: yaml.Node) -> YamlMap:
+    if not isinstance(node, yaml.MappingNode):
+        raise PromptguardError(f"{_tag(node)} needs a mapping", line=_line(node), hint=f"remove the tag {_tag(node)}")
+    own = sum(key_node.tag != _TAG_PREFIX + "merge" for key_node, _ in node.value)
+    loader.flatten_mapping(node)
+    merged = len(node.value) - own  # `<<` merges come first, and what follows them overrides them
+    result = YamlMap()
+    result.line = _line(node)
+    own_lines: dict[Any, int] = {}
+    for index, (key_node, value_node) in enumerate(node.value):
+        key = loader.construct_object(key_node, deep=True)
+        line = _line(key_node)
+        _check_key(key, line)
+        if index >= merged:
+            if key in own_lines:
+                raise PromptguardError(
+                    f"duplicate key '{key}' (first at line {own_lines[key]})",
+                    line=line,
+                    hint="remove one of them; YAML would silently keep only the last",
+                )
+            own_lines[key] = line
         result[key] = loader.construct_object(value_node, deep=True)
         result.lines[key] = line
     return result
 
 
-def _construct_seq(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> YamlSeq:
+def _check_key(key: Any, line: int) -> None:
+    try:
+        hash(key)
+    except TypeError:
+        raise PromptguardError(
+            f"a mapping key must be a plain value, not {_KINDS.get(type(key), type(key).__name__)}",
+            line=line,
+            hint="write the key as text",
+        ) from None
+
+
+def _construct_seq(loader: _Constructor, node: yaml.Node) -> YamlSeq:
+    if not isinstance(node, yaml.SequenceNode):
+        raise PromptguardError(f"{_tag(node)} needs a list", line=_line(node), hint=f"remove the tag {_tag(node)}")
     result = YamlSeq()
-    result.line = node.start_mark.line + 1
+    result.line = _line(node)
     for child in node.value:
         result.append(loader.construct_object(child, deep=True))
-        result.lines.append(child.start_mark.line + 1)
+        result.lines.append(_line(child))
     return result
+
+
+def _construct_number(loader: _Constructor, node: yaml.Node) -> int | float:
+    """Numbers as PyYAML reads them, refused when too long or not finite (JSON, and the schemas, have no inf)."""
+    if isinstance(node, yaml.ScalarNode) and len(node.value) > MAX_NUMBER_CHARS:
+        raise PromptguardError(
+            f"a number of {len(node.value):,} characters is longer than the limit of {MAX_NUMBER_CHARS}",
+            line=_line(node),
+            hint="quote it if it is text",
+        )
+    if node.tag == _TAG_PREFIX + "int":
+        return loader.construct_yaml_int(node)
+    value = loader.construct_yaml_float(node)
+    if not math.isfinite(value):
+        raise PromptguardError(
+            f"{_shown(node)} is not a finite number",
+            line=_line(node),
+            hint="write a finite number, or quote it if it is text",
+        )
+    return value
 
 
 for _loader in (_Loader, _FastLoader):
     _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
     _loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+    _loader.add_constructor(_TAG_PREFIX + "int", _construct_number)
+    _loader.add_constructor(_TAG_PREFIX + "float", _construct_number)
+
+
+def read_text(path: Path) -> str:
+    """The text of a file the user wrote: refused when larger than MAX_FILE_BYTES or not UTF-8."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise PromptguardError(
+                f"file of {size:,} bytes is larger than the limit of {MAX_FILE_BYTES // (1024 * 1024)} MiB",
+                path=path,
+                hint="split it into several smaller files",
+            )
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PromptguardError(
+            f"cannot read file: {exc.strerror}", path=path, hint="check the path and its permissions"
+        ) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PromptguardError(
+            f"not UTF-8 text (bad byte 0x{data[exc.start]:02x} at offset {exc.start})",
+            path=path,
+            line=data.count(b"\n", 0, exc.start) + 1,
+            hint="save the file as UTF-8",
+        ) from None
 
 
 def load_yaml(path: Path) -> Any:
     """Parse one YAML file; any problem becomes a PromptguardError naming the file and line."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PromptguardError(
-            f"not UTF-8 text (bad byte at offset {exc.start})", path=path, hint="save the file as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise PromptguardError(f"cannot read file: {exc.strerror}", path=path) from None
+    text = read_text(path)
     try:
         try:
-            return yaml.load(text, Loader=_FastLoader)  # noqa: S506 - a SafeLoader
+            return yaml.load(text, Loader=_FastLoader)  # noqa: S506 - a SafeConstructor
         except yaml.YAMLError:
+            if len(text) > _REPARSE_CHARS:
+                raise
             # Bad input is rare: parse again in pure Python, whose error messages and marks are better.
-            return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+            return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeConstructor
     except PromptguardError as exc:
         raise exc.located(path) from None
     except yaml.MarkedYAMLError as exc:
@@ -125,11 +305,13 @@ def _explain_syntax_error(exc: yaml.MarkedYAMLError, length: int) -> tuple[str, 
     at_end = exc.problem_mark is None or exc.problem_mark.index >= length
     line = context_line if at_end and context_line else problem_line
     message = problem
-    if exc.context and context_line in (None, line):
+    if "single document" in (exc.context or ""):
+        message = f"a second document starts here (a file holds one document; the first starts at line {context_line})"
+    elif exc.context and context_line in (None, line):
         message = f"{exc.context}, {problem}"
     elif exc.context:
         message = f"{problem} ({exc.context} at line {context_line})"
-    if "\t" in problem or "'\\t'" in problem:
+    if "\t" in problem or "'\\t'" in problem or "tab character" in problem:
         hint = "indent with spaces; YAML does not allow tabs"
     elif exc.context and "quoted scalar" in exc.context:
         hint = f"close the quote opened at line {context_line}"
@@ -139,6 +321,10 @@ def _explain_syntax_error(exc: yaml.MarkedYAMLError, length: int) -> tuple[str, 
         hint = f"close the '{{' opened at line {context_line}, or quote the text if it is not a mapping"
     elif "mapping values are not allowed" in problem:
         hint = "quote a value that contains ': ', or fix the indentation"
+    elif "undefined alias" in problem:
+        hint = "define the anchor (&name) before the alias (*name) that uses it, or quote a text starting with '*'"
+    elif "single document" in (exc.context or ""):
+        hint = "keep one document per file: remove the second '---' and what follows, or move it to its own file"
     else:
         hint = "fix the YAML syntax (indentation, quotes, brackets)"
     return message, line, hint

@@ -70,6 +70,7 @@ class BuildContext:
     suite_path: Path
     golden_min: float = 90.0
     golden_scorer: str = "token_set_ratio"
+    rootdir: Path | None = None  # files a check reads must lie below it (None: anywhere)
 
 
 class CheckSpecError(Exception):

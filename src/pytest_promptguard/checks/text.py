@@ -78,9 +78,9 @@ def build_not_contains(argument: Any, context: BuildContext) -> Check:
 def compile_regex(pattern: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:  # a{4294967296}, or thousands of nested groups
         raise CheckSpecError(
-            f"invalid regular expression {pattern!r}: {exc}",
+            f"invalid regular expression {pattern[:80]!r}: {exc}",
             hint="fix the pattern (Python `re` syntax; quote it in single quotes in YAML)",
         ) from None
 

@@ -1,0 +1,2 @@
+def polite(output, case)
+    return "please" in output
