@@ -143,7 +143,8 @@ def test_report_that_cannot_be_written_is_an_error(pytester, write, priced):
 
 def test_no_secret_reaches_any_file_or_the_terminal(pytester, write, model_server, monkeypatch):
     """Canary keys for every provider; the server fails and echoes the request headers in its error body."""
-    canaries = {"OPENAI_KEY": "sk-canary-openai-1", "ANTHROPIC_KEY": "sk-ant-canary-2", "GEMINI_KEY": "AIza-canary-3"}
+    canaries = {"OPENAI_KEY": "sk-canary-openai-1", "ANTHROPIC_KEY": "sk-ant-canary-2", "GEMINI_KEY": "AIza-canary-3",
+                "OLLAMA_KEY": "ollama-canary-4"}
     for variable, value in canaries.items():
         monkeypatch.setenv(variable, value)
     step_summary = pytester.path / "step.md"
@@ -157,11 +158,12 @@ def test_no_secret_reaches_any_file_or_the_terminal(pytester, write, model_serve
     model_server.responder = echo
     base = model_server.url
     write("promptguard.yaml", yaml.safe_dump({
-        "default_models": ["openai", "anthropic", "gemini"],
+        "default_models": ["openai", "anthropic", "gemini", "ollama"],
         "models": {
             "openai": {"provider": "openai", "model": "gpt-4o-mini", "base_url": base, "api_key_env": "OPENAI_KEY"},
             "anthropic": {"provider": "anthropic", "model": "claude-haiku-4-5", "base_url": base, "api_key_env": "ANTHROPIC_KEY"},
             "gemini": {"provider": "gemini", "model": "gemini-2.5-flash", "base_url": base, "api_key_env": "GEMINI_KEY"},
+            "ollama": {"provider": "ollama", "model": "llama3.2", "base_url": model_server.root, "api_key_env": "OLLAMA_KEY"},
         },
     }))
     write("s.prompt.yaml", "cases:\n  - {id: good, prompt: ok}\n  - {id: bad, prompt: bad}\n")

@@ -82,9 +82,7 @@ class _Composer(yaml.composer.Composer):
             )
         self._depth += 1
         if self._depth > MAX_DEPTH:
-            raise PromptguardError(
-                f"nested more than {MAX_DEPTH} levels deep", line=_line(event), hint="flatten the structure"
-            )
+            raise too_deep(_line(event))
         start = self._nodes
         self._nodes += 1
         node = super().compose_node(parent, index)
@@ -265,13 +263,20 @@ def read_text(path: Path) -> str:
         ) from None
 
 
+def too_deep(line: int | None) -> PromptguardError:
+    return PromptguardError(f"nested more than {MAX_DEPTH} levels deep", line=line, hint="flatten the structure")
+
+
 def load_yaml(path: Path) -> Any:
     """Parse one YAML file; any problem becomes a PromptguardError naming the file and line."""
     text = read_text(path)
     try:
         try:
             return yaml.load(text, Loader=_FastLoader)  # noqa: S506 - a SafeConstructor
-        except yaml.YAMLError:
+        except yaml.YAMLError as exc:
+            if "maximum nesting depth" in str(exc):  # newer libyaml stops deep nesting before we count it
+                mark = getattr(exc, "problem_mark", None)
+                raise too_deep(mark.line + 1 if mark else None) from None
             if len(text) > _REPARSE_CHARS:
                 raise
             # Bad input is rare: parse again in pure Python, whose error messages and marks are better.
