@@ -30,18 +30,18 @@ class GoldenReport:
 
 
 class GoldenBook:
-    def __init__(self, update: bool, refresh_baselines: bool = False) -> None:
+    def __init__(self, rootdir: Path, update: bool, refresh_baselines: bool = False) -> None:
+        self.rootdir = rootdir
         self.update = update
         self.refresh_baselines = refresh_baselines
         self.report = GoldenReport()
-        self._files: dict[Path, GoldenFile] = {}
+        self._files: dict[Path, GoldenFile] = {}  # by suite path
 
     def file(self, suite: "Suite") -> GoldenFile:
         """The suite's golden file, read once (raises PromptguardError when it cannot be read)."""
-        path = golden_path(suite.path)
-        if path not in self._files:
-            self._files[path] = GoldenFile.load(path, suite.name)
-        return self._files[path]
+        if suite.path not in self._files:
+            self._files[suite.path] = GoldenFile.load(golden_path(suite.path), suite.name)
+        return self._files[suite.path]
 
     def finish(self, results: Sequence[CaseResult], plans_of: Callable[[str], tuple["Suite", list["Planned"]] | None]) -> None:
         by_file: dict[str, list[CaseResult]] = defaultdict(list)
@@ -50,11 +50,13 @@ class GoldenBook:
         recorded_at = datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
         folders: set[Path] = set()
         for path, file_results in by_file.items():
+            folders.add((self.rootdir / path).parent)
+            if not self.update and not golden_path(self.rootdir / path).exists():
+                continue  # no golden to find unused entries in: no need to look at the suite again
             loaded = plans_of(path)
             if loaded is None:
                 continue
             suite, planned = loaded
-            folders.add(suite.path.parent)
             golden = self.file(suite)
             order = [(p.case.id, p.baseline.name) for p in planned]
             if self.update:

@@ -77,7 +77,7 @@ class Run:
         self.configs = ConfigFinder(rootdir, options.config)
         cache = ResponseCache(options.cache_dir, options.cache_ttl_s) if options.cache_dir else None
         self.scheduler = Scheduler(options.concurrency, cache)
-        self.goldens = GoldenBook(update=options.update, refresh_baselines=options.update_baselines)
+        self.goldens = GoldenBook(rootdir, update=options.update, refresh_baselines=options.update_baselines)
         self.repeat = options.repeat
         self.budget = Budget(options.max_cost_usd, "--promptguard-max-cost") if options.max_cost_usd is not None else None
         self.results: list[CaseResult] = []
@@ -85,6 +85,7 @@ class Run:
         self._providers: dict[tuple[Path | None, str], Provider] = {}
         self._suite_budgets: dict[Path, Budget] = {}
         self._latencies: dict[tuple[Path, str], list[float]] = defaultdict(list)
+        self._loaded: dict[Path, tuple[Suite, list[Planned]]] = {}
 
     def load(self, path: Path) -> tuple[Suite, list[Planned]]:
         """A suite and its items to be; raises PromptguardError on bad input (the suite's or its golden file's)."""
@@ -97,6 +98,7 @@ class Run:
                 spec = config.model(self.options.candidates[name]) if name in self.options.candidates else baseline
                 planned.append(Planned(case, spec, self._provider(config, spec), baseline, config.drift))
         self.goldens.file(suite)  # a golden file that cannot be read is this suite's collection error
+        self._loaded[path.resolve()] = (suite, planned)
         return suite, planned
 
     def _provider(self, config: Config, spec: ModelSpec) -> Provider:
@@ -152,8 +154,12 @@ class Run:
         self.goldens.finish(self.results, self._plans_of)
 
     def _plans_of(self, nodeid_path: str) -> tuple[Suite, list[Planned]] | None:
+        """The suite as collected in this process, or (on the xdist controller, which collects nothing) loaded now."""
+        path = (self.rootdir / nodeid_path).resolve()
+        if path in self._loaded:
+            return self._loaded[path]
         try:
-            return self.load(self.rootdir / nodeid_path)
+            return self.load(path)
         except PromptguardError:
             return None  # reported as a collection error already
 
