@@ -47,9 +47,13 @@ def _row(f: Figures) -> str:
 
 
 def totals_line(summary: RunSummary) -> str:
+    """One line for `-q`: the counts that are not zero, latency, tokens and cost."""
     t = summary.totals
+    counts = ", ".join(
+        f"{count} {label}" for count, label in ((t.failed, "failed"), (t.drifted, "drifted"), (t.errors, "errors")) if count
+    )
     return (
-        f"promptguard: {t.cases} cases, {t.passed} passed, {t.failed} failed, {t.drifted} drifted, {t.errors} errors; "
+        f"promptguard: {t.cases} cases, {t.passed} passed{', ' + counts if counts else ''}; "
         f"p50 {_number(t.latency_p50_ms)} ms, p95 {_number(t.latency_p95_ms)} ms; "
         f"tokens {t.tokens_in:,} in, {t.tokens_out:,} out; cost {cost_text(t)}"
     )
