@@ -234,6 +234,12 @@ class UpdateCounts:
     removed: int = 0
     unchanged: int = 0
 
+    def add(self, other: "UpdateCounts") -> None:
+        self.added += other.added
+        self.updated += other.updated
+        self.removed += other.removed
+        self.unchanged += other.unchanged
+
 
 def apply_update(
     golden: GoldenFile,

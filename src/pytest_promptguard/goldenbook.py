@@ -104,8 +104,7 @@ class GoldenBook:
         except PromptguardError as exc:
             self.report.errors.append(f"{exc}; nothing was recorded in it")
             return
-        for name in ("added", "updated", "removed", "unchanged"):
-            setattr(self.report.counts, name, getattr(self.report.counts, name) + getattr(counts, name))
+        self.report.counts.add(counts)
         if not whole_suite_ran:
             self._note_unused(current, order)
 
