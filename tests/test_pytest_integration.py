@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -167,3 +169,27 @@ def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, mo
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*bad.prompt.yaml: loading the suite raised RuntimeError: kaboom (a promptguard bug: please report it)*"])
     assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_unknown_candidate_model_names_the_option(pytester, write, model_server, openai_config):
+    openai_config()
+    write("s.prompt.yaml", "cases: [{id: x, prompt: x}]")
+    result = pytester.runpytest("--promptguard", "--promptguard-candidate", "fast=fats")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([
+        "s.prompt.yaml: --promptguard-candidate fast=fats: unknown model 'fats' (did you mean 'fast'?)",
+        "  fix: define it under 'models' in promptguard.yaml*",
+    ])
+    assert model_server.requests == []
+
+
+def test_conflicting_options_are_usage_errors(pytester, write):
+    write("s.prompt.yaml", "cases: [{id: x, prompt: x}]")
+    for args, why in (
+        (["--promptguard-update", "--promptguard-replay"], "*records new goldens; --promptguard-replay only reads them*"),
+        (["--promptguard-candidate", "a=b", "--promptguard-replay"], "*calls the candidate model*"),
+        (["--promptguard-update-baselines"], "*goes with --promptguard-update*"),
+    ):
+        result = pytester.runpytest("--promptguard", *args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"ERROR: these options cannot be combined: {why}"])

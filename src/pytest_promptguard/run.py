@@ -95,11 +95,19 @@ class Run:
         for case in suite.cases:
             for name in case.models:
                 baseline = config.model(name)
-                spec = config.model(self.options.candidates[name]) if name in self.options.candidates else baseline
+                spec = self._candidate(config, name) if name in self.options.candidates else baseline
                 planned.append(Planned(case, spec, self._provider(config, spec), baseline, config.drift))
         self.goldens.file(suite)  # a golden file that cannot be read is this suite's collection error
         self._loaded[path.resolve()] = (suite, planned)
         return suite, planned
+
+    def _candidate(self, config: Config, model: str) -> ModelSpec:
+        candidate = self.options.candidates[model]
+        try:
+            return config.model(candidate)
+        except PromptguardError as exc:
+            exc.message = f"--promptguard-candidate {model}={candidate}: {exc.message}"
+            raise
 
     def _provider(self, config: Config, spec: ModelSpec) -> Provider:
         key = (config.path, spec.name)
