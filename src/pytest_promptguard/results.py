@@ -83,6 +83,11 @@ class Call:
     error: CallError | None = None
 
     @property
+    def timed(self) -> bool:
+        """Its latency means something: a live answer (cached and replayed calls were not timed)."""
+        return self.error is None and self.source == "live"
+
+    @property
     def tokens_in(self) -> int | None:
         return self.usage.input_tokens
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
@@ -50,11 +51,11 @@ class Planned:
     baseline: ModelSpec  # `spec` itself, or the model that a `--promptguard-candidate` replaces
     drift: DriftSettings
 
-    @property
+    @cached_property
     def request(self) -> Request:
         return request_for(self.case, self.spec)
 
-    @property
+    @cached_property
     def golden_digest(self) -> str:
         """The hash a golden of this case must carry to be current: the baseline model's request."""
         return request_for(self.case, self.baseline).digest()
@@ -152,7 +153,7 @@ class Run:
 
     def record_calls(self, suite: Suite, model: str, calls: list[Call]) -> None:
         """Remember live latencies for the suite's SLO item (which runs in the same process)."""
-        self._latencies[(suite.path, model)] += [c.latency_ms for c in calls if c.error is None and c.source == "live"]
+        self._latencies[(suite.path, model)] += [c.latency_ms for c in calls if c.timed]
 
     def live_latencies(self, suite: Suite, model: str) -> list[float]:
         return self._latencies[(suite.path, model)]

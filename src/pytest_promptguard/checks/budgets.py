@@ -42,7 +42,7 @@ def build_length(argument: dict[str, int], context: BuildContext) -> Check:
 
 
 def _live_latencies(calls: Any) -> list[float]:
-    return [c.latency_ms for c in calls if c.error is None and c.source == "live"]
+    return [c.latency_ms for c in calls if c.timed]
 
 
 def _baseline(given: CaseInput) -> tuple[GoldenEntry | None, str | None]:

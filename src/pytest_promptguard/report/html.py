@@ -13,7 +13,7 @@ from typing import Any, Sequence
 from ..results import CaseResult, percentile
 from .markdown import failure_reasons
 from .summary import Figures, RunSummary, timed
-from .terminal import cost_text, money
+from .terminal import cost_text, money, number
 from .upgrade import upgrade_lines
 
 CSS = """
@@ -46,9 +46,6 @@ def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
 
 def _card(label: str, value: str, tone: str = "") -> str:
     return f'<div class="card {tone}"><b>{_e(value)}</b><span>{_e(label)}</span></div>'
@@ -62,8 +59,8 @@ def _headline(summary: RunSummary) -> str:
         _card("failed", str(t.failed), "bad" if t.failed else ""),
         _card("drifted", str(t.drifted), "bad" if t.drifted else ""),
         _card("errors", str(t.errors), "bad" if t.errors else ""),
-        _card("latency p50", f"{_ms(t.latency_p50_ms)} ms"),
-        _card("latency p95", f"{_ms(t.latency_p95_ms)} ms"),
+        _card("latency p50", f"{number(t.latency_p50_ms)} ms"),
+        _card("latency p95", f"{number(t.latency_p95_ms)} ms"),
         _card("tokens in / out", f"{t.tokens_in:,} / {t.tokens_out:,}"),
         _card("cost", cost_text(t), "warn" if t.unpriced_calls else ""),
     ]
@@ -131,7 +128,7 @@ def _groups_table(summary: RunSummary) -> str:
         cells = [
             f"<td>{_e(f.suite)}</td><td>{_e(f.model)}</td>",
             *(f'<td class="n">{v}</td>' for v in (f.cases, f.passed, f.failed, f.drifted, f.errors)),
-            f'<td class="n">{_ms(f.latency_p50_ms)}</td><td class="n">{_ms(f.latency_p95_ms)}</td>',
+            f'<td class="n">{number(f.latency_p50_ms)}</td><td class="n">{number(f.latency_p95_ms)}</td>',
             f'<td class="n">{f.tokens_in:,}</td><td class="n">{f.tokens_out:,}</td>',
             f'<td class="n">{_e(cost_text(f))}</td>',
             f'<td class="n">{"-" if f.mean_similarity is None else f"{f.mean_similarity:g}"}</td>',
@@ -231,7 +228,7 @@ def _cases_table(results: Sequence[CaseResult]) -> str:
             f"<tr><td>{_e(r.suite)}</td><td>{_e(r.case)}</td><td>{_e(r.model)}</td>"
             f'<td class="outcome-{_e(r.outcome)}">{_e(r.outcome)}</td>'
             f'<td class="n">{"-" if similarity is None else f"{similarity:g}"}</td>'
-            f'<td class="n">{_ms(percentile(latencies, 50))}</td>'
+            f'<td class="n">{number(percentile(latencies, 50))}</td>'
             f'<td class="n">{sum(c.tokens_out or 0 for c in calls):,}</td>'
             f'<td class="n">{_e(money(sum(c for c in cost if c is not None), sum(c is None for c in cost), len(cost)))}</td>'
             f"<td>{_e(', '.join(sorted({c.model_served for c in calls if c.model_served})))}</td></tr>"

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from ..results import CaseResult
 from .summary import Figures, RunSummary
-from .terminal import cost_text, money
+from .terminal import cost_text, money, number
 from .upgrade import upgrade_lines
 
 MAX_FAILURES = 30
@@ -16,13 +16,10 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:,.0f}"
-
 
 def _row(f: Figures) -> str:
     cells = (
-        f.suite, f.model, f.cases, f.passed, f.failed, f.drifted, f.errors, _ms(f.latency_p50_ms), _ms(f.latency_p95_ms),
+        f.suite, f.model, f.cases, f.passed, f.failed, f.drifted, f.errors, number(f.latency_p50_ms), number(f.latency_p95_ms),
         f"{f.tokens_in:,}", f"{f.tokens_out:,}", cost_text(f),
     )
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
@@ -46,7 +43,7 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     lines = [
         f"## {icon} promptguard: {t.passed}/{t.cases} passed, {t.failed} failed, {t.drifted} drifted, {t.errors} errors",
         "",
-        f"Latency p50 {_ms(t.latency_p50_ms)} ms, p95 {_ms(t.latency_p95_ms)} ms · tokens {t.tokens_in:,} in, "
+        f"Latency p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms · tokens {t.tokens_in:,} in, "
         f"{t.tokens_out:,} out · cost {cost_text(t)}",
         "",
         "| suite | model | cases | pass | fail | drift | errors | p50 ms | p95 ms | tokens in | tokens out | cost |",

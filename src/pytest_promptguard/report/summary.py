@@ -28,7 +28,7 @@ def drifted(result: CaseResult) -> bool:
 
 def timed(calls: Sequence[Call]) -> list[float]:
     """Latencies that mean something: live calls only (cached and replayed ones were not timed)."""
-    return [c.latency_ms for c in calls if c.error is None and c.source == "live"]
+    return [c.latency_ms for c in calls if c.timed]
 
 
 @dataclass
@@ -173,7 +173,7 @@ def _slowest(results: Sequence[CaseResult]) -> list[SlowCall]:
         SlowCall(r.suite, r.case, r.model, round(c.latency_ms, 1))
         for r in results
         for c in r.calls
-        if c.error is None and c.source == "live"
+        if c.timed
     ]
     return sorted(calls, key=lambda s: (-s.latency_ms, s.suite, s.case, s.model))[:SLOWEST]
 

@@ -18,7 +18,8 @@ def _fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
+    """A figure without decimals, or "-" when there is none."""
     return "-" if value is None else f"{value:,.0f}"
 
 
@@ -37,7 +38,7 @@ def cost_text(figures: Figures) -> str:
 def _row(f: Figures) -> str:
     cells = (
         f.suite, f.model, f.cases, f.passed, f.failed, f.drifted, f.errors,
-        _number(f.latency_p50_ms), _number(f.latency_p95_ms), f"{f.tokens_in:,}", f"{f.tokens_out:,}", cost_text(f),
+        number(f.latency_p50_ms), number(f.latency_p95_ms), f"{f.tokens_in:,}", f"{f.tokens_out:,}", cost_text(f),
     )
     parts = []
     for (name, width), cell in zip(COLUMNS, cells):
@@ -54,7 +55,7 @@ def totals_line(summary: RunSummary) -> str:
     )
     return (
         f"promptguard: {t.cases} cases, {t.passed} passed{', ' + counts if counts else ''}; "
-        f"p50 {_number(t.latency_p50_ms)} ms, p95 {_number(t.latency_p95_ms)} ms; "
+        f"p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms; "
         f"tokens {t.tokens_in:,} in, {t.tokens_out:,} out; cost {cost_text(t)}"
     )
 

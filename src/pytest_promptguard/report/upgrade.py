@@ -91,7 +91,7 @@ def upgrade_reports(results: Sequence[CaseResult]) -> list[UpgradeReport]:
                             _verdict(golden.get("passed"), after, similarity, golden.get("min_similarity", 90.0), result.outcome))
             )
             golden_latencies += golden.get("latencies_ms") or []
-            now_latencies += [c.latency_ms for c in result.calls if c.error is None and c.source == "live"]
+            now_latencies += [c.latency_ms for c in result.calls if c.timed]
         calls = [c for r in group for c in r.calls if c.error is None]
         report.latency_p50_ms = (percentile(golden_latencies, 50), percentile(now_latencies, 50))
         report.latency_p95_ms = (percentile(golden_latencies, 95), percentile(now_latencies, 95))
