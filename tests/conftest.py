@@ -60,7 +60,8 @@ def openai_config(pytester: pytest.Pytester, model_server: ModelServer):
             "provider": "openai", "model": "gpt-4o-mini", "base_url": model_server.url, "timeout_s": 5,
             "max_backoff_s": 0.05, **fast,
         }
-        data = {"default_models": ["fast"], "models": {"fast": spec, **(models or {})}}
+        # One golden sample per case, as at temperature 0: the tests of sampled baselines ask for more.
+        data = {"default_models": ["fast"], "models": {"fast": spec, **(models or {})}, "drift": {"baseline_samples": 1}}
         path = pytester.path / "promptguard.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path

@@ -296,7 +296,7 @@ def test_golden_threshold_and_scorer_per_check_and_from_the_config(
                   "(score 61.5)")
     # drift.min_similarity sets the default threshold of every `golden: true`.
     config = yaml.safe_load((pytester.path / "promptguard.yaml").read_text())
-    config["drift"] = {"min_similarity": 80}
+    config["drift"]["min_similarity"] = 80
     (pytester.path / "promptguard.yaml").write_text(yaml.safe_dump(config))
     result = run(pytester)
     result.assert_outcomes(passed=2, failed=1)
@@ -446,7 +446,7 @@ def test_a_model_change_is_reported_and_fatal_under_strict_or_config(
     # A fingerprint alone is a change too; drift.model_change: fail makes it fatal without the flag.
     script.served = SERVED
     config = yaml.safe_load((pytester.path / "promptguard.yaml").read_text())
-    (pytester.path / "promptguard.yaml").write_text(yaml.safe_dump({**config, "drift": {"model_change": "fail"}}))
+    (pytester.path / "promptguard.yaml").write_text(yaml.safe_dump({**config, "drift": {**config["drift"], "model_change": "fail"}}))
     result = run(pytester)
     result.assert_outcomes(failed=2)
     shows(result, "✗ model_change: fast: fingerprint fp_1 → fp_2 (fails under")
@@ -526,9 +526,9 @@ def test_replay_of_a_missing_or_stale_golden_is_an_error_naming_the_fix(
 
 LATENCY_SUITE = """
     cases:
-      - {id: sampled, prompt: a, repeat: 3, checks: [{latency: {regression: 0.25}}]}
+      - {id: sampled, prompt: a, repeat: 3, baseline_samples: 3, checks: [{latency: {regression: 0.25}}]}
       - {id: once, prompt: b, checks: [{latency: {regression: 0.25}}]}
-      - {id: unchecked, prompt: c, repeat: 3}
+      - {id: unchecked, prompt: c, repeat: 3, baseline_samples: 3}
 """
 
 

@@ -9,6 +9,8 @@ import jsonschema
 import pytest
 import yaml
 
+from pytest_promptguard.results import Call, CaseResult, CheckResult, Usage
+
 from .servers import Reply, chat_completion, last_user_message
 
 SUITE = """
@@ -35,6 +37,24 @@ def run_with_reports(pytester, *args: str):
     return pytester.runpytest(
         "--promptguard", "--promptguard-report=out/report.json", "--promptguard-log=out/calls.jsonl",
         "--promptguard-md=out/summary.md", "--promptguard-html=out/report.html", *args,
+    )
+
+
+def case_result(
+    case: str, *, suite: str = "s", model: str = "fast", outcome: str = "passed", samples: int = 1,
+    served: str = "gpt-4o-mini-2024-07-18", fingerprint: str = "fp_a", verdict: dict | None = None,
+) -> CaseResult:
+    """A case as an item leaves it, for unit tests of the reports without a run: `samples` live answers of
+    10 tokens in and 5 out at 100 ms, one `contains` check per sample that fails only when the outcome does."""
+    calls = [
+        Call(model=model, provider="openai", model_asked="gpt-4o-mini", text="ok", model_served=served,
+             fingerprint=fingerprint, latency_ms=100.0, usage=Usage(10, 5), cost_usd=0.00002)
+        for _ in range(samples)
+    ]
+    checks = [[CheckResult("contains", outcome != "failed", "found 'ok'" if outcome != "failed" else "missing 'ok'")] for _ in calls]
+    return CaseResult(
+        suite=suite, path=f"{suite}.prompt.yaml", case=case, model=model, tags=[], request_digest="0" * 16,
+        messages=[{"role": "user", "content": f"{case}?"}], calls=calls, checks=checks, verdict=verdict, outcome=outcome,
     )
 
 

@@ -19,6 +19,7 @@ DEFAULT_TIMEOUT_S = 60.0
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_RETRIES = 3
 DEFAULT_MAX_BACKOFF_S = 30.0
+DEFAULT_AUTO_MIN, DEFAULT_AUTO_MAX = 2, 20
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com/v1",
@@ -47,6 +48,7 @@ class ModelSpec:
     rpm: float | None = None
     tpm: float | None = None
     price: Price | None = None  # overrides the built-in price table
+    stream: bool = False  # ask for the answer as a stream, to time its first token (Call.ttft_ms)
     source: Path | None = None
     line: int | None = None  # of its `callable` when it has one (import errors point there), else of its name
 
@@ -88,11 +90,31 @@ def interpolate(value: Any, where: Path, line: int | None) -> Any:
 
 @dataclass(frozen=True)
 class DriftSettings:
-    """How drift from goldens is judged (`drift:` in promptguard.yaml)."""
+    """How drift from goldens is judged (`drift:` in promptguard.yaml).
+
+    The tolerances say how large a significant change must be to count as drift, so that a real but
+    harmless wobble (a similarity 2 points lower, 3% slower) never turns a build red.
+    """
 
     min_similarity: float = 90.0
     scorer: str = "token_set_ratio"
     model_change: str = "warn"  # or "fail"
+    alpha: float = 0.01  # false discovery rate of drift verdicts across a run
+    similarity_tolerance: float = 5.0  # points of similarity (0-100)
+    pass_rate_tolerance: float = 0.1  # share of samples passing a check
+    latency_tolerance: float | None = None  # p95 growth; None: latency is not part of the verdict
+    flaky: str = "report"  # or "fail"
+    inconclusive: str = "report"  # or "fail"
+    baseline_samples: int | None = None  # None: 1 at temperature 0, else 5
+    auto: dict[str, int] = field(default_factory=dict)  # {min, max} of repeat: auto
+
+    @property
+    def auto_min(self) -> int:
+        return self.auto.get("min", DEFAULT_AUTO_MIN)
+
+    @property
+    def auto_max(self) -> int:
+        return max(self.auto.get("max", DEFAULT_AUTO_MAX), self.auto_min)
 
 
 class Config:
@@ -123,7 +145,10 @@ class Config:
 
     @property
     def drift(self) -> DriftSettings:
-        return DriftSettings(**self.data.get("drift", {}))
+        drift = dict(self.data.get("drift", {}))
+        if "auto" in drift:
+            drift["auto"] = dict(drift["auto"])
+        return DriftSettings(**drift)
 
     @property
     def default_models(self) -> list[str]:
@@ -169,12 +194,27 @@ class Config:
             rpm=raw.get("rpm"),
             tpm=raw.get("tpm"),
             price=self._price(raw, lines.get("price", line)),
+            stream=self._stream(name, raw, lines.get("stream", line)),
             source=self.path,
             line=lines.get("callable", line),
         )
         self._models[name] = spec
         return spec
 
+
+    def _stream(self, name: str, raw: dict[str, Any], line: int | None) -> bool:
+        """`stream: true`, refused for a `python` callable: it returns its answer whole, so there is no first
+        token to time, and a time-to-first-token bound on it could only ever be wrong."""
+        stream = bool(raw.get("stream", False))
+        if stream and raw["provider"] == "python":
+            raise PromptguardError(
+                f"model '{name}': stream: true needs a provider that streams, and a python callable returns "
+                "its answer whole (there is no first token to time)",
+                path=self.path,
+                line=line,
+                hint="remove 'stream: true' from this model, or stream from an openai, anthropic, gemini or ollama model",
+            )
+        return stream
 
     def _price(self, raw: dict[str, Any], line: int | None) -> Price | None:
         if "price" not in raw:

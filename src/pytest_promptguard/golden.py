@@ -3,23 +3,26 @@
 A golden entry is what a case answered for one model when it was recorded: the output a reviewer reads in
 a pull request (multi-line text as block literals), the model that served it, the hash of the request that
 produced it (so an edited prompt is detected as stale), and the latency, token and cost figures that later
-runs are compared with. Files are written whole, to a temporary file and then `os.replace`d, so a reader
+runs are compared with. A sampled entry (several samples of a nondeterministic model) keeps one canonical
+output, the sample most similar to the others, listed first, and per sample only what the verdict
+statistics need: its similarity to the canonical output, the checks it failed, its figures. Files are written whole, to a temporary file and then `os.replace`d, so a reader
 never sees half a file and an interrupted run never loses one.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import fmean
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
 from . import FORMAT_VERSION
 from .errors import PromptguardError
 from .fileio import write_atomic
-from .results import Call, CaseResult, ToolCall, Usage, percentile
+from .results import Call, CaseResult, CheckResult, ToolCall, Usage, percentile
 
 GOLDEN_DIR = "__golden__"
 
@@ -28,14 +31,53 @@ GOLDEN_DIR = "__golden__"
 MATERIAL_FIELDS = ("output", "tool_calls", "request_hash", "model_asked", "model_served", "fingerprint", "finish_reason")
 
 
+Similarity = Callable[[str, str], float]  # 0-100, as the case's drift scorer measures it
+Scorer = Callable[[str, str, str], float]  # (a, b, scorer name) -> 0-100: checks.fuzzy.similarity
+
+
 @dataclass(frozen=True)
 class GoldenSample:
-    """The figures of one recorded call."""
+    """The figures of one recorded call; for a sampled entry also its similarity to the canonical output
+    and the labels of the checks it failed (see `check_labels`)."""
 
-    latency_ms: float
+    similarity: float | None = None
+    failed: tuple[str, ...] = ()
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+
+
+def check_labels(names: Sequence[str]) -> list[str]:
+    """Names for a sample's checks that stay the same from run to run: the check's name, with `#2`, `#3`
+    for its repeats (`contains`, `contains#2`). The golden check is left out: the similarity covers it."""
+    labels, seen = [], {}
+    for name in names:
+        if name == "golden":
+            continue
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return labels
+
+
+def passed_by_label(results: Sequence[CheckResult]) -> dict[str, bool]:
+    """A sample's check results by label (golden left out)."""
+    kept = [r for r in results if r.name != "golden"]
+    return dict(zip(check_labels([r.name for r in kept]), (r.passed for r in kept)))
+
+
+def canonical_index(texts: Sequence[str], passing: Sequence[bool], similar: Similarity) -> int:
+    """The medoid: the sample most similar, on average, to the others. Chosen among the samples that passed
+    every check when there are any, so the output a reviewer reads is a good one."""
+    candidates = [i for i, ok in enumerate(passing) if ok] or list(range(len(texts)))
+    if len(texts) < 2:
+        return candidates[0]
+
+    def mean_similarity(i: int) -> float:
+        return fmean(similar(texts[i], texts[j]) for j in range(len(texts)) if j != i)
+
+    return max(candidates, key=lambda i: (mean_similarity(i), -i))
 
 
 @dataclass(frozen=True)
@@ -49,10 +91,31 @@ class GoldenEntry:
     finish_reason: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     samples: tuple[GoldenSample, ...] = ()
+    scorer: str | None = None  # of the samples' similarities (sampled entries)
+    calibrated_min: float | None = None  # the golden check's threshold learned from the samples' spread
+    checks: tuple[str, ...] = ()  # labels of the checks the samples were judged by (sampled entries)
+
+    @property
+    def sampled(self) -> bool:
+        """Recorded from several samples, with what the verdict statistics need."""
+        return len(self.samples) >= 2 and all(s.similarity is not None for s in self.samples)
+
+    @property
+    def similarities(self) -> list[float]:
+        """The other samples' similarities to the canonical output (the first sample is the canonical one)."""
+        return [s.similarity for s in self.samples[1:] if s.similarity is not None]
+
+    def passes(self, label: str) -> int:
+        """How many samples passed the check `label`."""
+        return sum(label not in s.failed for s in self.samples)
 
     @property
     def latencies(self) -> list[float]:
         return [s.latency_ms for s in self.samples]
+
+    @property
+    def ttfts(self) -> list[float]:
+        return [s.ttft_ms for s in self.samples if s.ttft_ms is not None]
 
     @property
     def latency_p50_ms(self) -> float | None:
@@ -74,8 +137,18 @@ class GoldenEntry:
     def cost_usd(self) -> float | None:
         return _mean(s.cost_usd for s in self.samples)
 
-    def differs_from(self, other: "GoldenEntry") -> bool:
-        return any(getattr(self, name) != getattr(other, name) for name in MATERIAL_FIELDS)
+    def differs_from(self, other: "GoldenEntry", similar: Scorer | None = None) -> bool:
+        """A material change. For a sampled entry a new canonical output is no change while it stays within
+        the spread the old samples had (its calibrated minimum): resampling alone must not churn the file."""
+        if self.sampled != other.sampled or self.checks != other.checks or self.scorer != other.scorer:
+            return True
+        if any(getattr(self, name) != getattr(other, name) for name in MATERIAL_FIELDS if name != "output"):
+            return True
+        if self.output == other.output:
+            return False
+        if self.sampled and self.calibrated_min is not None and self.scorer and similar is not None:
+            return similar(self.output, other.output, self.scorer) < self.calibrated_min
+        return True
 
     def replayed_calls(self, model: str, provider: str, count: int) -> list[Call]:
         """`count` calls answering as recorded, one recorded sample after another, marked as replayed."""
@@ -91,6 +164,7 @@ class GoldenEntry:
                 fingerprint=self.fingerprint,
                 finish_reason=self.finish_reason,
                 latency_ms=sample.latency_ms,
+                ttft_ms=sample.ttft_ms,
                 usage=Usage(input_tokens=sample.tokens_in, output_tokens=sample.tokens_out),
                 cost_usd=sample.cost_usd,
                 source="replay",
@@ -103,6 +177,8 @@ class GoldenEntry:
         data: dict[str, Any] = {"output": self.output}
         if self.tool_calls:
             data["tool_calls"] = [{"name": t.name, "arguments": t.arguments} for t in self.tool_calls]
+        if self.sampled:
+            data.update(scorer=self.scorer, calibrated_min=self.calibrated_min, checks=list(self.checks))
         data.update(
             model_asked=self.model_asked,
             model_served=self.model_served,
@@ -112,6 +188,7 @@ class GoldenEntry:
             recorded_at=self.recorded_at,
             latency_p50_ms=_round(self.latency_p50_ms),
             latency_p95_ms=_round(self.latency_p95_ms),
+            **({"ttft_p95_ms": _round(percentile(self.ttfts, 95))} if self.ttfts else {}),
             tokens_in=_round(self.tokens_in),
             tokens_out=_round(self.tokens_out),
             cost_usd=self.cost_usd,
@@ -130,26 +207,52 @@ class GoldenEntry:
             fingerprint=data.get("fingerprint"),
             finish_reason=data.get("finish_reason"),
             tool_calls=tuple(ToolCall(name=t["name"], arguments=t.get("arguments")) for t in data.get("tool_calls") or ()),
-            samples=tuple(GoldenSample(**s) for s in data.get("samples") or ()),
+            samples=tuple(
+                GoldenSample(**{**s, "failed": tuple(s.get("failed") or ())}) for s in data.get("samples") or ()
+            ),
+            scorer=data.get("scorer"),
+            calibrated_min=data.get("calibrated_min"),
+            checks=tuple(data.get("checks") or ()),
         )
 
     @classmethod
-    def from_result(cls, result: CaseResult, recorded_at: str) -> "GoldenEntry":
-        """The entry a passing case records: the first sample's output, every sample's figures."""
-        first = result.calls[0]
+    def from_result(
+        cls, result: CaseResult, recorded_at: str, similar: Similarity, scorer: str, tolerance: float
+    ) -> "GoldenEntry":
+        """The entry a passing case records. One sample: its output and figures. Several: the canonical
+        output, and per sample its similarity to it and the checks it failed; the lowest of those
+        similarities less `tolerance` becomes the calibrated threshold of the golden check."""
+        calls, checks = result.calls, result.checks or [[] for _ in result.calls]
+        texts = [c.text for c in calls]
+        first = canonical_index(texts, [all(r.passed for r in sample) for sample in checks], similar)
+        order = [first] + [i for i in range(len(calls)) if i != first]
+        sampled = len(calls) >= 2
+        scores = {i: (100.0 if i == first else round(similar(texts[first], texts[i]), 1)) for i in order} if sampled else {}
+        canonical = calls[first]
         return cls(
-            output=first.text,
+            output=canonical.text,
             request_hash=result.request_digest,
             recorded_at=recorded_at,
-            model_asked=first.model_asked,
-            model_served=first.model_served,
-            fingerprint=first.fingerprint,
-            finish_reason=first.finish_reason,
-            tool_calls=tuple(ToolCall(name=t.name, arguments=t.arguments) for t in first.tool_calls),
+            model_asked=canonical.model_asked,
+            model_served=canonical.model_served,
+            fingerprint=canonical.fingerprint,
+            finish_reason=canonical.finish_reason,
+            tool_calls=tuple(ToolCall(name=t.name, arguments=t.arguments) for t in canonical.tool_calls),
             samples=tuple(
-                GoldenSample(latency_ms=round(c.latency_ms, 2), tokens_in=c.tokens_in, tokens_out=c.tokens_out, cost_usd=c.cost_usd)
-                for c in result.calls
+                GoldenSample(
+                    latency_ms=round(calls[i].latency_ms, 2),
+                    similarity=scores.get(i),
+                    failed=tuple(k for k, ok in passed_by_label(checks[i]).items() if not ok) if sampled else (),
+                    ttft_ms=calls[i].ttft_ms,
+                    tokens_in=calls[i].tokens_in,
+                    tokens_out=calls[i].tokens_out,
+                    cost_usd=None if calls[i].cost_usd is None else float(f"{calls[i].cost_usd:.6g}"),
+                )
+                for i in order
             ),
+            scorer=scorer if sampled else None,
+            calibrated_min=math.floor(max(0.0, min(scores[i] for i in order[1:]) - tolerance) * 10) / 10 if sampled else None,
+            checks=tuple(passed_by_label(checks[0])) if sampled else (),
         )
 
 
@@ -165,7 +268,8 @@ def _round(value: float | None) -> float | int | None:
 
 
 def _sample_yaml(sample: GoldenSample) -> dict[str, Any]:
-    return {k: v for k, v in sample.__dict__.items() if v is not None}
+    """`{similarity: 92.5, failed: [length], latency_ms: 812.3, tokens_out: 14}`: unknowns and no failures left out."""
+    return {k: (list(v) if k == "failed" else v) for k, v in sample.__dict__.items() if v is not None and v != ()}
 
 
 def golden_path(suite_path: Path) -> Path:
@@ -247,6 +351,7 @@ def apply_update(
     existing_keys: Sequence[Key],
     remove_unused: bool,
     refresh_baselines: bool = False,
+    similar: Scorer | None = None,
 ) -> UpdateCounts:
     """Merge freshly recorded entries into `golden`; drop entries of cases that no longer exist when allowed.
     `refresh_baselines` rewrites entries whose only change is in their latency, token and cost figures."""
@@ -255,7 +360,7 @@ def apply_update(
         old = golden.entries.get(key)
         if old is None:
             counts.added += 1
-        elif old.differs_from(entry) or refresh_baselines:
+        elif old.differs_from(entry, similar) or refresh_baselines:
             counts.updated += 1
         else:
             counts.unchanged += 1

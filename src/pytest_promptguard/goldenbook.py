@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from .errors import PromptguardError, display_path
 from .fileio import folder_lock
 from .golden import GOLDEN_DIR, GoldenEntry, GoldenFile, UpdateCounts, apply_update, golden_path
+from .checks.fuzzy import similarity
+from .config import DriftSettings
 from .results import CaseResult
 
 if TYPE_CHECKING:
@@ -77,10 +79,11 @@ class GoldenBook:
         self, golden: GoldenFile, results: list[CaseResult], planned: list["Planned"], order: list[tuple[str, str]], recorded_at: str
     ) -> None:
         # A case is recorded only when it passed its other checks: a failure keeps the old golden.
+        drift = {(p.case.id, p.spec.name): p.drift for p in planned}
         recorded = {
-            (r.case, r.model): GoldenEntry.from_result(r, recorded_at)
+            (r.case, r.model): _entry(r, recorded_at, drift[(r.case, r.model)])
             for r in results
-            if r.outcome == "passed" and r.calls and all(c.error is None for c in r.calls)
+            if r.outcome == "passed" and r.calls and all(c.error is None for c in r.calls) and (r.case, r.model) in drift
         }
         ran = {(r.case, r.model) for r in results}
         whole_suite_ran = all((p.case.id, p.baseline.name) in ran for p in planned if not p.case.skip)
@@ -91,7 +94,7 @@ class GoldenBook:
                 for litter in golden.path.parent.glob(f".{golden.path.name}.*.tmp"):
                     litter.unlink()  # left by a run killed while writing; no writer is active while we hold the lock
                 current = GoldenFile.load(golden.path, golden.suite)
-                counts = apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines)
+                counts = apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines, similarity)
                 if counts.added or counts.updated or counts.removed:
                     current.write(order)
                     self.report.written.append(display_path(golden.path))
@@ -113,3 +116,10 @@ class GoldenBook:
         self.report.unused += [
             f"{display_path(golden.path)}: {case}[{model}]" for case, model in golden.entries if (case, model) not in existing
         ]
+
+
+def _entry(result: CaseResult, recorded_at: str, drift: DriftSettings) -> GoldenEntry:
+    return GoldenEntry.from_result(
+        result, recorded_at, lambda a, b: similarity(a, b, drift.scorer), drift.scorer, drift.similarity_tolerance
+    )
+

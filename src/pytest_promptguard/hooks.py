@@ -72,9 +72,9 @@ class PromptguardPlugin:
         if self.is_worker:
             from .distribution import worker_share
 
-            self.run.prime(worker_share(self.config, session.items))
+            self.run.prime(worker_share(self.config, session.items), session.items)
         else:
-            self.run.prime(session.items)
+            self.run.prime(session.items, session.items)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> None:

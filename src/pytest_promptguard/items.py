@@ -13,9 +13,11 @@ import pytest
 
 from .checks import BuildContext, CaseInput, CheckInput, GoldenRef, build_check
 from .checks.fuzzy import similarity
+from .checks.text import unified_diff
+from .golden import GoldenEntry, canonical_index, check_labels
 from .errors import PromptguardError
 from .report.failure import explain_call_errors, explain_check_failure
-from .results import CaseResult, CheckResult, percentile
+from .results import Call, CaseResult, CheckResult, percentile
 
 if TYPE_CHECKING:
     from .run import Planned, Run
@@ -92,7 +94,46 @@ class PromptItem(pytest.Item):
 
     @property
     def samples(self) -> int:
-        return self.run.repeat or self.case.repeat
+        """How many calls to make: a baseline's worth when recording, else the repeat asked for (with
+        `auto`, its first round; the verdict board asks for more)."""
+        options = self.run.options
+        if options.update:
+            return options.repeat if isinstance(options.repeat, int) else self.planned.baseline_samples
+        repeat = options.repeat or self.case.repeat
+        return self.planned.drift.auto_min if repeat == "auto" else int(repeat)
+
+    @property
+    def adaptive(self) -> bool:
+        return (self.run.options.repeat or self.case.repeat) == "auto" and not self.run.options.update
+
+    @property
+    def latency_tolerance(self) -> float | None:
+        """How much slower the case may get: its latency check's `regression`, the command line's, the config's."""
+        for check in self.case.checks:
+            if check.name == "latency" and "regression" in check.argument:
+                return float(check.argument["regression"])
+        if self.run.options.latency_tolerance is not None:
+            return self.run.options.latency_tolerance
+        return self.planned.drift.latency_tolerance
+
+    def sampled_baseline(self) -> GoldenEntry | None:
+        """The sampled golden this item is judged against statistically, or None when it is judged sample by
+        sample (one sample, a baseline of one, recording, replaying, no usable golden)."""
+        options = self.run.options
+        if options.update or options.replay or self.case.skip or not (self.adaptive or self.samples >= 2):
+            return None
+        golden = self.golden_ref()
+        if golden.unusable() is not None or golden.entry is None or not golden.entry.sampled:
+            return None
+        return golden.entry
+
+    def check_labels(self) -> list[str]:
+        return check_labels([c.name for c in self.case.checks if c.scope == "call"])
+
+    def sample_checks(self, call: Call) -> list[CheckResult]:
+        """Every per-call check of the case on one sample."""
+        golden = self.golden_ref()
+        return [c.run(CheckInput(call, self.case.info, golden)) for c in self.case.checks if c.scope == "call"]
 
     @property
     def baseline(self) -> str:
@@ -120,11 +161,14 @@ class PromptItem(pytest.Item):
             request_digest=self.request.digest(),
             messages=[dict(m) for m in self.request.messages],
             calls=calls,
-            min_pass_rate=self.case.min_pass_rate,
+            min_pass_rate=self.case.min_pass_rate if self.case.min_pass_rate is not None else 1.0,
             baseline_model=self.baseline if self.baseline != self.spec.name else None,
         )
         if any(call.error for call in calls):
             raise ModelCallFailed(explain_call_errors(calls))
+        if self.run.options.update and len(calls) > 1 and self.case.min_pass_rate is None:
+            # A sampled baseline records how often each check passes; it needs one good sample to be canonical.
+            self.result.min_pass_rate = 1 / len(calls)
 
     def runtest(self) -> None:
         assert self.result is not None
@@ -133,8 +177,14 @@ class PromptItem(pytest.Item):
         tolerance = self.run.options.latency_tolerance
         if tolerance is not None and not any(c.name == "latency" and "regression" in c.argument for c in checks):
             checks.append(_build("latency", {"regression": tolerance}, self.suite))
-        per_call = [c for c in checks if c.scope == "call"]
-        self.result.checks = [[c.run(CheckInput(call, info, golden)) for c in per_call] for call in calls]
+        if self in self.run.board:
+            self.result.checks, self.result.verdict = self.run.board.judged(self)
+            if self.result.verdict is not None:
+                self.result.verdict.update(self._verdict_details(golden, self.result))
+                if self.case.min_pass_rate is None:
+                    self.result.min_pass_rate = 0.0  # the verdict judges the checks' pass rates
+        else:
+            self.result.checks = [self.sample_checks(call) for call in calls]
         self.result.case_checks = [c.run(CaseInput(tuple(calls), info, golden)) for c in checks if c.scope == "case"]
         change = self._model_change(golden, self.result)
         if change is not None:
@@ -143,6 +193,21 @@ class PromptItem(pytest.Item):
         self._record_properties()
         if not self.result.passed:
             raise ChecksFailed(explain_check_failure(self.result))
+
+    def _verdict_details(self, golden: GoldenRef, result: CaseResult) -> dict[str, Any]:
+        """What a drifted case's message shows besides its tests: the diff from the canonical output to the
+        most typical of today's samples, and the served model and fingerprint then and now."""
+        entry = golden.entry
+        assert entry is not None
+        texts = [c.text for c in result.calls]
+        scorer = entry.scorer or self.planned.drift.scorer
+        typical = texts[canonical_index(texts, [True] * len(texts), lambda a, b: similarity(a, b, scorer))]
+        now = result.calls[0]
+        return {
+            "diff": unified_diff(entry.output, typical, "canonical (golden)", "most typical sample now") if typical != entry.output else None,
+            "served_then": [entry.model_served, entry.fingerprint],
+            "served_now": [now.model_served, now.fingerprint],
+        }
 
     def _model_change(self, golden: GoldenRef, result: CaseResult) -> CheckResult | None:
         """A served model or fingerprint that differs from the golden's: reported, and fatal when strict.
@@ -229,7 +294,8 @@ class SloFailed(Exception):
 
 
 class SloItem(pytest.Item):
-    """`<file>::slo[<model>]`: the suite's latency targets over every live call it made to one model."""
+    """`<file>::slo[<model>]`: the suite's latency targets (whole answer, and time to first token) over every live
+    call it made to one model."""
 
     def __init__(self, *, suite: "Suite", model: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -237,16 +303,26 @@ class SloItem(pytest.Item):
 
     def runtest(self) -> None:
         assert self.suite.slo is not None
-        latencies = self.parent.run.live_latencies(self.suite, self.model)  # type: ignore[union-attr]
-        if not latencies:
+        calls = self.parent.run.live_calls(self.suite, self.model)  # type: ignore[union-attr]
+        if not calls:
             pytest.skip("no live calls to measure (cached, replayed, errored or deselected)")
+        measured = {
+            "": [c.latency_ms for c in calls],
+            "ttft_": [c.ttft_ms for c in calls if c.ttft_ms is not None],
+        }
         broken = []
         for key, target in sorted(self.suite.slo.items()):
-            value = percentile(latencies, float(key[1:-3])) or 0.0
+            name = key[:-3]  # p95, ttft_p95
+            measure, _, q = name.rpartition("p")
+            values = measured[measure]
+            if not values:  # a ttft target on calls that did not stream: the user's to fix, not a pass
+                broken.append(f"{name}: no time to first token measured; set stream: true on model '{self.model}' in promptguard.yaml")
+                continue
+            value = percentile(values, float(q)) or 0.0
             if value > target:
-                broken.append(f"{key[:-3]} {value:.0f} ms > target {target:g} ms")
+                broken.append(f"{name} {value:.0f} ms > target {target:g} ms")
         if broken:
-            raise SloFailed(f"latency SLO broken for model '{self.model}' over {len(latencies)} live calls: " + "; ".join(broken))
+            raise SloFailed(f"latency SLO broken for model '{self.model}' over {len(calls)} live calls: " + "; ".join(broken))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, SloFailed):

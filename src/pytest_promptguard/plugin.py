@@ -25,7 +25,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"calls in flight at once in each process (default {DEFAULT_CONCURRENCY}); models also have max_concurrency",
     )
     group.addoption(
-        "--promptguard-repeat", metavar="N", type=_positive_int, help="sample every call N times (overrides repeat:)"
+        "--promptguard-repeat", metavar="N", type=_repeat,
+        help="sample every call N times, or 'auto': in rounds until the verdict is decided (overrides repeat:; "
+        "with --promptguard-update, the baseline samples to record)",
     )
     group.addoption(
         "--promptguard-max-cost", metavar="USD", type=float,
@@ -88,6 +90,10 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise ValueError(text)
     return value
+
+
+def _repeat(text: str) -> int | str:
+    return "auto" if text.strip().lower() == "auto" else _positive_int(text)
 
 
 def _candidate(text: str) -> tuple[str, str]:

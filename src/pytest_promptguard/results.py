@@ -57,7 +57,7 @@ class Usage:
 class CallError:
     """Why a call produced no answer. A provider failure is an error, never a check failure."""
 
-    kind: str  # connection | timeout | http | bad_response | auth | config | callable
+    kind: str  # connection | timeout | http | stream | bad_response | auth | config | callable
     message: str
     status: int | None = None
 
@@ -75,6 +75,7 @@ class Call:
     fingerprint: str | None = None
     finish_reason: str | None = None
     latency_ms: float = 0.0
+    ttft_ms: float | None = None  # time to the first token (ms, from the attempt's start); None unless streamed
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
     attempts: int = 1
@@ -148,6 +149,7 @@ class CaseResult:
     min_pass_rate: float = 1.0
     baseline_model: str | None = None  # set when a candidate model is judged against this model's goldens
     golden: dict[str, Any] | None = None  # the golden's figures and today's similarity to it
+    verdict: dict[str, Any] | None = None  # the statistical verdict against a sampled baseline (see verdict.py)
     outcome: Outcome = "passed"
 
     @property
@@ -160,6 +162,8 @@ class CaseResult:
     @property
     def passed(self) -> bool:
         rate = self.pass_rate
+        if self.verdict is not None and self.verdict["fails"]:
+            return False
         return rate is not None and rate >= self.min_pass_rate and all(r.passed for r in self.case_checks)
 
     def to_dict(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from .board import Board
 from .cache import ResponseCache
 from .config import Config, ConfigFinder, DriftSettings, ModelSpec
 from .errors import PromptguardError
@@ -29,7 +30,7 @@ class RunOptions:
 
     concurrency: int
     config: Path | None = None
-    repeat: int | None = None
+    repeat: int | str | None = None  # a number, or "auto"
     max_cost_usd: float | None = None
     cache_dir: Path | None = None  # None: the response cache is off
     cache_ttl_s: float = 0.0
@@ -55,6 +56,17 @@ class Planned:
     def request(self) -> Request:
         return request_for(self.case, self.spec)
 
+    @property
+    def baseline_samples(self) -> int:
+        """Samples `--promptguard-update` records: the suite's, the config's, else 1 at temperature 0 and 5
+        otherwise (a nondeterministic model needs a spread to compare with)."""
+        if self.case.baseline_samples is not None:
+            return self.case.baseline_samples
+        if self.drift.baseline_samples is not None:
+            return self.drift.baseline_samples
+        temperature = {**self.spec.params, **self.case.params}.get("temperature")
+        return 1 if temperature == 0 else 5
+
     @cached_property
     def golden_digest(self) -> str:
         """The hash a golden of this case must carry to be current: the baseline model's request."""
@@ -79,13 +91,14 @@ class Run:
         cache = ResponseCache(options.cache_dir, options.cache_ttl_s) if options.cache_dir else None
         self.scheduler = Scheduler(options.concurrency, cache)
         self.goldens = GoldenBook(rootdir, update=options.update, refresh_baselines=options.update_baselines)
+        self.board = Board(self)
         self.repeat = options.repeat
         self.budget = Budget(options.max_cost_usd, "--promptguard-max-cost") if options.max_cost_usd is not None else None
         self.results: list[CaseResult] = []
         self.collect_errors = 0
         self._providers: dict[tuple[Path | None, str], Provider] = {}
         self._suite_budgets: dict[Path, Budget] = {}
-        self._latencies: dict[tuple[Path, str], list[float]] = defaultdict(list)
+        self._live_calls: dict[tuple[Path, str], list[Call]] = defaultdict(list)
         self._loaded: dict[Path, tuple[Suite, list[Planned]]] = {}
 
     def load(self, path: Path) -> tuple[Suite, list[Planned]]:
@@ -119,7 +132,7 @@ class Run:
                 raise exc.located(config.path, spec.line) from None
         return self._providers[key]
 
-    def _budgets(self, suite: Suite) -> tuple[Budget, ...]:
+    def budgets(self, suite: Suite) -> tuple[Budget, ...]:
         budgets = [self.budget] if self.budget else []
         if suite.budget_usd is not None:
             if suite.path not in self._suite_budgets:
@@ -129,13 +142,13 @@ class Run:
 
     def submit(self, item: "PromptItem") -> None:
         if not self.options.replay:
-            self.scheduler.submit(item.nodeid, item.provider, item.request, item.samples, self._budgets(item.suite))
+            self.scheduler.submit(item.nodeid, item.provider, item.request, item.samples, self.budgets(item.suite))
 
     def calls_for(self, item: "PromptItem") -> list[Call]:
         """The item's calls: from the scheduler, or, when replaying, from its golden."""
         if not self.options.replay:
-            self.submit(item)
-            return self.scheduler.calls(item.nodeid)
+            self._start(item)
+            return self.board.calls(item) if item in self.board else self.scheduler.calls(item.nodeid)
         golden = item.golden_ref()
         problem = golden.unusable()
         if problem is not None or golden.entry is None:
@@ -143,20 +156,31 @@ class Run:
             return [Call(model=item.spec.name, provider=item.spec.provider, model_asked=item.request.model_id, source="replay", error=error)]
         return golden.entry.replayed_calls(item.spec.name, item.spec.provider, item.samples)
 
-    def prime(self, items: Iterable["pytest.Item"]) -> None:
-        """Start every given item's calls now, in item order; skipped items are never called."""
+    def _start(self, item: "PromptItem") -> None:
+        """Start the item's calls: on the verdict board when it is judged against a sampled baseline."""
+        entry = item.sampled_baseline()
+        if entry is not None:
+            self.board.add(item, entry)
+        else:
+            self.submit(item)
+
+    def prime(self, items: Iterable["pytest.Item"], selected: Iterable["pytest.Item"] = ()) -> None:
+        """Start every given item's calls now, in item order; skipped items are never called. `selected` is
+        the whole run's selection (under xdist a worker primes only its share), to count the tested cases."""
         from .items import PromptItem
 
+        self.board.plan([i for i in selected if isinstance(i, PromptItem) and i.get_closest_marker("skip") is None])
         for item in items:
-            if isinstance(item, PromptItem) and item.get_closest_marker("skip") is None:
-                self.submit(item)
+            if isinstance(item, PromptItem) and item.get_closest_marker("skip") is None and not self.options.replay:
+                self._start(item)
 
     def record_calls(self, suite: Suite, model: str, calls: list[Call]) -> None:
-        """Remember live latencies for the suite's SLO item (which runs in the same process)."""
-        self._latencies[(suite.path, model)] += [c.latency_ms for c in calls if c.timed]
+        """Remember the timed calls for the suite's SLO item (which runs in the same process): it judges their
+        latency and their time to first token."""
+        self._live_calls[(suite.path, model)] += [c for c in calls if c.timed]
 
-    def live_latencies(self, suite: Suite, model: str) -> list[float]:
-        return self._latencies[(suite.path, model)]
+    def live_calls(self, suite: Suite, model: str) -> list[Call]:
+        return self._live_calls[(suite.path, model)]
 
     def finish(self) -> None:
         """At session end, in the one process that saw every result: record goldens, find unused ones."""

@@ -58,6 +58,7 @@ class _Outcome:
     retryable: bool
     retry_after_s: float | None
     latency_ms: float
+    ttft_ms: float | None = None  # when the reply was streamed and some content came
 
 
 @dataclass
@@ -80,15 +81,15 @@ class Scheduler:
         self._submitted: dict[str, list[concurrent.futures.Future[Call]]] = {}
 
     def submit(
-        self, key: str, provider: Provider, request: Request, samples: int = 1, budgets: tuple[Budget, ...] = ()
+        self, key: str, provider: Provider, request: Request, samples: int = 1, budgets: tuple[Budget, ...] = (), first: int = 0
     ) -> None:
-        """Start `samples` calls of `request` now (once per key; later submits are no-ops)."""
+        """Start `samples` calls of `request` now, numbered from `first` (once per key; later submits are no-ops)."""
         if key in self._submitted:
             return
         loop = self._start()
         self._submitted[key] = [
             asyncio.run_coroutine_threadsafe(self._call(provider, request, sample, budgets), loop)
-            for sample in range(samples)
+            for sample in range(first, first + samples)
         ]
 
     def calls(self, key: str) -> list[Call]:
@@ -206,7 +207,7 @@ class Scheduler:
                 return Call(
                     **base, text=reply.text, tool_calls=reply.tool_calls, model_served=reply.model_served,
                     fingerprint=reply.fingerprint, finish_reason=reply.finish_reason, latency_ms=outcome.latency_ms,
-                    usage=reply.usage, cost_usd=cost, attempts=attempts.count,
+                    ttft_ms=outcome.ttft_ms, usage=reply.usage, cost_usd=cost, attempts=attempts.count,
                 )
             assert outcome.error is not None
             error = dataclasses.replace(outcome.error, message=redact(outcome.error.message, spec))
@@ -231,7 +232,10 @@ class Scheduler:
         except Exception as exc:  # noqa: BLE001 - a bug of ours must cost one item, not the run
             error = CallError("internal", f"calling {where} raised {type(exc).__name__}: {exc} (a promptguard bug: please report it)")
             retryable = False
-        return _Outcome(reply, error, retryable, retry_after_s, round((time.perf_counter() - start) * 1000, 2))
+        latency_ms = round((time.perf_counter() - start) * 1000, 2)
+        first_token_at = reply.first_token_at if reply is not None else None
+        ttft_ms = round((first_token_at - start) * 1000, 2) if first_token_at is not None else None
+        return _Outcome(reply, error, retryable, retry_after_s, latency_ms, ttft_ms)
 
 
 def _budget_error(budget: Budget) -> CallError:

@@ -30,8 +30,9 @@ class Case:
     tags: tuple[str, ...]
     skip: str | None = None
     xfail: str | None = None
-    repeat: int = 1
-    min_pass_rate: float = 1.0
+    repeat: int | str = 1  # or "auto": sample in rounds until the verdict is decided
+    min_pass_rate: float | None = None  # None: not set (every sample must pass, unless a verdict judges the case)
+    baseline_samples: int | None = None  # None: the config's, else by temperature
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Suite:
     description: str | None
     cases: tuple[Case, ...]
     budget_usd: float | None = None
-    slo: dict[str, float] | None = None  # {p50_ms, p95_ms, p99_ms} over a suite's live calls per model
+    slo: dict[str, float] | None = None  # {p50_ms, p95_ms, p99_ms, ttft_p50_ms, ttft_p95_ms} over its live calls per model
     slo_line: int | None = None
 
 
@@ -150,7 +151,8 @@ def _case(
         skip=raw.get("skip"),
         xfail=raw.get("xfail"),
         repeat=raw.get("repeat", suite.get("repeat", 1)),
-        min_pass_rate=raw.get("min_pass_rate", suite.get("min_pass_rate", 1.0)),
+        min_pass_rate=raw.get("min_pass_rate", suite.get("min_pass_rate")),
+        baseline_samples=raw.get("baseline_samples", suite.get("baseline_samples")),
     )
 
 

@@ -45,6 +45,29 @@ def _live_latencies(calls: Any) -> list[float]:
     return [c.latency_ms for c in calls if c.timed]
 
 
+def _judge_ttft(argument: dict[str, float], given: CaseInput, problems: list[str], figures: list[str]) -> None:
+    """The `ttft_p50_ms`/`ttft_p95_ms` bounds over the live samples' time to first token. A bound on calls that
+    did not stream is a mistake in the suite or config, so it fails, saying how to measure it."""
+    bounds = [(key, argument[key]) for key in ("ttft_p50_ms", "ttft_p95_ms") if key in argument]
+    if not bounds:
+        return
+    live = [c for c in given.calls if c.timed]
+    ttfts = [c.ttft_ms for c in live if c.ttft_ms is not None]
+    if not ttfts:
+        problems.append(
+            f"no time to first token measured over {len(live)} live samples: set stream: true on model "
+            f"'{live[0].model}' in promptguard.yaml"
+        )
+        return
+    for key, bound in bounds:
+        name = key[:-3].replace("_", " ")  # ttft p95
+        value = percentile(ttfts, float(key[6:-3])) or 0.0
+        if value > bound:
+            problems.append(f"{name} {value:.0f} ms > {bound:g} ms over {len(ttfts)} samples")
+        else:
+            figures.append(f"{name} {value:.0f} ms")
+
+
 def _baseline(given: CaseInput) -> tuple[GoldenEntry | None, str | None]:
     """The golden to compare with, or why a regression check has nothing to compare (which is no failure)."""
     ref = given.golden
@@ -65,12 +88,15 @@ _REGRESSION = {"type": "number", "exclusiveMinimum": 0, "description": "allowed 
     {
         "type": "object",
         "description": "latency: {max_ms: every sample at most, p95_ms: the samples' p95 at most, "
+        "ttft_p50_ms / ttft_p95_ms: the samples' time to first token at most (needs stream: true on the model), "
         "regression: allowed p95 growth over the golden's (0.25 = +25%), slack_ms: added to that bound (default 50)}",
         "additionalProperties": False,
         "minProperties": 1,
         "properties": {
             "max_ms": {"type": "number", "exclusiveMinimum": 0},
             "p95_ms": {"type": "number", "exclusiveMinimum": 0},
+            "ttft_p50_ms": {"type": "number", "exclusiveMinimum": 0},
+            "ttft_p95_ms": {"type": "number", "exclusiveMinimum": 0},
             "regression": _REGRESSION,
             "slack_ms": {"type": "number", "minimum": 0},
         },
@@ -94,6 +120,7 @@ def build_latency(argument: dict[str, float], context: BuildContext) -> Any:
             figures.append(f"p95 {p95:.0f} ms")
             if p95 > argument["p95_ms"]:
                 problems.append(f"p95 {p95:.0f} ms > {argument['p95_ms']:g} ms over {len(latencies)} samples")
+        _judge_ttft(argument, given, problems, figures)
         if "regression" in argument:
             golden, why_not = _baseline(given)
             if golden is None or golden.latency_p95_ms is None:

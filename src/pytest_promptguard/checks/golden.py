@@ -63,7 +63,7 @@ def compare_json(
 @register(
     "golden",
     {
-        "description": "golden: true, or {min: 0-100 (default from drift.min_similarity, else 90), scorer: "
+        "description": "golden: true, or {min: 0-100 (default: a sampled golden's calibrated_min, else drift.min_similarity, else 90), scorer: "
         + " | ".join(SCORERS) + ", tolerance: allowed difference of JSON numbers (default 0)}",
         "oneOf": [
             {"const": True},
@@ -81,7 +81,7 @@ def compare_json(
 )
 def build_golden(argument: Any, context: BuildContext) -> Check:
     options = argument if isinstance(argument, dict) else {}
-    minimum = float(options.get("min", context.golden_min))
+    explicit_min = float(options["min"]) if "min" in options else None
     scorer = options.get("scorer", context.golden_scorer)
     tolerance = float(options.get("tolerance", 0))
 
@@ -93,6 +93,11 @@ def build_golden(argument: Any, context: BuildContext) -> Check:
         if problem:
             return result("golden", False, problem)
         assert ref.entry is not None
+        # Unless `min` is set, a sampled golden's own spread sets the bar (calibrated_min in the golden file).
+        minimum = explicit_min if explicit_min is not None else ref.entry.calibrated_min
+        bar = "min" if minimum is None or explicit_min is not None else "calibrated min"
+        if minimum is None:
+            minimum = context.golden_min
         expected, output = ref.entry.output, given.call.text
         diff = unified_diff(expected, output, "golden", "now")
         old_json, old_problem = parse_json_output(expected)
@@ -111,9 +116,9 @@ def build_golden(argument: Any, context: BuildContext) -> Check:
         raw = similarity(expected, output, scorer)
         score = shown(raw)
         if raw >= minimum:
-            return result("golden", True, f"{scorer} {score:g} >= min {minimum:g} against the golden", score=score)
+            return result("golden", True, f"{scorer} {score:g} >= {bar} {minimum:g} against the golden", score=score)
         return result(
-            "golden", False, f"output drifted from the golden: {scorer} {score:g} < min {minimum:g}", score=score, diff=diff
+            "golden", False, f"output drifted from the golden: {scorer} {score:g} < {bar} {minimum:g}", score=score, diff=diff
         )
 
     return golden

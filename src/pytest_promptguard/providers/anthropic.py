@@ -8,7 +8,10 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
+from .base import (
+    ProviderError, Reply, api_key, estimated_usage, parse_answer, parse_json_text, post_json, read_stream, stream_error,
+    stream_events,
+)
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the API refuses a request without max_tokens; suites rarely think to set it
@@ -28,6 +31,9 @@ class AnthropicProvider:
         key = api_key(self.spec)
         if key:
             headers["x-api-key"] = key
+        if self.spec.stream:
+            events = stream_events(http, self.endpoint, {**request_body(request), "stream": True}, headers)
+            return await read_stream(events, MessageStream(self.endpoint), parse_message, self.endpoint, request)
         data = await post_json(http, self.endpoint, request_body(request), headers)
         return parse_answer(parse_message, data, self.endpoint, request)
 
@@ -76,3 +82,56 @@ def _usage(raw: Any, request: Request, text: str) -> Usage:
         output_tokens=raw.get("output_tokens"),
         cached_input_tokens=cache_read,
     )
+
+
+class MessageStream:
+    """Messages API stream events gathered into a whole Message: `message_start` (model, input usage),
+    `content_block_start`/`_delta`/`_stop` (text joined from `text_delta`s; a tool_use's input from its
+    `input_json_delta` pieces, joined and then parsed), `message_delta` (stop_reason, output usage) and the last,
+    `message_stop`. `ping` is ignored and an `error` event is the call's error."""
+
+    last_event = "message_stop"
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.complete = False
+        self.message: dict[str, Any] = {}
+        self.blocks: dict[int, dict[str, Any]] = {}
+        self.input_json: dict[int, list[str]] = {}
+
+    def add(self, event: dict[str, Any]) -> bool:
+        kind = event.get("type")
+        if kind == "message_start":
+            self.message = dict(event["message"])
+        elif kind == "content_block_start":
+            block = self.blocks[event["index"]] = dict(event["content_block"])
+            return block.get("type") == "tool_use" or bool(block.get("type") == "text" and block.get("text"))
+        elif kind == "content_block_delta":
+            return self._add_delta(event["index"], event["delta"])
+        elif kind == "message_delta":
+            self.message.update(event.get("delta") or {})
+            # Its usage is cumulative: what it reports replaces message_start's figures (output_tokens above all).
+            usage = {k: v for k, v in (event.get("usage") or {}).items() if v is not None}
+            self.message["usage"] = {**(self.message.get("usage") or {}), **usage}
+        elif kind == "message_stop":
+            self.complete = True
+        elif kind == "error":
+            error = event.get("error") or {}
+            raise stream_error(self.endpoint, error.get("type") or "error", error.get("message"))
+        return False
+
+    def _add_delta(self, index: int, delta: dict[str, Any]) -> bool:
+        block = self.blocks.setdefault(index, {})
+        if delta.get("type") == "text_delta":
+            block["text"] = (block.get("text") or "") + delta["text"]
+            return bool(delta["text"])
+        if delta.get("type") == "input_json_delta":
+            self.input_json.setdefault(index, []).append(delta["partial_json"])
+        return False  # thinking and signature deltas are not the answer
+
+    def answer(self) -> dict[str, Any]:
+        content = []
+        for index, block in sorted(self.blocks.items()):
+            pieces = "".join(self.input_json.get(index, []))
+            content.append({**block, "input": parse_json_text(pieces)} if pieces else block)
+        return {**self.message, "content": content}

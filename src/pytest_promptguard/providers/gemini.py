@@ -1,4 +1,4 @@
-"""Google Gemini API `generateContent`, spoken over plain HTTP.
+"""Google Gemini API `generateContent` (and `streamGenerateContent` as server-sent events), spoken over plain HTTP.
 
 The key goes in the `x-goog-api-key` header, never in the URL: URLs end up in error messages and logs.
 """
@@ -12,7 +12,9 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
+from .base import (
+    ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json, read_stream, stream_error, stream_events,
+)
 
 # Request fields that live beside `generationConfig`, not inside it.
 TOP_LEVEL_FIELDS = {"tools", "toolConfig", "safetySettings", "cachedContent"}
@@ -29,6 +31,8 @@ class GeminiProvider:
     def endpoint(self) -> str:
         model = self.spec.model or ""
         resource = model if "/" in model else f"models/{model}"  # accept "models/x" and "tunedModels/x" too
+        if self.spec.stream:
+            return f"{self.spec.base_url}/{resource}:streamGenerateContent?alt=sse"  # without alt=sse: a JSON array
         return f"{self.spec.base_url}/{resource}:generateContent"
 
     async def complete(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
@@ -37,6 +41,9 @@ class GeminiProvider:
         key = api_key(self.spec)
         if key:
             headers["x-goog-api-key"] = key
+        if self.spec.stream:
+            events = stream_events(http, self.endpoint, request_body(request), headers)
+            return await read_stream(events, ContentStream(self.endpoint), parse_response, self.endpoint, request)
         data = await post_json(http, self.endpoint, request_body(request), headers)
         return parse_answer(parse_response, data, self.endpoint, request)
 
@@ -101,3 +108,51 @@ def _usage(raw: Any, request: Request, text: str) -> Usage:
         output_tokens=(raw.get("candidatesTokenCount") or 0) + (raw.get("thoughtsTokenCount") or 0),
         cached_input_tokens=raw.get("cachedContentTokenCount"),
     )
+
+
+class ContentStream:
+    """`streamGenerateContent` events, each a GenerateContentResponse, gathered into one: the first candidate's
+    parts in order (parse_response joins the text, skipping thoughts, and takes the functionCall parts whole), its
+    finishReason, and the modelVersion and usageMetadata of the last event that has them. The stream has no end
+    marker: it is whole once a candidate has a finishReason (or the prompt was blocked, which ends it too)."""
+
+    last_event = "a candidate with a finishReason"
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.complete = False
+        self.parts: list[dict[str, Any]] = []
+        self.finish_reason: str | None = None
+        self.fields: dict[str, Any] = {}  # modelVersion, usageMetadata, promptFeedback
+
+    def add(self, event: dict[str, Any]) -> bool:
+        if event.get("error"):
+            error = event["error"]
+            if not isinstance(error, dict):
+                error = {"message": error}
+            raise stream_error(self.endpoint, error.get("status") or "error", error.get("message"), error.get("code"))
+        self.fields.update((key, event[key]) for key in ("modelVersion", "promptFeedback") if event.get(key) is not None)
+        usage = event.get("usageMetadata")
+        if isinstance(usage, dict) and usage.get("promptTokenCount") is not None:  # some events carry only part of it
+            self.fields["usageMetadata"] = usage
+        if (event.get("promptFeedback") or {}).get("blockReason"):
+            self.complete = True
+        candidates = event.get("candidates") or []
+        if not candidates:
+            return False
+        candidate = candidates[0]
+        parts = [p for p in (candidate.get("content") or {}).get("parts") or [] if isinstance(p, dict)]
+        self.parts += parts
+        if candidate.get("finishReason"):
+            self.finish_reason, self.complete = candidate["finishReason"], True
+        return any(_is_content(p) for p in parts)
+
+    def answer(self) -> dict[str, Any]:
+        candidates = [{"content": {"role": "model", "parts": self.parts}, "finishReason": self.finish_reason}]
+        return {**self.fields, "candidates": candidates if self.parts or self.finish_reason else []}
+
+
+def _is_content(part: dict[str, Any]) -> bool:
+    """A part of the answer itself: text that is not a thought summary, or a function call."""
+    text = part.get("text")
+    return bool(isinstance(text, str) and text and not part.get("thought")) or isinstance(part.get("functionCall"), dict)

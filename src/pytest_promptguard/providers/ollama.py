@@ -8,7 +8,9 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
+from .base import (
+    ProviderError, Reply, api_key, estimated_usage, json_lines, parse_answer, post_json, read_stream, stream_error,
+)
 
 # Request fields that live beside `options`, not inside it.
 TOP_LEVEL_FIELDS = {"tools", "format", "think", "keep_alive"}
@@ -29,6 +31,9 @@ class OllamaProvider:
         key = api_key(self.spec)  # a local server needs none; a hosted or proxied one may
         if key:
             headers["Authorization"] = f"Bearer {key}"
+        if self.spec.stream:
+            events = json_lines(http, self.endpoint, {**request_body(request), "stream": True}, headers)
+            return await read_stream(events, ChatLines(self.endpoint), parse_chat, self.endpoint, request)
         data = await post_json(http, self.endpoint, request_body(request), headers)
         return parse_answer(parse_chat, data, self.endpoint, request)
 
@@ -70,3 +75,33 @@ def _usage(data: dict[str, Any], request: Request, text: str) -> Usage:
     if prompt is None or output is None:
         return estimated_usage(request.messages, text)
     return Usage(input_tokens=prompt, output_tokens=output)
+
+
+class ChatLines:
+    """`/api/chat` streamed as JSON lines, gathered into one answer: the message's content pieces joined, its tool
+    calls (each sent whole), and the last line's `done_reason`, `prompt_eval_count` and `eval_count`; the line
+    with `"done": true` is the last. A line with `error` is the call's error."""
+
+    last_event = 'a line with "done": true'
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.complete = False
+        self.text: list[str] = []
+        self.tool_calls: list[Any] = []
+        self.last: dict[str, Any] = {}
+
+    def add(self, event: dict[str, Any]) -> bool:
+        if event.get("error"):
+            raise stream_error(self.endpoint, "error", event["error"])
+        message = event.get("message") or {}
+        text, tool_calls = message.get("content") or "", message.get("tool_calls") or []
+        self.text.append(text)
+        self.tool_calls += tool_calls
+        self.last = event
+        self.complete = bool(event.get("done"))
+        return bool(text or tool_calls)  # `thinking` pieces are not the answer
+
+    def answer(self) -> dict[str, Any]:
+        message = {"role": "assistant", "content": "".join(self.text), "tool_calls": self.tool_calls}
+        return {**self.last, "message": message}

@@ -9,7 +9,10 @@ import httpx
 
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json
+from .base import (
+    DONE, ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json, read_stream, stream_error,
+    stream_events,
+)
 
 
 class OpenAIProvider:
@@ -27,6 +30,11 @@ class OpenAIProvider:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         body = {"model": request.model_id, "messages": list(request.messages), **request.params}
+        if self.spec.stream:
+            # include_usage: a last chunk, its `choices` empty, carries the usage (else it is estimated).
+            body.update(stream=True, stream_options={"include_usage": True})
+            events = stream_events(http, self.endpoint, body, headers)
+            return await read_stream(events, ChatStream(self.endpoint), parse_chat_completion, self.endpoint, request)
         data = await post_json(http, self.endpoint, body, headers)
         return parse_answer(parse_chat_completion, data, self.endpoint, request)
 
@@ -70,3 +78,60 @@ def _usage(raw: Any, request: Request, text: str) -> Usage:
         output_tokens=raw.get("completion_tokens"),
         cached_input_tokens=details.get("cached_tokens") if isinstance(details, dict) else None,
     )
+
+
+class ChatStream:
+    """`chat.completion.chunk` events gathered into a whole chat completion: the first choice's content pieces
+    joined, its tool calls put together by `index` (id and name from their first delta, the `arguments` text
+    joined), the last finish_reason, model and fingerprint, and the usage of the final chunk."""
+
+    last_event = "data: [DONE]"
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint
+        self.complete = False
+        self.text: list[str] = []
+        self.tool_calls: dict[int, dict[str, Any]] = {}
+        self.finish_reason: str | None = None
+        self.fields: dict[str, Any] = {}  # model, system_fingerprint, usage
+
+    def add(self, event: Any) -> bool:
+        if event is DONE:
+            self.complete = True
+            return False
+        if event.get("error"):  # some servers report a failure mid-stream as a chunk of its own
+            error = event["error"]
+            if not isinstance(error, dict):
+                error = {"message": error}
+            raise stream_error(self.endpoint, error.get("type") or error.get("code") or "error", error.get("message"))
+        self.fields.update((key, event[key]) for key in ("model", "system_fingerprint", "usage") if event.get(key) is not None)
+        content = False
+        for choice in event.get("choices") or []:  # empty in the usage chunk
+            if choice.get("index", 0) != 0:
+                continue  # n > 1: the record keeps the first choice, as the non-streamed parser does
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                self.text.append(delta["content"])
+                content = True
+            for piece in delta.get("tool_calls") or []:
+                self._add_tool_call(piece)
+                content = True
+            if choice.get("finish_reason"):
+                self.finish_reason = choice["finish_reason"]
+        return content
+
+    def _add_tool_call(self, piece: dict[str, Any]) -> None:
+        call = self.tool_calls.setdefault(piece.get("index", 0), {"id": None, "name": None, "arguments": []})
+        function = piece.get("function") or {}
+        call["id"] = call["id"] or piece.get("id")
+        call["name"] = call["name"] or function.get("name")
+        call["arguments"].append(function.get("arguments") or "")
+
+    def answer(self) -> dict[str, Any]:
+        tool_calls = [
+            {"id": call["id"], "type": "function",
+             "function": {"name": call["name"] or "", "arguments": "".join(call["arguments"])}}
+            for _, call in sorted(self.tool_calls.items())
+        ]
+        message = {"role": "assistant", "content": "".join(self.text), "tool_calls": tool_calls}
+        return {**self.fields, "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}]}

@@ -31,8 +31,9 @@ def call_line(call: Call) -> str:
     cost = f"${call.cost_usd:.6f}" if call.cost_usd is not None else "cost unknown"
     extras = [f"{call.attempts} attempts"] if call.attempts > 1 else []
     extras += [f"from {call.source}"] if call.source != "live" else []
+    first_token = f" (first token {call.ttft_ms:.0f} ms)" if call.ttft_ms is not None else ""
     return (
-        f"{call.model} ({call.provider}, asked {call.model_asked or '-'}, served {served}): {call.latency_ms:.0f} ms, "
+        f"{call.model} ({call.provider}, asked {call.model_asked or '-'}, served {served}): {call.latency_ms:.0f} ms{first_token}, "
         f"tokens {tokens}{estimated}, {cost}" + "".join(f", {extra}" for extra in extras)
     )
 
@@ -41,8 +42,10 @@ def explain_check_failure(result: CaseResult) -> str:
     """Why a case failed: its pass rate when sampled, every failed check of every sample, the case-level
     checks, then the rendered prompt and the output of the failing samples."""
     calls, checks = result.calls, result.checks
-    parts: list[str] = []
-    if len(calls) > 1:
+    parts: list[str] = explain_verdict(result.verdict) if result.verdict and result.verdict["fails"] else []
+    if result.verdict is not None and not result.min_pass_rate:
+        checks = []  # judged by the verdict, not sample by sample
+    elif len(calls) > 1:
         passing = sum(all(r.passed for r in sample) for sample in checks)
         latencies = [c.latency_ms for c in calls]
         verdict = ">=" if (result.pass_rate or 0) >= result.min_pass_rate else "<"
@@ -63,12 +66,27 @@ def explain_check_failure(result: CaseResult) -> str:
         parts.extend(_failed_check_lines(failed_case_checks))
     parts.append("prompt:")
     parts.append(render_messages(result.messages))
-    for index, call, _ in (failing or list(zip(range(1), calls, checks)))[:3]:
+    for index, call, _ in (failing or list(zip(range(1), calls, checks or [[]])))[:3]:
         label = f" (sample {index + 1})" if len(calls) > 1 else ""
         parts.append(f"output{label}:")
         parts.append(_indent(cut(call.text)))
         parts.append(f"call: {call_line(call)}")
     return "\n".join(parts)
+
+
+def explain_verdict(verdict: dict[str, Any]) -> list[str]:
+    """A failing verdict in ten seconds: what moved and how surely, then and now, the typical change."""
+    tested = f"{verdict['family']} case{'s' if verdict['family'] != 1 else ''} tested at FDR {verdict['alpha'] * 100:g}%"
+    lines = [f"{verdict['verdict']} against its sampled baseline ({tested}):"]
+    lines += [f"  {reason}" for reason in verdict["reasons"]]
+    then, now = verdict.get("served_then") or [None, None], verdict.get("served_now") or [None, None]
+    for what, old, new in (("served model", then[0], now[0]), ("fingerprint", then[1], now[1])):
+        if old is not None or new is not None:
+            lines.append(f"  {what}: {old or '?'} → {new or '?'}" if old != new else f"  {what}: {new} (unchanged)")
+    if verdict.get("diff"):
+        lines.append("  diff canonical → most typical sample now:")
+        lines.append(_indent(cut(verdict["diff"]), "    "))
+    return lines
 
 
 def _failed_check_lines(failed: Sequence[CheckResult]) -> list[str]:

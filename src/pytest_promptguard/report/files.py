@@ -77,6 +77,7 @@ def call_log_lines(result: CaseResult) -> list[str]:
             "fingerprint": call.fingerprint,
             "sample": sample,
             "latency_ms": call.latency_ms,
+            "ttft_ms": call.ttft_ms,
             "tokens_in": call.tokens_in,
             "tokens_out": call.tokens_out,
             "cached_input_tokens": call.usage.cached_input_tokens,
@@ -109,7 +110,9 @@ class CallLog:
 
 
 def history_row(summary: RunSummary, info: RunInfo) -> dict[str, Any]:
-    """One run of `--promptguard-history`: per suite and model, what a nightly trend needs."""
+    """One run of `--promptguard-history`: per suite and model, what a nightly trend needs, including who
+    served it (models and fingerprints) beside how it fared (drift, verdicts, similarity), so a change of
+    model can be set against the drift of the same day."""
     return {
         "format_version": FORMAT_VERSION,
         "time": info.created_at,
@@ -128,6 +131,7 @@ def history_row(summary: RunSummary, info: RunInfo) -> dict[str, Any]:
                 "cost_usd": g.cost_usd,
                 "served": g.served,
                 "fingerprints": g.fingerprints,
+                "verdicts": g.verdicts,
             }
             for g in summary.groups
         ],

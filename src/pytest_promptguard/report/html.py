@@ -1,19 +1,21 @@
 """The HTML report: one self-contained file (inline CSS and SVG, no script, no network) a person can read.
 
 Failures come first, each with the reason and a side-by-side golden → output diff; then the suites, a
-latency histogram, cost per tag, the trend from the history file when there is one, and every case.
+latency histogram, cost per tag, the trend from the history file when there is one, and every case. Cases
+judged statistically carry a verdict badge and, in their details, the reasons and the tests behind it.
 """
 
 from __future__ import annotations
 
 import difflib
 import html
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 from ..results import CaseResult, percentile
-from .markdown import failure_reasons
-from .summary import Figures, RunSummary, timed
-from .terminal import cost_text, money, number
+from .markdown import failure_reasons, first_reason, noteworthy
+from .summary import VERDICTS, Figures, RunSummary, timed, verdict_name
+from .terminal import cost_text, money, number, percent, verdict_lines
 from .upgrade import upgrade_lines
 
 CSS = """
@@ -39,6 +41,14 @@ td.del mark{background:#ffcecb}td.add mark{background:#aceebb}
 .outcome-passed{color:#1a7f37}.outcome-failed,.outcome-error{color:#cf222e}.outcome-skipped{color:#59636e}
 svg text{font:11px system-ui,sans-serif;fill:#59636e}
 details summary{cursor:pointer;color:#0969da}
+.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:11px;font-weight:600;color:#fff;background:#59636e}
+.v-stable{background:#1a7f37}.v-drifted{background:#cf222e}.v-improved{background:#0969da}
+.v-flaky{background:#9a6700}.v-inconclusive{background:#6e7781}
+.verdicts{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:8px 14px;margin:12px 0}
+.verdicts p{margin:4px 0}.verdicts ul{margin:4px 0;padding-left:20px}
+.verdict{margin:6px 0}.verdict .vmeta{color:#59636e;font-size:12px}.verdict .vreason{margin:2px 0}
+table.tests{width:auto;margin:6px 0}tr.significant td{font-weight:600}
+ol.changes{margin:6px 0;padding-left:22px}
 """
 
 
@@ -65,6 +75,85 @@ def _headline(summary: RunSummary) -> str:
         _card("cost", cost_text(t), "warn" if t.unpriced_calls else ""),
     ]
     return f'<div class="cards">{"".join(cards)}</div>'
+
+
+def _badge(verdict: Any) -> str:
+    """A coloured pill naming the verdict; the colour class only ever comes from the known names."""
+    tone = f"v-{verdict}" if verdict in VERDICTS else ""
+    return f'<span class="badge {tone}">{_e(verdict)}</span>'
+
+
+def _num(value: Any) -> str:
+    """A measured figure, short: 94, 0.4, 1,204.5; anything that is not a number is shown as it is."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else _e(value)
+    return _e(f"{round(value, 2):,.10g}")
+
+
+def _p(value: Any) -> str:
+    """A p-value with two significant digits (0.002, 1.2e-05)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else _e(value)
+    return _e(f"{value:.2g}")
+
+
+def _interval(ci: Any) -> str:
+    if isinstance(ci, (list, tuple)) and len(ci) == 2:
+        return f" [{_num(ci[0])}, {_num(ci[1])}]"
+    return ""
+
+
+def _verdict_meta(verdict: dict[str, Any]) -> str:
+    """One line of context: how sure and on how much evidence the verdict was reached."""
+    parts = [f"combined p = {_p(verdict.get('p_value'))}"]
+    if verdict.get("samples") is not None:
+        parts.append(f"{_e(verdict.get('samples'))} vs {_e(verdict.get('baseline_samples'))} samples")
+    alpha = verdict.get("alpha")
+    if isinstance(alpha, (int, float)):
+        parts.append(f"FDR {_e(percent(alpha))} over {_e(verdict.get('family'))} cases")
+    return " · ".join(parts)
+
+
+def _verdict_tests(tests: Sequence[dict[str, Any]]) -> str:
+    """The tests behind a verdict: what was measured then and now, the effect with its interval, the p-value."""
+    if not tests:
+        return ""
+    rows = []
+    for test in tests:
+        judged = [label for key, label in (("significant", "significant"), ("beyond_tolerance", "beyond tolerance")) if test.get(key)]
+        marked = ' class="significant"' if test.get("significant") else ""
+        rows.append(
+            f'<tr{marked}><td>{_e(test.get("name"))}</td>'
+            f'<td class="n">{_num(test.get("then"))} → {_num(test.get("now"))}</td>'
+            f'<td class="n">{_num(test.get("effect"))}{_interval(test.get("ci"))}</td>'
+            f'<td class="n">{_p(test.get("p_value"))}</td><td>{_e(", ".join(judged) or "-")}</td></tr>'
+        )
+    head = "".join(f"<th>{h}</th>" for h in ("test", "then → now", "effect [interval]", "p-value", "judged"))
+    return f'<table class="tests"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _verdict_panel(verdict: dict[str, Any]) -> str:
+    """Why a case got its verdict: the reasons in words, then the numbers."""
+    reasons = "".join(f'<div class="vreason">{_e(r)}</div>' for r in verdict.get("reasons") or [])
+    return (
+        f'<div class="verdict">{_badge(verdict.get("verdict"))} <span class="vmeta">{_verdict_meta(verdict)}</span>'
+        f'{reasons}{_verdict_tests(verdict.get("tests") or [])}</div>'
+    )
+
+
+def _verdicts(summary: RunSummary, results: Sequence[CaseResult]) -> str:
+    """The verdict sentences at the top of the page, and a link to each case that is not stable."""
+    sentences = verdict_lines(summary.verdicts)
+    if not sentences:
+        return ""
+    anchors = {id(r): index for index, r in enumerate(results)}
+    items = "".join(
+        f'<li><a href="#case-{anchors[id(r)]}">{_badge(verdict_name(r))} {_e(r.suite)}::{_e(r.case)}[{_e(r.model)}]</a>'
+        f" — {_e(first_reason(r))}</li>"
+        for r in noteworthy(results)
+    )
+    listed = f"<ul>{items}</ul>" if items else ""
+    return '<div class="verdicts">' + "".join(f"<p>{_e(line)}</p>" for line in sentences) + f"{listed}</div>"
 
 
 def _marked(old: str, new: str) -> tuple[str, str]:
@@ -112,9 +201,10 @@ def _failure(result: CaseResult) -> str:
     else:
         body = ""
     prompt = "".join(f"<pre>[{_e(m['role'])}] {_e(m['content'])}</pre>" for m in result.messages)
+    verdict = _verdict_panel(result.verdict) if result.verdict else ""
     return (
         f'<div class="failure"><h3>{_e(result.path)}::{_e(result.case)}[{_e(result.model)}] — {_e(result.outcome)}</h3>'
-        f"{reasons}{body}<details><summary>prompt</summary>{prompt}</details></div>"
+        f"{reasons}{verdict}{body}<details><summary>prompt</summary>{prompt}</details></div>"
     )
 
 
@@ -185,25 +275,97 @@ def _cost_bars(summary: RunSummary, width: int = 560) -> str:
     return f'<svg role="img" aria-label="cost per tag" width="{width}" height="{height}">{"".join(bars)}</svg>'
 
 
+@dataclass(frozen=True)
+class ModelChange:
+    """A suite and model answered by another served model or fingerprint than in its previous run."""
+
+    run: int  # index of the history row where the change was first seen
+    time: str
+    group: str  # "suite[model]"
+    what: str  # "served model" | "fingerprint"
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    drifted: int  # cases of that suite and model that drifted in that run
+
+    def sentence(self) -> str:
+        drift = "no case drifted" if not self.drifted else (
+            f"{self.drifted} case{'s' if self.drifted != 1 else ''} drifted the same day"
+        )
+        return (
+            f"{self.group}: {self.what} changed on {self.time[:10] or '?'} "
+            f"({', '.join(self.before)} → {', '.join(self.after)}); {drift}"
+        )
+
+
+def _drifted(group: dict[str, Any]) -> int:
+    """A history group's drifted cases: its count, or its verdicts' count when that is larger (older rows
+    counted golden drift only)."""
+    counts = [group.get("drifted"), (group.get("verdicts") or {}).get("drifted")]
+    return max((c for c in counts if isinstance(c, int) and not isinstance(c, bool)), default=0)
+
+
+def history_changes(history: Sequence[dict[str, Any]]) -> list[ModelChange]:
+    """Every change of served model or fingerprint between consecutive runs of the same suite and model.
+
+    Replayed runs are passed over (their calls carry the golden's model, not today's), and so is a group with
+    no answers (an outage says nothing about which model serves), so neither can fake a change."""
+    last: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
+    changes = []
+    for index, row in enumerate(history):
+        if row.get("mode") == "replay":
+            continue
+        for group in row.get("groups") or []:
+            key = (str(group.get("suite")), str(group.get("model")))
+            before = last.setdefault(key, {})
+            for what, name in (("served model", "served"), ("fingerprint", "fingerprints")):
+                now = tuple(group.get(name) or ())
+                if not now:
+                    continue
+                if before.get(what) and before[what] != now:
+                    time = str(row.get("time") or "")
+                    changes.append(ModelChange(index, time, f"{key[0]}[{key[1]}]", what, before[what], now, _drifted(group)))
+                before[what] = now
+    return changes
+
+
+def _change_marks(changes: Sequence[ModelChange], x_of: Callable[[int], float], width: int, height: int) -> list[str]:
+    """One marker per run with changes: a dashed line, a triangle and the numbers of its sentences below
+    (written left of the line near the right edge, so they are never cut off)."""
+    by_run: dict[int, list[int]] = {}
+    for n, change in enumerate(changes, 1):
+        by_run.setdefault(change.run, []).append(n)
+    marks = []
+    for run, numbers in by_run.items():
+        x = x_of(run)
+        told = "; ".join(changes[n - 1].sentence() for n in numbers)
+        marks.append(
+            f'<g class="change"><title>{_e(told)}</title>'
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="10" y2="{height - 20}" stroke="#9a6700" stroke-dasharray="4 3"/>'
+            f'<path d="M{x - 5:.1f},2 L{x + 5:.1f},2 L{x:.1f},10 Z" fill="#9a6700"/>'
+            f'<text x="{x - 7 if x > width - 40 else x + 7:.1f}" y="10" text-anchor="{"end" if x > width - 40 else "start"}"'
+            f' style="fill:#9a6700">{_e(",".join(map(str, numbers)))}</text></g>'
+        )
+    return marks
+
+
 def _trend(history: Sequence[dict[str, Any]], width: int = 560, height: int = 150) -> str:
-    """Pass rate over the runs of the history file; a dashed line where the served model or fingerprint changed."""
+    """Pass rate over the runs of the history file, a numbered marker where a suite and model was served by
+    another model or fingerprint than in its previous run, and under the chart what changed and whether
+    cases drifted that day: a fingerprint change with no drift is news, one with drift is the likely cause."""
     points = []
-    previous = None
     for row in history:
         groups = row["groups"]
         judged = sum(g.get("cases") or 0 for g in groups)
         passed = sum((g.get("pass_rate") or 0) * (g.get("cases") or 0) for g in groups)
-        served = sorted({s for g in groups for s in (g.get("served") or []) + (g.get("fingerprints") or [])})
-        points.append((row.get("time", ""), passed / judged if judged else None, previous is not None and served != previous))
-        previous = served
+        points.append((row.get("time", ""), passed / judged if judged else None))
     if len(points) < 2:
         return "<p>Not enough runs in the history file yet to draw a trend.</p>"
     step = (width - 40) / (len(points) - 1)
-    marks, coords = [], []
-    for index, (time, rate, changed) in enumerate(points):
+    changes = history_changes(history)
+    marks = _change_marks(changes, lambda index: 30 + index * step, width, height)
+    coords = []
+    for index, (time, rate) in enumerate(points):
         x = 30 + index * step
-        if changed:
-            marks.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="10" y2="{height - 20}" stroke="#9a6700" stroke-dasharray="4 3"><title>served model or fingerprint changed at {_e(time)}</title></line>')
         if rate is not None:
             y = 10 + (height - 30) * (1 - rate)
             coords.append(f"{x:.1f},{y:.1f}")
@@ -214,26 +376,51 @@ def _trend(history: Sequence[dict[str, Any]], width: int = 560, height: int = 15
         '<text x="0" y="14">100%</text>'
     )
     line = f'<polyline fill="none" stroke="#1a7f37" stroke-width="2" points="{" ".join(coords)}"/>'
-    return f'<svg role="img" aria-label="pass rate trend over {len(points)} runs" width="{width}" height="{height}">{line}{"".join(marks)}{labels}</svg>'
+    chart = f'<svg role="img" aria-label="pass rate trend over {len(points)} runs" width="{width}" height="{height}">{line}{"".join(marks)}{labels}</svg>'
+    told = "".join(f"<li>{_e(change.sentence())}</li>" for change in changes)
+    return chart + (f'<ol class="changes">{told}</ol>' if told else "")
+
+
+def _verdict_row(result: CaseResult, columns: int) -> str:
+    """The case's verdict details under its row: open for drift and flakiness, folded otherwise."""
+    if not result.verdict:
+        return ""
+    opened = " open" if verdict_name(result) in ("drifted", "flaky") else ""
+    tests = result.verdict.get("tests") or []
+    why = first_reason(result) if result.verdict.get("reasons") else (
+        f"{sum(bool(t.get('significant')) for t in tests)} of {len(tests)} tests significant"
+    )
+    return (
+        f'<tr class="verdict-row"><td colspan="{columns}"><details{opened}><summary>verdict {_e(verdict_name(result))}: '
+        f"{_e(why)}</summary>{_verdict_panel(result.verdict)}</details></td></tr>"
+    )
+
+
+CASE_COLUMNS = ("suite", "case", "model", "outcome", "similarity", "p50 ms", "tokens out", "cost", "served by")
 
 
 def _cases_table(results: Sequence[CaseResult]) -> str:
+    """Every case; a verdict column (and each verdict's details under its case) only when the run has verdicts."""
+    judged = any(r.verdict for r in results)
+    columns = CASE_COLUMNS[:4] + ("verdict",) * judged + CASE_COLUMNS[4:]
     rows = []
-    for r in results:
+    for index, r in enumerate(results):
         calls = [c for c in r.calls if c.error is None]
         latencies = timed(r.calls)
         similarity = (r.golden or {}).get("similarity")
         cost = [c.cost_usd for c in calls]
         rows.append(
-            f"<tr><td>{_e(r.suite)}</td><td>{_e(r.case)}</td><td>{_e(r.model)}</td>"
+            f'<tr id="case-{index}"><td>{_e(r.suite)}</td><td>{_e(r.case)}</td><td>{_e(r.model)}</td>'
             f'<td class="outcome-{_e(r.outcome)}">{_e(r.outcome)}</td>'
-            f'<td class="n">{"-" if similarity is None else f"{similarity:g}"}</td>'
+            + (f'<td>{_badge(verdict_name(r)) if r.verdict else "-"}</td>' if judged else "")
+            + f'<td class="n">{"-" if similarity is None else f"{similarity:g}"}</td>'
             f'<td class="n">{number(percentile(latencies, 50))}</td>'
             f'<td class="n">{sum(c.tokens_out or 0 for c in calls):,}</td>'
             f'<td class="n">{_e(money(sum(c for c in cost if c is not None), sum(c is None for c in cost), len(cost)))}</td>'
             f"<td>{_e(', '.join(sorted({c.model_served for c in calls if c.model_served})))}</td></tr>"
+            + _verdict_row(r, len(columns))
         )
-    head = "".join(f"<th>{h}</th>" for h in ("suite", "case", "model", "outcome", "similarity", "p50 ms", "tokens out", "cost", "served by"))
+    head = "".join(f"<th>{h}</th>" for h in columns)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -251,6 +438,8 @@ def html_report(
         f'<div class="meta">{_e(created_at)}{" · commit " + _e(git_commit[:12]) if git_commit else ""} · {t.cases} cases</div>',
         _headline(summary),
     ]
+    if summary.verdicts:
+        parts.append(_verdicts(summary, results))
     if failing:
         parts.append(f"<h2>Failures ({len(failing)})</h2>")
         parts += [_failure(r) for r in failing]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..results import CaseResult
-from .summary import Figures, RunSummary
-from .terminal import cost_text, money, number
+from .summary import Figures, RunSummary, verdict_name
+from .terminal import cost_text, money, number, verdict_lines
 from .upgrade import upgrade_lines
 
 MAX_FAILURES = 30
+NOTEWORTHY = ("drifted", "flaky", "inconclusive", "improved")  # non-stable verdicts, the most urgent first
 
 
 def _cell(value: object) -> str:
@@ -37,6 +38,38 @@ def failure_reasons(result: CaseResult) -> list[str]:
     return list(reasons)
 
 
+def noteworthy(results: Sequence[CaseResult]) -> list[CaseResult]:
+    """The cases whose verdict is not "stable", the most urgent first (drift before flakiness), run order within."""
+    rank = {name: index for index, name in enumerate(NOTEWORTHY)}
+    judged = [r for r in results if verdict_name(r) not in (None, "stable")]
+    return sorted(judged, key=lambda r: rank.get(verdict_name(r) or "", len(NOTEWORTHY)))
+
+
+def first_reason(result: CaseResult) -> str:
+    reasons = (result.verdict or {}).get("reasons") or []
+    return str(reasons[0]) if reasons else "-"
+
+
+def _verdicts(summary: RunSummary, results: Sequence[CaseResult]) -> list[str]:
+    """The verdict sentences, each its own paragraph, and a table of the cases that are not stable."""
+    sentences = verdict_lines(summary.verdicts)
+    if not sentences:
+        return []
+    lines = ["", "### Verdicts"]
+    for sentence in sentences:
+        lines += ["", sentence]
+    cases = noteworthy(results)
+    if cases:
+        lines += ["", "| suite | case | model | verdict | reason |", "| --- | --- | --- | --- | --- |"]
+        lines += [
+            f"| {_cell(r.suite)} | {_cell(r.case)} | {_cell(r.model)} | {_cell(verdict_name(r))} | {_cell(first_reason(r))} |"
+            for r in cases[:MAX_FAILURES]
+        ]
+        if len(cases) > MAX_FAILURES:
+            lines.append(f"\n… and {len(cases) - MAX_FAILURES} more")
+    return lines
+
+
 def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     t = summary.totals
     icon = "✅" if not (t.failed or t.errors) else "❌"
@@ -52,6 +85,7 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     ]
     if len(summary.groups) > 1:
         lines.append(_row(summary.totals).replace("| total |", "| **total** |", 1))
+    lines += _verdicts(summary, results)
     failing = [r for r in results if r.outcome in ("failed", "error")]
     if failing:
         lines += ["", f"### Failures ({len(failing)})", ""]

@@ -7,7 +7,7 @@ one process or from xdist workers (every figure is computed from the calls thems
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
 from typing import Any, Sequence
@@ -18,12 +18,29 @@ from .upgrade import UpgradeReport, upgrade_reports
 
 SLOWEST = 5
 UNTAGGED = "(untagged)"
+VERDICTS = ("stable", "drifted", "improved", "flaky", "inconclusive")  # the order every report counts them in
+
+
+def verdict_name(result: CaseResult) -> str | None:
+    """The case's statistical verdict ("stable", "drifted", ...), or None when it was not judged statistically."""
+    return (result.verdict or {}).get("verdict")
 
 
 def drifted(result: CaseResult) -> bool:
-    """The case moved away from its golden: a `golden` check that compared (it has a score) and failed.
+    """The case moved away from its golden: a `golden` check that compared (it has a score) and failed, or, for
+    a case judged statistically, a verdict of drift (a single sample's golden check then only informs it).
     A missing or stale golden is no drift: nothing was compared."""
+    if result.verdict is not None:
+        return verdict_name(result) == "drifted"  # its samples' golden checks only inform the verdict
     return any(r.name == "golden" and not r.passed and r.score is not None for sample in result.checks for r in sample)
+
+
+def verdict_counts(results: Sequence[CaseResult]) -> dict[str, int]:
+    """Cases per verdict, in VERDICTS order and without zeros, so every report lists them alike; a name
+    outside VERDICTS is still counted (after the known ones) rather than silently dropped."""
+    counts = Counter(name for name in map(verdict_name, results) if name is not None)
+    order = [*VERDICTS, *sorted(set(counts) - set(VERDICTS))]
+    return {name: counts[name] for name in order if counts[name]}
 
 
 def timed(calls: Sequence[Call]) -> list[float]:
@@ -54,6 +71,7 @@ class Figures:
     mean_similarity: float | None = None  # to the goldens, 0-100
     served: list[str] = field(default_factory=list)  # the models that answered
     fingerprints: list[str] = field(default_factory=list)  # their system fingerprints
+    verdicts: dict[str, int] = field(default_factory=dict)  # cases per statistical verdict (see verdict_counts)
 
     @property
     def pass_rate(self) -> float | None:
@@ -86,6 +104,7 @@ class Figures:
             mean_similarity=_round(fmean(similarities)) if similarities else None,
             served=sorted({c.model_served for c in answered if c.model_served}),
             fingerprints=sorted({c.fingerprint for c in answered if c.fingerprint}),
+            verdicts=verdict_counts(results),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,6 +130,42 @@ class SlowCall:
 
 
 @dataclass
+class VerdictSummary:
+    """The run's statistical verdicts in one record, so every report prints the same sentence about them.
+
+    `calls_made` counts the calls of every case with a verdict. `calls_if_fixed` is what the cases sampled
+    with `repeat: auto` would have cost at a fixed `repeat: max` (None when no case used auto); it is compared
+    with `auto_calls`, the calls those same cases made, so the saving is never inflated by fixed-repeat cases.
+    """
+
+    tested: int  # cases judged statistically
+    counts: dict[str, int]  # cases per verdict, as in Figures.verdicts
+    alpha: float | None  # the run's false discovery rate target; None if the cases disagree on it
+    calls_made: int
+    calls_if_fixed: int | None
+    auto_calls: int = 0  # calls made by the cases sampled with repeat: auto
+    fixed_repeat: int | None = None  # the repeat: max those cases share (None when none used auto or they differ)
+
+    @classmethod
+    def of(cls, results: Sequence[CaseResult]) -> "VerdictSummary | None":
+        judged = [r for r in results if verdict_name(r) is not None]
+        if not judged:
+            return None
+        alphas = {r.verdict.get("alpha") for r in judged}
+        auto = [r for r in judged if r.verdict.get("calls_if_fixed") is not None]
+        per_case = {r.verdict["calls_if_fixed"] for r in auto}
+        return cls(
+            tested=len(judged),
+            counts=verdict_counts(judged),
+            alpha=alphas.pop() if len(alphas) == 1 else None,
+            calls_made=sum(len(r.calls) for r in judged),
+            calls_if_fixed=sum(r.verdict["calls_if_fixed"] for r in auto) if auto else None,
+            auto_calls=sum(len(r.calls) for r in auto),
+            fixed_repeat=per_case.pop() if len(per_case) == 1 else None,
+        )
+
+
+@dataclass
 class RunSummary:
     groups: list[Figures]
     totals: Figures
@@ -120,6 +175,7 @@ class RunSummary:
     upgrades: list[UpgradeReport]
     goldens: GoldenReport
     warnings: list[str]
+    verdicts: VerdictSummary | None = None  # None when no case was judged statistically
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +187,7 @@ class RunSummary:
             "upgrades": [u.to_dict() for u in self.upgrades],
             "goldens": asdict(self.goldens),
             "warnings": self.warnings,
+            "verdicts": asdict(self.verdicts) if self.verdicts else None,
         }
 
 
@@ -147,6 +204,7 @@ def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None
         upgrades=upgrade_reports(results),
         goldens=goldens or GoldenReport(),
         warnings=_warnings(results, goldens),
+        verdicts=VerdictSummary.of(results),
     )
 
 

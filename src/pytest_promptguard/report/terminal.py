@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from .summary import Figures, RunSummary
+from .summary import Figures, RunSummary, VerdictSummary
 from .upgrade import upgrade_lines
 
 WIDTH = 100
@@ -50,14 +50,36 @@ def _row(f: Figures) -> str:
 def totals_line(summary: RunSummary) -> str:
     """One line for `-q`: the counts that are not zero, latency, tokens and cost."""
     t = summary.totals
-    counts = ", ".join(
-        f"{count} {label}" for count, label in ((t.failed, "failed"), (t.drifted, "drifted"), (t.errors, "errors")) if count
-    )
+    named = ((t.failed, "failed"), (t.drifted, "drifted"), (t.verdicts.get("flaky", 0), "flaky"), (t.errors, "errors"))
+    counts = ", ".join(f"{count} {label}" for count, label in named if count)
     return (
         f"promptguard: {t.cases} cases, {t.passed} passed{', ' + counts if counts else ''}; "
         f"p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms; "
         f"tokens {t.tokens_in:,} in, {t.tokens_out:,} out; cost {cost_text(t)}"
     )
+
+
+def percent(share: float) -> str:
+    """A share as a percentage without float noise: 0.01 → "1%", 0.001 → "0.1%"."""
+    return f"{share * 100:g}%"
+
+
+def verdict_lines(verdicts: VerdictSummary | None) -> list[str]:
+    """The sentences every report prints about the statistical verdicts; none when no case had one, so a
+    run without them reads exactly as before."""
+    if verdicts is None:
+        return []
+    cases = "case" if verdicts.tested == 1 else "cases"
+    fdr = f" (FDR {percent(verdicts.alpha)})" if verdicts.alpha is not None else ""
+    counts = ", ".join(f"{count} {name}" for name, count in verdicts.counts.items())
+    lines = [f"verdicts: {verdicts.tested} {cases} tested{fdr}: {counts}"]
+    if verdicts.calls_if_fixed is not None:
+        repeat = verdicts.fixed_repeat if verdicts.fixed_repeat is not None else "max"
+        lines.append(
+            f"repeat: auto made {verdicts.auto_calls:,} calls where a fixed repeat: {repeat} "
+            f"would have made {verdicts.calls_if_fixed:,}"
+        )
+    return lines
 
 
 def _wrapped(text: str) -> list[str]:
@@ -72,6 +94,8 @@ def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
     lines = [header] + [_row(group) for group in summary.groups]
     if len(summary.groups) > 1:
         lines.append(_row(summary.totals))
+    for line in verdict_lines(summary.verdicts):
+        lines += _wrapped(line)
     if summary.cost_by_tag and any(t.tag != "(untagged)" for t in summary.cost_by_tag):
         tags = ", ".join(f"{t.tag} {money(t.cost_usd, t.unpriced_calls, t.calls)} ({t.calls} calls)" for t in summary.cost_by_tag)
         lines += _wrapped(f"cost by tag: {tags}")

@@ -1,0 +1,147 @@
+"""The verdict board: the cases this process judges statistically, sampled, weighed and decided together.
+
+Benjamini–Hochberg needs every case's p-value before it can decide any, so the first judged item of a
+process waits until all of the process's judged cases have their samples (they were all started at
+collection, so this costs no time), and `repeat: auto` cases sample round after round until each is decided.
+Each process decides its own cases with the *run's* number of tested cases `m` in the BH bounds: that keeps
+the false discovery rate of the whole run at alpha however the cases are split over xdist workers (each
+process's expected share of false discoveries is at most its null cases × alpha / m).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import stats
+from .checks.fuzzy import similarity
+from .golden import GoldenEntry
+from .results import Call, CheckResult
+from .verdict import Evidence, decide, measure, test_names, weigh
+
+if TYPE_CHECKING:
+    from .items import PromptItem
+    from .run import Run
+
+
+@dataclass
+class Member:
+    """One judged case × model and what it has gathered so far."""
+
+    item: "PromptItem"
+    entry: GoldenEntry
+    names: list[str]
+    looks: list[int] | None  # sample counts to look at (repeat: auto), None for a fixed repeat
+    calls: list[Call] = field(default_factory=list)
+    checks: list[list[CheckResult]] = field(default_factory=list)
+    evidence: Evidence | None = None
+    rounds: int = 0
+    done: bool = False
+    verdict: dict[str, Any] | None = None
+
+    def key(self, round_: int) -> str:
+        return self.item.nodeid if round_ == 0 else f"{self.item.nodeid}#round{round_}"
+
+    @property
+    def weights(self) -> list[float] | None:
+        return stats.spending_weights(self.looks) if self.looks else None
+
+
+class Board:
+    def __init__(self, run: "Run") -> None:
+        self.run = run
+        self.family: Counter[float] = Counter()  # cases tested in the whole run, per alpha
+        self._members: dict[str, Member] = {}
+
+    def plan(self, items: list["PromptItem"]) -> None:
+        """Count the run's tested cases (every process sees the whole selection, under xdist too)."""
+        for item in items:
+            if item.sampled_baseline() is not None:
+                self.family[item.planned.drift.alpha] += 1
+
+    def __contains__(self, item: "PromptItem") -> bool:
+        return item.nodeid in self._members
+
+    def add(self, item: "PromptItem", entry: GoldenEntry) -> None:
+        """Judge `item` here and start its first round of samples."""
+        if item.nodeid in self._members:
+            return
+        drift = item.planned.drift
+        looks = stats.look_sizes(drift.auto_min, drift.auto_max) if item.adaptive else None
+        member = Member(item, entry, test_names(entry, item.check_labels(), item.latency_tolerance), looks)
+        self._members[item.nodeid] = member
+        if item.planned.drift.alpha not in self.family:
+            self.family[drift.alpha] += 1  # not counted at collection (a replaced xdist worker's item)
+        self._submit(member, looks[0] if looks else item.samples)
+
+    def calls(self, item: "PromptItem") -> list[Call]:
+        """The item's calls, once every pending case of this process is decided."""
+        self._settle()
+        return self._members[item.nodeid].calls
+
+    def judged(self, item: "PromptItem") -> tuple[list[list[CheckResult]], dict[str, Any] | None]:
+        member = self._members[item.nodeid]
+        return member.checks, member.verdict
+
+    def _submit(self, member: Member, count: int) -> None:
+        item = member.item
+        self.run.scheduler.submit(
+            member.key(member.rounds), item.provider, item.request, count, self.run.budgets(item.suite), first=len(member.calls)
+        )
+
+    def _settle(self) -> None:
+        pending = [m for m in self._members.values() if not m.done]
+        active = pending
+        while active:
+            for member in active:
+                self._gather(member)
+            active = [m for m in active if not m.done]
+        self._decide([m for m in pending if m.evidence is not None])
+
+    def _gather(self, member: Member) -> None:
+        """Take the member's latest round and look at it: stop, or ask for the next round."""
+        new = self.run.scheduler.calls(member.key(member.rounds))
+        member.calls += new
+        if any(call.error for call in new):
+            member.done, member.evidence = True, None  # the item reports the error; nothing to judge
+            return
+        item = member.item
+        member.checks += [item.sample_checks(call) for call in new]
+        samples = measure(member.entry, member.calls, member.checks, lambda a, b: similarity(a, b, member.entry.scorer or "token_set_ratio"))
+        member.evidence = weigh(
+            member.entry, samples, member.names, item.planned.drift, item.latency_tolerance, member.evidence, member.weights,
+            member.looks[-1] if member.looks else None,
+        )
+        if member.looks is None:
+            member.done = True
+            return
+        member.evidence.calls_if_fixed = member.looks[-1]
+        member.rounds += 1
+        if member.rounds >= len(member.looks) or self._decided(member):
+            member.done = True
+            return
+        self._submit(member, member.looks[member.rounds] - len(member.calls))
+
+    def _decided(self, member: Member) -> bool:
+        """Drift so clear that Benjamini–Hochberg rejects it whatever the other cases show, or no test near
+        drift at all (futility, which can only cost power, never false alarms)."""
+        evidence = member.evidence
+        assert evidence is not None
+        drift = member.item.planned.drift
+        lone_bound = drift.alpha / self.family[drift.alpha]
+        if any(t.adjusted_p <= lone_bound and t.beyond_tolerance for t in evidence.tests):
+            return True
+        return evidence.futile()
+
+    def _decide(self, members: list[Member]) -> None:
+        by_alpha: dict[float, list[Member]] = {}
+        for member in members:
+            by_alpha.setdefault(member.item.planned.drift.alpha, []).append(member)
+        for alpha, group in by_alpha.items():
+            family = self.family[alpha]
+            rejected = stats.benjamini_hochberg([m.evidence.p_value for m in group], alpha, family)  # type: ignore[union-attr]
+            cutoff = stats.bh_threshold(sum(rejected), family, alpha) if any(rejected) else None
+            for member, reject in zip(group, rejected):
+                assert member.evidence is not None
+                member.verdict = decide(member.evidence, cutoff if reject else None, family, member.item.planned.drift)

@@ -1,0 +1,292 @@
+"""Sampled baselines and statistical verdicts, end to end: a local server answers like a model at
+temperature > 0 (a seeded mix of paraphrases per prompt), goldens are recorded from several samples, and
+later runs are judged stable, drifted, flaky, inconclusive; `repeat: auto` stops when the verdict is clear."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+import yaml
+
+from pytest_promptguard.checks.fuzzy import similarity
+
+from .recording import RECORDER, read_records
+from .servers import Reply, chat_completion, last_user_message
+
+REFUND = "How long do I have to return an item?"
+PARAPHRASES = [
+    "You can return any item within 30 days of delivery for a full refund.",
+    "Items can be returned within 30 days of delivery; you get a full refund.",
+    "Returns are accepted for 30 days after delivery, with a full refund.",
+    "You have 30 days from delivery to return an item for a full refund.",
+]
+REFUSALS = [
+    "Sorry, I cannot help with returns. Please contact our support team.",
+    "Unfortunately I am not able to answer questions about returns.",
+    "Please reach out to customer service about that.",
+]
+WITHOUT_DAYS = [p.replace("30 days", "a month") for p in PARAPHRASES]
+
+
+@dataclass
+class Sampler:
+    """Answers each prompt with a choice from its list, seeded per prompt and per request number, so a run's
+    answers are the same whatever order the threaded server sees the requests in."""
+
+    answers: dict[str, list[str]] = field(default_factory=dict)
+    seed: int = 0
+    delay_s: float = 0.0
+    requests: int = 0
+    served: list[str] = field(default_factory=list)
+    _counts: dict[str, int] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: dict, headers: dict) -> Reply:
+        prompt = last_user_message(request)
+        with self._lock:
+            self.requests += 1
+            self._counts[prompt] = self._counts.get(prompt, 0) + 1
+            rng = random.Random(f"{self.seed}/{prompt}/{self._counts[prompt]}")
+        text = rng.choice(self.answers.get(prompt, [f"echo: {prompt}"]))
+        with self._lock:
+            self.served.append(text)
+        return Reply(body=chat_completion(text, model="gpt-4o-mini-2024-07-18", prompt_tokens=10), delay_s=self.delay_s)
+
+    def next_run(self, answers: dict[str, list[str]] | None = None) -> None:
+        """A new run: fresh draws (another seed), and new answers when given."""
+        self.seed += 1
+        self._counts.clear()
+        self.requests = 0
+        self.served.clear()
+        if answers is not None:
+            self.answers = answers
+
+
+@pytest.fixture
+def sampler(model_server) -> Sampler:
+    model_server.responder = Sampler(answers={REFUND: PARAPHRASES})
+    return model_server.responder
+
+
+@pytest.fixture
+def config(openai_config, pytester):
+    """promptguard.yaml with model `fast` and the given `drift:` settings (no baseline_samples: the default)."""
+
+    def make(**drift: object) -> None:
+        path = openai_config()
+        data = yaml.safe_load(path.read_text())
+        data["drift"] = drift
+        path.write_text(yaml.safe_dump(data))
+
+    return make
+
+
+def suite(write, checks: str = "[golden]", **case: object) -> None:
+    extra = "".join(f", {key}: {value}" for key, value in case.items())
+    write("s.prompt.yaml", f"""
+        cases:
+          - {{id: refund, prompt: "{REFUND}", checks: {checks}{extra}}}
+    """)
+
+
+def run(pytester, *args: str):
+    return pytester.runpytest("--promptguard", "-p", "no:randomly", *args)
+
+
+def golden_entry(pytester, case: str = "refund") -> dict:
+    data = yaml.safe_load((pytester.path / "__golden__" / "s.prompt.golden.yaml").read_text("utf-8"))
+    return data["cases"][case]["fast"]
+
+
+def test_update_records_a_sampled_baseline_its_canonical_output_and_its_spread(pytester, write, config, sampler):
+    config()
+    sampler.answers = {REFUND: PARAPHRASES + WITHOUT_DAYS[:1]}
+    write("s.prompt.yaml", f"""
+        cases:
+          - {{id: refund, prompt: "{REFUND}", checks: [golden, {{contains: "30 days"}}, {{contains: "refund"}}]}}
+          - {{id: cold, prompt: "Say hi", params: {{temperature: 0}}, checks: [golden]}}
+    """)
+    sampler.answers["Say hi"] = ["hi"]
+    run(pytester, "--promptguard-update").assert_outcomes(passed=2)
+    assert sampler.requests == 5 + 1  # 5 samples at the default temperature, 1 at temperature 0
+    entry = golden_entry(pytester)
+    samples = entry["samples"]
+    assert len(samples) == 5 and samples[0]["similarity"] == 100
+    assert entry["scorer"] == "token_set_ratio" and entry["checks"] == ["contains", "contains#2"]
+    others = [s["similarity"] for s in samples[1:]]
+    assert entry["calibrated_min"] == math.floor((min(others) - 5) * 10) / 10
+    assert "30 days" in entry["output"]  # the canonical output is one that passed every check
+    assert sorted(s.get("failed", []) == ["contains"] for s in samples) == sorted(
+        "30 days" not in text for text in sampler.served if text != "hi"
+    )
+    cold = golden_entry(pytester, "cold")["samples"]
+    assert len(cold) == 1 and "similarity" not in cold[0]
+
+
+def test_the_canonical_output_is_the_medoid(pytester, write, config, sampler):
+    config(baseline_samples=6)
+    suite(write)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    texts = list(sampler.served)
+
+    def mean_similarity(text: str) -> float:
+        others = list(texts)
+        others.remove(text)
+        return sum(similarity(text, other) for other in others) / len(others)
+
+    entry = golden_entry(pytester)
+    assert mean_similarity(entry["output"]) == max(mean_similarity(t) for t in texts)
+    assert sorted(s["similarity"] for s in entry["samples"][1:]) == sorted(
+        round(similarity(entry["output"], t), 1) for t in _without_one(texts, entry["output"])
+    )
+
+
+def _without_one(texts: list[str], text: str) -> list[str]:
+    rest = list(texts)
+    rest.remove(text)
+    return rest
+
+
+def test_stable_samples_pass_and_drifted_ones_fail_with_a_readable_verdict(pytester, write, config, sampler):
+    config(baseline_samples=10)
+    suite(write)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    sampler.next_run()
+    result = run(pytester, "--promptguard-repeat", "12")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["verdicts: 1 case tested (FDR 1%): 1 stable"])
+    sampler.next_run({REFUND: REFUSALS})
+    result = run(pytester, "--promptguard-repeat", "12")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "drifted against its sampled baseline (1 case tested at FDR 1%):",
+        "  similarity * → * (p = *, 10 vs 12 samples)",
+        "  served model: gpt-4o-mini-2024-07-18 (unchanged)",
+        "  fingerprint: fp_test1 (unchanged)",
+        "  diff canonical → most typical sample now:",
+        "    --- canonical (golden)",
+        "    +++ most typical sample now",
+    ])
+    result.stdout.fnmatch_lines(["verdicts: 1 case tested (FDR 1%): 1 drifted"])
+
+
+def test_a_check_that_stops_passing_drifts_its_pass_rate(pytester, write, config, sampler):
+    config(baseline_samples=8)
+    suite(write, checks='[{contains: "30 days"}]')
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    sampler.next_run({REFUND: WITHOUT_DAYS})
+    result = run(pytester, "--promptguard-repeat", "10")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["  pass rate of contains 100% → 0% (p = *, 8 vs 10 samples)"])
+
+
+def test_a_case_that_disagrees_with_itself_is_flaky_and_fails_only_when_configured(pytester, write, config, sampler):
+    config(baseline_samples=6)
+    sampler.answers = {REFUND: PARAPHRASES[:2] + WITHOUT_DAYS[:2]}
+    suite(write, checks='[golden, {contains: "30 days"}]')
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)  # a baseline keeps its failing samples
+    failed = [s.get("failed") for s in golden_entry(pytester)["samples"]]
+    assert ["contains"] in failed and None in failed
+    sampler.next_run()
+    result = run(pytester, "--promptguard-repeat", "6")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["verdicts: 1 case tested (FDR 1%): 1 flaky"])
+    config(baseline_samples=6, flaky="fail")
+    sampler.next_run()
+    result = run(pytester, "--promptguard-repeat", "6")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "flaky against its sampled baseline (1 case tested at FDR 1%):",
+        "  the case disagrees with itself: contains passed */6 baseline samples*",
+    ])
+
+
+def test_too_few_samples_is_inconclusive_and_fails_only_when_configured(pytester, write, config, sampler):
+    config()
+    suite(write)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    sampler.next_run({REFUND: REFUSALS})
+    result = run(pytester, "--promptguard-repeat", "2")
+    result.assert_outcomes(passed=1)  # two samples against four cannot show anything at alpha 1%
+    result.stdout.fnmatch_lines(["verdicts: 1 case tested (FDR 1%): 1 inconclusive"])
+    config(inconclusive="fail")
+    result = run(pytester, "--promptguard-repeat", "2")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["  too few samples to tell: 5 baseline vs 2 samples cannot reach p <= 0.01 *"])
+
+
+def test_repeat_auto_stops_as_soon_as_the_verdict_is_clear(pytester, write, config, sampler):
+    config(baseline_samples=10)
+    suite(write, repeat="auto")
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    assert sampler.requests == 10
+    sampler.next_run({REFUND: REFUSALS})
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    assert sampler.requests < 20  # every sample is a refusal: clear long before 20
+    result.stdout.fnmatch_lines([f"repeat: auto made {sampler.requests} calls where a fixed repeat: 20 would have made 20"])
+    sampler.next_run({REFUND: PARAPHRASES})
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    assert 4 <= sampler.requests < 20
+
+
+def test_all_cases_of_a_run_share_one_false_discovery_rate_under_xdist_too(pytester, write, config, sampler):
+    config(baseline_samples=5)
+    prompts = [f"Question {i}: {REFUND}" for i in range(3)]
+    sampler.answers = {p: PARAPHRASES for p in prompts}
+    write("s.prompt.yaml", "cases:\n" + "".join(f'  - {{id: c{i}, prompt: "{p}", checks: [golden]}}\n' for i, p in enumerate(prompts)))
+    write("t.prompt.yaml", f'cases:\n  - {{id: t0, prompt: "{prompts[0]}", checks: [golden]}}\n')
+    run(pytester, "--promptguard-update").assert_outcomes(passed=4)
+    pytester.makeconftest(RECORDER)
+    for args in ([], ["-n", "2"]):
+        (pytester.path / "records.jsonl").unlink(missing_ok=True)
+        sampler.next_run()
+        run(pytester, "--promptguard-repeat", "8", *args).assert_outcomes(passed=4)
+        verdicts = {r["case"]: r["verdict"] for r in read_records(pytester)}  # workers and controller both log
+        assert len(verdicts) == 4 and {v["family"] for v in verdicts.values()} == {4}, args
+
+
+def test_a_slowdown_beyond_the_latency_tolerance_drifts(pytester, write, config, sampler):
+    config(baseline_samples=5, latency_tolerance=0.5)
+    suite(write)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    sampler.next_run()
+    sampler.delay_s = 0.08
+    result = run(pytester, "--promptguard-repeat", "8")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["  latency p95 * → * ms (×*, 95% interval ×*–×*; p = *, 5 vs 8 samples)"])
+
+
+def test_resampling_alone_does_not_rewrite_a_sampled_golden(pytester, write, config, sampler):
+    config(baseline_samples=5)
+    suite(write)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    before = (pytester.path / "__golden__" / "s.prompt.golden.yaml").read_bytes()
+    sampler.next_run()
+    run(pytester, "--promptguard-update").stdout.fnmatch_lines(["goldens: 0 added, 0 updated, 0 removed, 1 unchanged*"])
+    assert (pytester.path / "__golden__" / "s.prompt.golden.yaml").read_bytes() == before
+    sampler.next_run({REFUND: REFUSALS})
+    run(pytester, "--promptguard-update").stdout.fnmatch_lines(["goldens: 0 added, 1 updated, 0 removed, 0 unchanged*"])
+
+
+def test_one_sample_is_judged_against_the_calibrated_threshold_without_statistics(pytester, write, config, sampler):
+    config()
+    suite(write)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    calibrated = golden_entry(pytester)["calibrated_min"]
+    pytester.makeconftest(RECORDER)
+    sampler.next_run()
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
+    record = read_records(pytester)[0]
+    assert record["verdict"] is None and "verdicts:" not in result.stdout.str()
+    assert f"calibrated min {calibrated:g} against the golden" in record["checks"][0][0]["reason"]
+    # Replaying a sampled golden calls nothing and judges nothing statistically.
+    result = run(pytester, "--promptguard-replay", "--promptguard-repeat", "5")
+    result.assert_outcomes(passed=1)
+    assert "verdicts:" not in result.stdout.str()
