@@ -290,3 +290,95 @@ def test_one_sample_is_judged_against_the_calibrated_threshold_without_statistic
     result = run(pytester, "--promptguard-replay", "--promptguard-repeat", "5")
     result.assert_outcomes(passed=1)
     assert "verdicts:" not in result.stdout.str()
+
+
+def test_a_check_that_now_passes_where_it_mostly_failed_is_improved(pytester, write, config, sampler):
+    config(baseline_samples=10)
+    sampler.answers = {REFUND: PARAPHRASES[:1] + WITHOUT_DAYS}
+    suite(write, checks='[golden, {contains: "30 days"}]')
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    assert sum("failed" not in s for s in golden_entry(pytester)["samples"]) <= 3
+    sampler.next_run({REFUND: PARAPHRASES})
+    result = run(pytester, "--promptguard-repeat", "12")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["verdicts: 1 case tested (FDR 1%): 1 improved"])
+
+
+# --- the verdict rules on their own -------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from pytest_promptguard.config import DriftSettings  # noqa: E402
+from pytest_promptguard.golden import GoldenEntry, GoldenSample  # noqa: E402
+from pytest_promptguard.verdict import Sample, decide, planned_tests, weigh  # noqa: E402
+
+
+def baseline(similarities: list[float], latencies: list[float] | None = None) -> GoldenEntry:
+    latencies = latencies or [100.0] * (len(similarities) + 1)
+    sims = [100.0, *similarities]
+    return GoldenEntry(
+        output="canonical", request_hash="h", recorded_at="", scorer="token_set_ratio",
+        samples=tuple(GoldenSample(similarity=s, latency_ms=l) for s, l in zip(sims, latencies)),
+    )
+
+
+def verdict_of(entry: GoldenEntry, now: list[float], drift: DriftSettings, family: int = 1, cutoff_rank: int = 1,
+               latencies: list[float] | None = None) -> dict:
+    samples = [Sample(similarity=s, passed={}, latency_ms=(latencies or [None] * len(now))[i]) for i, s in enumerate(now)]
+    names = planned_tests(entry, [], drift.latency_tolerance)
+    evidence = weigh(entry, samples, names, drift, drift.latency_tolerance)
+    cutoff = cutoff_rank * drift.alpha / family
+    return decide(evidence, cutoff if evidence.p_value <= cutoff else None, family, drift)
+
+
+similarities = st.lists(st.floats(min_value=0, max_value=100, allow_nan=False), min_size=2, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(similarities)
+def test_samples_drawn_like_the_baseline_never_drift(values):
+    drift = DriftSettings()
+    verdict = verdict_of(baseline(values), values + values, drift)
+    assert verdict["verdict"] != "drifted" and not verdict["fails"]
+
+
+def test_drift_must_be_significant_and_beyond_the_tolerance():
+    drift = DriftSettings()
+    entry = baseline([90.0 + i / 10 for i in range(9)])
+    small = verdict_of(entry, [87.0 + i / 10 for i in range(12)], drift)  # surely lower, but by 3 points
+    assert small["tests"][0]["significant"] and small["verdict"] == "stable"
+    large = verdict_of(entry, [60.0 + i / 10 for i in range(12)], drift)
+    assert large["verdict"] == "drifted" and large["fails"]
+    assert large["reasons"] == [f"similarity 90 → 61 (p = {large['p_value']:.2g}, 10 vs 12 samples)"]
+
+
+def test_a_larger_family_needs_stronger_evidence():
+    drift = DriftSettings()
+    entry = baseline([90.0 + i for i in range(4)])
+    now = [60.0 + i for i in range(6)]
+    assert verdict_of(entry, now, drift, family=1)["verdict"] == "drifted"
+    assert verdict_of(entry, now, drift, family=50)["verdict"] != "drifted"
+
+
+def test_an_adaptive_case_pays_for_every_look():
+    drift = DriftSettings()
+    entry = baseline([90.0 + i for i in range(9)])
+    samples = [Sample(similarity=60.0 + i, passed={}, latency_ms=None) for i in range(8)]
+    fixed = weigh(entry, samples, ["similarity"], drift, None)
+    weights = [0.04, 0.08, 0.16, 0.32, 0.4]
+    first = weigh(entry, samples[:2], ["similarity"], drift, None, None, weights, 20)
+    second = weigh(entry, samples[:4], ["similarity"], drift, None, first, weights, 20)
+    third = weigh(entry, samples, ["similarity"], drift, None, second, weights, 20)
+    assert third.tests[0].p_looks[-1] == fixed.tests[0].p_looks[-1]
+    assert third.p_value == pytest.approx(min(p / w for p, w in zip(third.tests[0].p_looks, weights)))
+    assert third.p_value > fixed.p_value
+
+
+def test_latency_joins_the_verdict_only_with_a_tolerance():
+    entry = baseline([90.0] * 5, latencies=[100.0, 102.0, 98.0, 101.0, 99.0, 100.0])
+    slow = [400.0 + i for i in range(8)]
+    assert "latency" not in [t["name"] for t in verdict_of(entry, [90.0] * 8, DriftSettings(), latencies=slow)["tests"]]
+    verdict = verdict_of(entry, [90.0] * 8, DriftSettings(latency_tolerance=0.25), latencies=slow)
+    assert verdict["verdict"] == "drifted"
+    assert verdict["reasons"][0].startswith("latency p95 102 → 407 ms (×")

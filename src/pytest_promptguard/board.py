@@ -18,7 +18,7 @@ from . import stats
 from .checks.fuzzy import similarity
 from .golden import GoldenEntry
 from .results import Call, CheckResult
-from .verdict import Evidence, decide, measure, test_names, weigh
+from .verdict import Evidence, decide, measure, planned_tests, weigh
 
 if TYPE_CHECKING:
     from .items import PromptItem
@@ -69,7 +69,7 @@ class Board:
             return
         drift = item.planned.drift
         looks = stats.look_sizes(drift.auto_min, drift.auto_max) if item.adaptive else None
-        member = Member(item, entry, test_names(entry, item.check_labels(), item.latency_tolerance), looks)
+        member = Member(item, entry, planned_tests(entry, item.check_labels(), item.latency_tolerance, item.spec.stream), looks)
         self._members[item.nodeid] = member
         if item.planned.drift.alpha not in self.family:
             self.family[drift.alpha] += 1  # not counted at collection (a replaced xdist worker's item)

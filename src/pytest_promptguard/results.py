@@ -130,6 +130,7 @@ class CheckResult:
 
 
 Outcome = Literal["passed", "failed", "error", "skipped"]
+VERDICTS = ("stable", "drifted", "improved", "flaky", "inconclusive")  # of CaseResult.verdict, in report order
 
 
 @dataclass

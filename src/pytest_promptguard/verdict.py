@@ -6,7 +6,8 @@ wolf. Here a case's samples are compared with the samples its golden was recorde
 - similarity to the canonical output: a rank test (are today's samples less similar to it than the
   baseline's own samples were?);
 - each check's pass rate: Fisher's exact test;
-- latency, when a tolerance is set: a rank test, with the p95 ratio and its bootstrap interval as effect.
+- latency (and time to first token, when the model streams), when a tolerance is set: a rank test, with the
+  p95 ratio and its bootstrap interval as effect.
 
 A case's p-value is its smallest test p-value times the number of tests (Bonferroni within the case); the
 false discovery rate across the run's cases is held by Benjamini–Hochberg (see `board.py`). A case drifts
@@ -27,7 +28,6 @@ from .config import DriftSettings
 from .golden import GoldenEntry, passed_by_label
 from .results import Call, CheckResult
 
-VERDICTS = ("stable", "drifted", "improved", "flaky", "inconclusive")
 FUTILITY_P = 0.2  # an adaptive case whose every test is this far from drift stops as stable
 
 
@@ -38,10 +38,11 @@ class Sample:
     similarity: float
     passed: dict[str, bool]  # by check label (golden.check_labels)
     latency_ms: float | None  # None when it was not timed (cached, replayed)
+    ttft_ms: float | None = None  # time to first token, when streamed and timed
 
 
 @dataclass
-class Test:
+class Comparison:
     """One comparison of today's samples with the baseline's; p-values per look (one look unless adaptive)."""
 
     name: str
@@ -62,12 +63,12 @@ class Test:
             return f"{self.name} {self.then:.0%} → {self.now:.0%} (p = {_p(self.adjusted_p)}, {counts})"
         if self.unit == "ms":
             return (
-                f"latency p95 {self.then:.0f} → {self.now:.0f} ms (×{self.effect:.2f}, 95% interval "
+                f"{self.name} p95 {self.then:.0f} → {self.now:.0f} ms (×{self.effect:.2f}, 95% interval "
                 f"×{self.ci[0]:.2f}–×{self.ci[1]:.2f}; p = {_p(self.adjusted_p)}, {counts})"
             )
         return f"similarity {self.then:.0f} → {self.now:.0f} (p = {_p(self.adjusted_p)}, {counts})"
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, significant: bool) -> dict[str, Any]:
         return {
             "name": self.name,
             "p_value": _round(self.adjusted_p),
@@ -75,7 +76,7 @@ class Test:
             "ci": [_round(self.ci[0]), _round(self.ci[1])],
             "then": _round(self.then),
             "now": _round(self.now),
-            "significant": False,
+            "significant": significant,
             "beyond_tolerance": self.beyond_tolerance,
         }
 
@@ -84,12 +85,11 @@ class Test:
 class Evidence:
     """Everything known about one case × model so far: its tests, and how it split on its checks."""
 
-    tests: list[Test]
+    tests: list[Comparison]
     samples: int
     baseline_samples: int
     flaky: list[str]  # "<check> split 3/5 in the baseline" and the like
     best_possible_p: float  # the smallest case p-value these sample sizes could give: above alpha is "too few"
-    weights: list[float] | None  # the adaptive looks' shares of the error rate; None for a fixed repeat
     calls_if_fixed: int | None = None
 
     @property
@@ -109,16 +109,19 @@ def measure(entry: GoldenEntry, calls: Sequence[Call], checks: Sequence[Sequence
             similarity=similar(entry.output, call.text),
             passed=passed_by_label(results),
             latency_ms=call.latency_ms if call.timed else None,
+            ttft_ms=call.ttft_ms if call.timed else None,
         )
         for call, results in zip(calls, checks)
     ]
 
 
-def test_names(entry: GoldenEntry, labels: Sequence[str], latency_tolerance: float | None) -> list[str]:
+def planned_tests(entry: GoldenEntry, labels: Sequence[str], latency_tolerance: float | None, streams: bool = False) -> list[str]:
     """The tests a case gets, fixed before any sample is seen (the Bonferroni factor must not depend on data)."""
     names = ["similarity"] + [f"pass rate of {label}" for label in labels if label in entry.checks]
     if latency_tolerance is not None and len(entry.latencies) >= 2:
         names.append("latency")
+    if latency_tolerance is not None and streams and len(entry.ttfts) >= 2:
+        names.append("time to first token")
     return names
 
 
@@ -153,29 +156,29 @@ def weigh(
         baseline_samples=len(entry.samples),
         flaky=_splits(entry, samples),
         best_possible_p=min(1.0, best),
-        weights=weights,
     )
 
 
-def _test(name: str, entry: GoldenEntry, samples: Sequence[Sample], settings: DriftSettings, latency_tolerance: float | None) -> Test:
+def _test(name: str, entry: GoldenEntry, samples: Sequence[Sample], settings: DriftSettings, latency_tolerance: float | None) -> Comparison:
     if name == "similarity":
         then, now = entry.similarities, [s.similarity for s in samples]
         worse = stats.rank_test(then, now, "less")
         tolerance = settings.similarity_tolerance
-        return Test(
+        return Comparison(
             name, "similarity", median(then), median(now), worse.effect, (worse.ci_low, worse.ci_high),
             beyond_tolerance=worse.effect < -tolerance, better_beyond=False, p_looks=[worse.p_value],
         )
-    if name == "latency":
-        then = entry.latencies
-        now = [s.latency_ms for s in samples if s.latency_ms is not None]
+    if name in ("latency", "time to first token"):
+        first_token = name != "latency"
+        then = entry.ttfts if first_token else entry.latencies
+        now = [v for v in ((s.ttft_ms if first_token else s.latency_ms) for s in samples) if v is not None]
         if len(now) < 2:
-            return Test(name, "ms", stats.p95(then), math.nan, 1.0, (0.0, math.inf), False, False, [1.0])
+            return Comparison(name, "ms", stats.p95(then), math.nan, 1.0, (0.0, math.inf), False, False, [1.0])
         slower = stats.rank_test(then, now, "greater")
         faster = stats.rank_test(then, now, "less")
         ratio, low, high = stats.bootstrap_ratio(then, now)
         assert latency_tolerance is not None
-        return Test(
+        return Comparison(
             name, "ms", stats.p95(then), stats.p95(now), ratio, (low, high),
             beyond_tolerance=ratio > 1 + latency_tolerance, better_beyond=ratio < 1 / (1 + latency_tolerance),
             p_looks=[slower.p_value], p_better=faster.p_value,
@@ -186,7 +189,7 @@ def _test(name: str, entry: GoldenEntry, samples: Sequence[Sample], settings: Dr
     worse = stats.fisher_exact(passes_then, n_then, passes_now, n_now, "less")
     better = stats.fisher_exact(passes_then, n_then, passes_now, n_now, "greater")
     tolerance = settings.pass_rate_tolerance
-    return Test(
+    return Comparison(
         name, "rate", passes_then / n_then, passes_now / n_now, worse.effect, (worse.ci_low, worse.ci_high),
         beyond_tolerance=worse.effect < -tolerance, better_beyond=worse.effect > tolerance,
         p_looks=[worse.p_value], p_better=better.p_value,
@@ -215,10 +218,10 @@ def decide(evidence: Evidence, cutoff: float | None, family: int, settings: Drif
     better = [t for t in evidence.tests if t.p_better <= strict_cutoff and t.better_beyond]
     if moved:
         verdict, reasons = "drifted", [t.describe(evidence.samples, evidence.baseline_samples) for t in moved]
-    elif evidence.flaky:
-        verdict, reasons = "flaky", [f"the case disagrees with itself: {'; '.join(evidence.flaky)}"]
     elif better:
         verdict, reasons = "improved", [t.describe(evidence.samples, evidence.baseline_samples) for t in better]
+    elif evidence.flaky:
+        verdict, reasons = "flaky", [f"the case disagrees with itself: {'; '.join(evidence.flaky)}"]
     elif evidence.best_possible_p > settings.alpha:
         verdict = "inconclusive"
         reasons = [
@@ -229,11 +232,6 @@ def decide(evidence: Evidence, cutoff: float | None, family: int, settings: Drif
     else:
         verdict, reasons = "stable", []
     fails = verdict == "drifted" or (verdict in ("flaky", "inconclusive") and getattr(settings, verdict) == "fail")
-    tests = []
-    for test in evidence.tests:
-        data = test.to_dict()
-        data["significant"] = test.name in significant
-        tests.append(data)
     return {
         "verdict": verdict,
         "fails": fails,
@@ -243,7 +241,7 @@ def decide(evidence: Evidence, cutoff: float | None, family: int, settings: Drif
         "samples": evidence.samples,
         "baseline_samples": evidence.baseline_samples,
         "calls_if_fixed": evidence.calls_if_fixed,
-        "tests": tests,
+        "tests": [t.to_dict(t.name in significant) for t in evidence.tests],
         "reasons": reasons,
     }
 

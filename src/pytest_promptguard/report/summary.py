@@ -13,12 +13,11 @@ from statistics import fmean
 from typing import Any, Sequence
 
 from ..goldenbook import GoldenReport
-from ..results import Call, CaseResult, percentile
+from ..results import VERDICTS, Call, CaseResult, percentile
 from .upgrade import UpgradeReport, upgrade_reports
 
 SLOWEST = 5
 UNTAGGED = "(untagged)"
-VERDICTS = ("stable", "drifted", "improved", "flaky", "inconclusive")  # the order every report counts them in
 
 
 def verdict_name(result: CaseResult) -> str | None:
