@@ -132,8 +132,9 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
     shutil.copytree(REPO / "examples", pytester.path / "examples")
     for mode in ("--promptguard-replay", "--promptguard-strict"):  # replayed goldens, then the example app live
         result = pytester.runpytest_subprocess("--promptguard", mode, "examples/prompts", "-p", "no:cacheprovider")
-        result.assert_outcomes(passed=11)
-        result.stdout.fnmatch_lines(["*promptguard*", "order-extraction *", "support-answers *", "ticket-triage *"])
+        result.assert_outcomes(passed=18)
+        result.stdout.fnmatch_lines(["*promptguard*", "order-extraction *", "support-agent *", "support-answers *",
+                                     "ticket-extraction *", "ticket-triage *"])
 
 
 def test_ci_examples_use_real_options(pytester):

@@ -122,7 +122,7 @@ def test_html_shows_badges_reasons_and_the_tests_behind_a_verdict():
     # the test table: test, then → now, effect with its interval, p-value
     assert "<th>test</th><th>then → now</th><th>effect [interval]</th><th>p-value</th>" in page
     assert '<tr class="significant"><td>similarity</td><td class="n">94 → 61</td><td class="n">-33 [-45, -20.5]</td><td class="n">0.002</td>' in page
-    assert "combined p = 0.002 · 5 vs 5 samples · FDR 1% over 12 cases" in page
+    assert "combined p = 0.002 · 5 baseline vs 5 samples · FDR 1% over 12 cases" in page
     # the not-stable cases are linked from the top to their row
     anchor = re.search(r'<a href="#(case-\d+)"><span class="badge v-drifted">', page).group(1)
     assert f'<tr id="{anchor}"><td>s</td><td>refund</td>' in page

@@ -115,10 +115,9 @@ def test_update_records_a_sampled_baseline_its_canonical_output_and_its_spread(p
     assert sampler.requests == 5 + 1  # 5 samples at the default temperature, 1 at temperature 0
     entry = golden_entry(pytester)
     samples = entry["samples"]
-    assert len(samples) == 5 and samples[0]["similarity"] == 100
+    assert len(samples) == 5
     assert entry["scorer"] == "token_set_ratio" and entry["checks"] == ["contains", "contains#2"]
-    others = [s["similarity"] for s in samples[1:]]
-    assert entry["calibrated_min"] == math.floor((min(others) - 5) * 10) / 10
+    assert entry["calibrated_min"] == math.floor((min(s["similarity"] for s in samples) - 5) * 10) / 10
     assert "30 days" in entry["output"]  # the canonical output is one that passed every check
     assert sorted(s.get("failed", []) == ["contains"] for s in samples) == sorted(
         "30 days" not in text for text in sampler.served if text != "hi"
@@ -127,22 +126,23 @@ def test_update_records_a_sampled_baseline_its_canonical_output_and_its_spread(p
     assert len(cold) == 1 and "similarity" not in cold[0]
 
 
-def test_the_canonical_output_is_the_medoid(pytester, write, config, sampler):
+def test_the_canonical_output_is_the_medoid_and_each_sample_is_measured_held_out(pytester, write, config, sampler):
     config(baseline_samples=6)
     suite(write)
     run(pytester, "--promptguard-update").assert_outcomes(passed=1)
     texts = list(sampler.served)
 
-    def mean_similarity(text: str) -> float:
-        others = list(texts)
-        others.remove(text)
-        return sum(similarity(text, other) for other in others) / len(others)
+    def medoid(among: list[str]) -> str:
+        def mean_similarity(text: str) -> float:
+            return sum(similarity(text, other) for other in _without_one(among, text)) / (len(among) - 1)
+        return max(among, key=mean_similarity)
 
     entry = golden_entry(pytester)
-    assert mean_similarity(entry["output"]) == max(mean_similarity(t) for t in texts)
-    assert sorted(s["similarity"] for s in entry["samples"][1:]) == sorted(
-        round(similarity(entry["output"], t), 1) for t in _without_one(texts, entry["output"])
-    )
+    assert entry["output"] == medoid(texts)
+    # Each sample's similarity is to the medoid of the *other* samples: a recorded sample is measured as a
+    # fresh one will be, not flattered by having helped choose the canonical output.
+    held_out = sorted(round(similarity(t, medoid(_without_one(texts, t))), 1) for t in texts)
+    assert sorted(s["similarity"] for s in entry["samples"]) == held_out
 
 
 def _without_one(texts: list[str], text: str) -> list[str]:
@@ -315,8 +315,8 @@ from pytest_promptguard.verdict import Sample, decide, planned_tests, weigh  # n
 
 
 def baseline(similarities: list[float], latencies: list[float] | None = None) -> GoldenEntry:
-    latencies = latencies or [100.0] * (len(similarities) + 1)
-    sims = [100.0, *similarities]
+    latencies = latencies or [100.0] * len(similarities)
+    sims = similarities
     return GoldenEntry(
         output="canonical", request_hash="h", recorded_at="", scorer="token_set_ratio",
         samples=tuple(GoldenSample(similarity=s, latency_ms=l) for s, l in zip(sims, latencies)),
@@ -350,7 +350,7 @@ def test_drift_must_be_significant_and_beyond_the_tolerance():
     assert small["tests"][0]["significant"] and small["verdict"] == "stable"
     large = verdict_of(entry, [60.0 + i / 10 for i in range(12)], drift)
     assert large["verdict"] == "drifted" and large["fails"]
-    assert large["reasons"] == [f"similarity 90 → 61 (p = {large['p_value']:.2g}, 10 vs 12 samples)"]
+    assert large["reasons"] == [f"similarity 90 → 61 (p = {large['p_value']:.2g}, 9 vs 12 samples)"]
 
 
 def test_a_larger_family_needs_stronger_evidence():
@@ -376,7 +376,7 @@ def test_an_adaptive_case_pays_for_every_look():
 
 
 def test_latency_joins_the_verdict_only_with_a_tolerance():
-    entry = baseline([90.0] * 5, latencies=[100.0, 102.0, 98.0, 101.0, 99.0, 100.0])
+    entry = baseline([90.0] * 6, latencies=[100.0, 102.0, 98.0, 101.0, 99.0, 100.0])
     slow = [400.0 + i for i in range(8)]
     assert "latency" not in [t["name"] for t in verdict_of(entry, [90.0] * 8, DriftSettings(), latencies=slow)["tests"]]
     verdict = verdict_of(entry, [90.0] * 8, DriftSettings(latency_tolerance=0.25), latencies=slow)

@@ -5,7 +5,7 @@ a pull request (multi-line text as block literals), the model that served it, th
 produced it (so an edited prompt is detected as stale), and the latency, token and cost figures that later
 runs are compared with. A sampled entry (several samples of a nondeterministic model) keeps one canonical
 output, the sample most similar to the others, listed first, and per sample only what the verdict
-statistics need: its similarity to the canonical output, the checks it failed, its figures. Files are written whole, to a temporary file and then `os.replace`d, so a reader
+statistics need: its similarity to the canonical output (chosen without it), the checks it failed, its figures. Files are written whole, to a temporary file and then `os.replace`d, so a reader
 never sees half a file and an interrupted run never loses one.
 """
 
@@ -22,6 +22,7 @@ import yaml
 from . import FORMAT_VERSION
 from .errors import PromptguardError
 from .fileio import write_atomic
+from .conversation import TRANSCRIPT_SEPARATOR
 from .results import Call, CaseResult, CheckResult, ToolCall, Usage, percentile
 
 GOLDEN_DIR = "__golden__"
@@ -70,14 +71,50 @@ def passed_by_label(results: Sequence[CheckResult]) -> dict[str, bool]:
 def canonical_index(texts: Sequence[str], passing: Sequence[bool], similar: Similarity) -> int:
     """The medoid: the sample most similar, on average, to the others. Chosen among the samples that passed
     every check when there are any, so the output a reviewer reads is a good one."""
-    candidates = [i for i, ok in enumerate(passing) if ok] or list(range(len(texts)))
-    if len(texts) < 2:
+    return _medoid(_similarities(texts, similar), passing, range(len(texts)))
+
+
+def held_out_similarities(texts: Sequence[str], passing: Sequence[bool], similar: Similarity) -> list[float]:
+    """Each sample's similarity to the canonical output chosen from the *other* samples. The medoid of a
+    sample is chosen for being close to that sample, so its members' similarity to it flatters them: a fresh
+    sample would look less similar and cry drift. Held out, a recorded sample is measured as a fresh one is."""
+    matrix = _similarities(texts, similar)
+    held_out = []
+    for i in range(len(texts)):
+        others = [j for j in range(len(texts)) if j != i]
+        held_out.append(round(matrix[i][_medoid(matrix, passing, others)], 1))
+    return held_out
+
+
+def _similarities(texts: Sequence[str], similar: Similarity) -> list[list[float]]:
+    matrix = [[100.0] * len(texts) for _ in texts]
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            matrix[i][j] = matrix[j][i] = similar(texts[i], texts[j])
+    return matrix
+
+
+def _medoid(matrix: list[list[float]], passing: Sequence[bool], among: Sequence[int]) -> int:
+    """The sample of `among` most similar on average to the rest of `among`, preferring passing samples."""
+    among = list(among)
+    candidates = [i for i in among if passing[i]] or among
+    if len(among) < 2:
         return candidates[0]
+    return max(candidates, key=lambda i: (fmean(matrix[i][j] for j in among if j != i), -i))
 
-    def mean_similarity(i: int) -> float:
-        return fmean(similar(texts[i], texts[j]) for j in range(len(texts)) if j != i)
 
-    return max(candidates, key=lambda i: (mean_similarity(i), -i))
+@dataclass(frozen=True)
+class GoldenTurn:
+    """One model reply of a recorded conversation."""
+
+    output: str
+    tool_calls: tuple[ToolCall, ...] = ()
+
+    def to_yaml(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"output": self.output}
+        if self.tool_calls:
+            data["tool_calls"] = _tool_calls_yaml(self.tool_calls)
+        return data
 
 
 @dataclass(frozen=True)
@@ -94,6 +131,7 @@ class GoldenEntry:
     scorer: str | None = None  # of the samples' similarities (sampled entries)
     calibrated_min: float | None = None  # the golden check's threshold learned from the samples' spread
     checks: tuple[str, ...] = ()  # labels of the checks the samples were judged by (sampled entries)
+    turns: tuple[GoldenTurn, ...] = ()  # a conversation's replies; `output` and `tool_calls` then sum them up
 
     @property
     def sampled(self) -> bool:
@@ -102,8 +140,8 @@ class GoldenEntry:
 
     @property
     def similarities(self) -> list[float]:
-        """The other samples' similarities to the canonical output (the first sample is the canonical one)."""
-        return [s.similarity for s in self.samples[1:] if s.similarity is not None]
+        """The samples' similarities to the canonical output, each chosen without it (see held_out_similarities)."""
+        return [s.similarity for s in self.samples if s.similarity is not None]
 
     def passes(self, label: str) -> int:
         """How many samples passed the check `label`."""
@@ -169,14 +207,19 @@ class GoldenEntry:
                 cost_usd=sample.cost_usd,
                 source="replay",
                 started_at=self.recorded_at,
+                turns=tuple(
+                    Call(model=model, provider=provider, model_asked=self.model_asked, text=t.output,
+                         tool_calls=t.tool_calls, model_served=self.model_served, source="replay")
+                    for t in self.turns
+                ),
             )
             for sample in (samples[i % len(samples)] for i in range(count))
         ]
 
     def to_yaml(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"output": self.output}
-        if self.tool_calls:
-            data["tool_calls"] = [{"name": t.name, "arguments": t.arguments} for t in self.tool_calls]
+        data: dict[str, Any] = {"turns": [t.to_yaml() for t in self.turns]} if self.turns else {"output": self.output}
+        if self.tool_calls and not self.turns:
+            data["tool_calls"] = _tool_calls_yaml(self.tool_calls)
         if self.sampled:
             data.update(scorer=self.scorer, calibrated_min=self.calibrated_min, checks=list(self.checks))
         data.update(
@@ -198,7 +241,12 @@ class GoldenEntry:
 
     @classmethod
     def from_yaml(cls, data: dict[str, Any]) -> "GoldenEntry":
+        turns = tuple(GoldenTurn(str(t["output"]), _tool_calls(t)) for t in data.get("turns") or ())
+        if turns:
+            data = {**data, "output": TRANSCRIPT_SEPARATOR.join(t.output for t in turns)}
+            data["tool_calls"] = [{"name": c.name, "arguments": c.arguments} for t in turns for c in t.tool_calls]
         return cls(
+            turns=turns,
             output=str(data["output"]),
             request_hash=str(data["request_hash"]),
             recorded_at=str(data.get("recorded_at", "")),
@@ -206,7 +254,7 @@ class GoldenEntry:
             model_served=data.get("model_served"),
             fingerprint=data.get("fingerprint"),
             finish_reason=data.get("finish_reason"),
-            tool_calls=tuple(ToolCall(name=t["name"], arguments=t.get("arguments")) for t in data.get("tool_calls") or ()),
+            tool_calls=_tool_calls(data),
             samples=tuple(
                 GoldenSample(**{**s, "failed": tuple(s.get("failed") or ())}) for s in data.get("samples") or ()
             ),
@@ -220,14 +268,14 @@ class GoldenEntry:
         cls, result: CaseResult, recorded_at: str, similar: Similarity, scorer: str, tolerance: float
     ) -> "GoldenEntry":
         """The entry a passing case records. One sample: its output and figures. Several: the canonical
-        output, and per sample its similarity to it and the checks it failed; the lowest of those
+        output, and per sample its (held-out) similarity to it and the checks it failed; the lowest of those
         similarities less `tolerance` becomes the calibrated threshold of the golden check."""
         calls, checks = result.calls, result.checks or [[] for _ in result.calls]
-        texts = [c.text for c in calls]
-        first = canonical_index(texts, [all(r.passed for r in sample) for sample in checks], similar)
+        texts, passing = [c.text for c in calls], [all(r.passed for r in sample) for sample in checks]
+        first = canonical_index(texts, passing, similar)
         order = [first] + [i for i in range(len(calls)) if i != first]
         sampled = len(calls) >= 2
-        scores = {i: (100.0 if i == first else round(similar(texts[first], texts[i]), 1)) for i in order} if sampled else {}
+        scores = dict(enumerate(held_out_similarities(texts, passing, similar))) if sampled else {}
         canonical = calls[first]
         return cls(
             output=canonical.text,
@@ -238,6 +286,10 @@ class GoldenEntry:
             fingerprint=canonical.fingerprint,
             finish_reason=canonical.finish_reason,
             tool_calls=tuple(ToolCall(name=t.name, arguments=t.arguments) for t in canonical.tool_calls),
+            turns=tuple(
+                GoldenTurn(t.text, tuple(ToolCall(name=c.name, arguments=c.arguments) for c in t.tool_calls))
+                for t in canonical.turns
+            ),
             samples=tuple(
                 GoldenSample(
                     latency_ms=round(calls[i].latency_ms, 2),
@@ -251,9 +303,17 @@ class GoldenEntry:
                 for i in order
             ),
             scorer=scorer if sampled else None,
-            calibrated_min=math.floor(max(0.0, min(scores[i] for i in order[1:]) - tolerance) * 10) / 10 if sampled else None,
+            calibrated_min=math.floor(max(0.0, min(scores.values()) - tolerance) * 10) / 10 if sampled else None,
             checks=tuple(passed_by_label(checks[0])) if sampled else (),
         )
+
+
+def _tool_calls_yaml(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:
+    return [{"name": t.name, "arguments": t.arguments} for t in calls]
+
+
+def _tool_calls(data: dict[str, Any]) -> tuple[ToolCall, ...]:
+    return tuple(ToolCall(name=t["name"], arguments=t.get("arguments")) for t in data.get("tool_calls") or ())
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -276,6 +336,18 @@ def golden_path(suite_path: Path) -> Path:
     """`dir/__golden__/name.golden.yaml` for `dir/name.prompt.yaml` (or `.yml`)."""
     stem = suite_path.name.removesuffix(".yaml").removesuffix(".yml")
     return suite_path.parent / GOLDEN_DIR / f"{stem}.golden.yaml"
+
+
+def fixture_golden_path(test_path: Path) -> Path:
+    """`dir/__golden__/test_x.golden.yaml` for `dir/test_x.py`: the goldens of its `promptguard` fixture calls."""
+    return test_path.parent / GOLDEN_DIR / f"{test_path.stem}.golden.yaml"
+
+
+def fixture_test_of(case_key: str) -> str:
+    """The test a fixture call's golden key belongs to: `test_x` for `test_x` and `test_x#2` (its second call
+    of that model)."""
+    test, sep, index = case_key.rpartition("#")
+    return test if sep and index.isdigit() else case_key
 
 
 Key = tuple[str, str]  # (case id, model name)

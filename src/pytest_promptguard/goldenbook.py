@@ -4,14 +4,16 @@ result (the xdist controller, or the only process), so goldens are written once,
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
 from .errors import PromptguardError, display_path
 from .fileio import folder_lock
-from .golden import GOLDEN_DIR, GoldenEntry, GoldenFile, UpdateCounts, apply_update, golden_path
+from .golden import (
+    GOLDEN_DIR, GoldenEntry, GoldenFile, Key, UpdateCounts, apply_update, fixture_golden_path, fixture_test_of, golden_path,
+)
 from .checks.fuzzy import similarity
 from .config import DriftSettings
 from .results import CaseResult
@@ -45,7 +47,19 @@ class GoldenBook:
             self._files[suite.path] = GoldenFile.load(golden_path(suite.path), suite.name)
         return self._files[suite.path]
 
-    def finish(self, results: Sequence[CaseResult], plans_of: Callable[[str], tuple["Suite", list["Planned"]] | None]) -> None:
+    def fixture_file(self, test_path: Path) -> GoldenFile:
+        """The golden file of a Python test module's `promptguard` fixture calls, read once (raises
+        PromptguardError when it cannot be read)."""
+        if test_path not in self._files:
+            self._files[test_path] = GoldenFile.load(fixture_golden_path(test_path), test_path.name)
+        return self._files[test_path]
+
+    def finish(
+        self,
+        results: Sequence[CaseResult],
+        plans_of: Callable[[str], tuple["Suite", list["Planned"]] | None],
+        drift_of: Callable[[str], DriftSettings] = lambda path: DriftSettings(),
+    ) -> None:
         by_file: dict[str, list[CaseResult]] = defaultdict(list)
         for result in results:
             by_file[result.path].append(result)
@@ -53,6 +67,9 @@ class GoldenBook:
         folders: set[Path] = set()
         for path, file_results in by_file.items():
             folders.add((self.rootdir / path).parent)
+            if any(r.fixture_calls is not None for r in file_results):
+                self._finish_fixture(self.rootdir / path, file_results, drift_of(path), recorded_at)
+                continue
             if not self.update and not golden_path(self.rootdir / path).exists():
                 continue  # no golden to find unused entries in: no need to look at the suite again
             loaded = plans_of(path)
@@ -72,7 +89,7 @@ class GoldenBook:
         for folder in sorted(folders):
             for path in sorted((folder / GOLDEN_DIR).glob("*.golden.yaml")):
                 stem = path.name.removesuffix(".golden.yaml")
-                if not any((folder / f"{stem}{suffix}").exists() for suffix in (".yaml", ".yml")):
+                if not any((folder / f"{stem}{suffix}").exists() for suffix in (".yaml", ".yml", ".py")):
                     self.report.unused.append(f"{display_path(path)}: the whole file (its suite {stem}.yaml is gone; delete it)")
 
     def _record(
@@ -87,6 +104,15 @@ class GoldenBook:
         }
         ran = {(r.case, r.model) for r in results}
         whole_suite_ran = all((p.case.id, p.baseline.name) in ran for p in planned if not p.case.skip)
+        current = self._merge(
+            golden, order, lambda current: apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines, similarity)
+        )
+        if current is not None and not whole_suite_ran:
+            self._note_unused(current, order)
+
+    def _merge(self, golden: GoldenFile, order: Sequence[Key], update: Callable[[GoldenFile], UpdateCounts]) -> GoldenFile | None:
+        """Apply `update` to the golden file as it is on disk now and write it whole and atomically when anything
+        changed; the file as written, or None (and an error in the report) when it cannot be written."""
         try:
             # Another run may update this file at the same time: take turns, and merge into what is on disk
             # now rather than into what this run read at collection.
@@ -94,7 +120,7 @@ class GoldenBook:
                 for litter in golden.path.parent.glob(f".{golden.path.name}.*.tmp"):
                     litter.unlink()  # left by a run killed while writing; no writer is active while we hold the lock
                 current = GoldenFile.load(golden.path, golden.suite)
-                counts = apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines, similarity)
+                counts = update(current)
                 if counts.added or counts.updated or counts.removed:
                     current.write(order)
                     self.report.written.append(display_path(golden.path))
@@ -103,19 +129,59 @@ class GoldenBook:
                 f"{display_path(golden.path)}: cannot write goldens ({exc.strerror or exc}); the file is unchanged: "
                 "make its folder writable and record again"
             )
-            return
+            return None
         except PromptguardError as exc:
             self.report.errors.append(f"{exc}; nothing was recorded in it")
-            return
+            return None
         self.report.counts.add(counts)
-        if not whole_suite_ran:
-            self._note_unused(current, order)
+        return current
+
+    def _finish_fixture(self, test_path: Path, results: list[CaseResult], drift: DriftSettings, recorded_at: str) -> None:
+        """The goldens of a Python test module's `promptguard` fixture calls. Recording, each test that passed
+        replaces its entries whole (a call it no longer makes loses its entry); otherwise the entries of tests
+        that passed without making that call are listed as unused. Tests that did not run are left alone: which
+        tests still exist is not known here."""
+        passed = [r for r in results if r.outcome == "passed" and all(c.error is None for c in r.calls)]
+        tests = {r.case for r in passed}
+        if self.update:
+            recorded = {(g["case"], g["model"]): _entry(call, recorded_at, drift) for r in passed for g, call in _fixture_groups(r)}
+
+            def update(current: GoldenFile) -> UpdateCounts:
+                kept = [k for k in current.entries if k in recorded or fixture_test_of(k[0]) not in tests]
+                return apply_update(current, recorded, kept + list(recorded), True, self.refresh_baselines, similarity)
+
+            # In key order, not the order results arrived in (which varies under xdist): no churn in the diff.
+            self._merge(GoldenFile(fixture_golden_path(test_path), test_path.name), [], update)
+            return
+        if not fixture_golden_path(test_path).exists():
+            return
+        try:
+            golden = self.fixture_file(test_path)
+        except PromptguardError:
+            return  # the tests reading it failed on it already
+        made = {(g["case"], g["model"]) for r in passed for g in r.fixture_calls or ()}
+        self.report.unused += [
+            f"{display_path(golden.path)}: {case}[{model}]"
+            for case, model in golden.entries
+            if fixture_test_of(case) in tests and (case, model) not in made
+        ]
 
     def _note_unused(self, golden: GoldenFile, order: list[tuple[str, str]]) -> None:
         existing = set(order)
         self.report.unused += [
             f"{display_path(golden.path)}: {case}[{model}]" for case, model in golden.entries if (case, model) not in existing
         ]
+
+
+def _fixture_groups(result: CaseResult) -> list[tuple[dict, CaseResult]]:
+    """A fixture test's result split by `promptguard.call(...)`: each call's golden key, and a result holding
+    just its samples, their checks and its request hash (what a golden entry is recorded from)."""
+    groups = []
+    for group in result.fixture_calls or ():
+        samples = slice(group["first"], group["first"] + group["count"])
+        checks = result.checks[samples] if result.checks else []
+        groups.append((group, replace(result, calls=result.calls[samples], checks=checks, request_digest=group["request_digest"])))
+    return groups
 
 
 def _entry(result: CaseResult, recorded_at: str, drift: DriftSettings) -> GoldenEntry:

@@ -8,6 +8,7 @@ from typing import Any, Generator
 
 import pytest
 
+from .fixture import attach_fixture_result
 from .items import PromptFile, PromptItem
 from .report.summary import RunSummary, summarize
 from .report.terminal import summary_lines
@@ -24,6 +25,8 @@ def _options(config: pytest.Config) -> RunOptions:
         (update and replay, "--promptguard-update records new goldens; --promptguard-replay only reads them"),
         (candidates and update, "--promptguard-candidate judges a candidate against goldens; it does not record them"),
         (candidates and replay, "--promptguard-candidate calls the candidate model; --promptguard-replay calls nothing"),
+        (option("promptguard_dry_run") and update, "--promptguard-dry-run calls nothing, so it records nothing"),
+        (option("promptguard_dry_run") and option("numprocesses", None), "--promptguard-dry-run runs in one process: drop -n"),
     ):
         if conflict:
             raise pytest.UsageError(f"these options cannot be combined: {why}")
@@ -46,6 +49,7 @@ def _options(config: pytest.Config) -> RunOptions:
         strict=option("promptguard_strict"),
         candidates=candidates,
         latency_tolerance=option("promptguard_latency_tolerance"),
+        dry_run=option("promptguard_dry_run"),
     )
 
 
@@ -58,6 +62,7 @@ class PromptguardPlugin:
         self.is_worker = hasattr(config, "workerinput")
         self.reports = None if self.is_worker else ReportWriter(config, self.run.options)
         self.summary: RunSummary | None = None
+        self.dry_run: list[str] = []  # the dry run's table
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PromptFile | None:
         if not any(fnmatch.fnmatch(file_path.name, p) for p in self.config.getini("promptguard_files")):
@@ -69,6 +74,12 @@ class PromptguardPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.config.option.collectonly:
             return  # listing the items must never call (or pay for) a model
+        if self.run.options.dry_run:
+            from .dryrun import estimate, lines
+
+            prompt_items = [i for i in session.items if isinstance(i, PromptItem) and i.get_closest_marker("skip") is None]
+            self.dry_run = lines(estimate(prompt_items), len(session.items) - len(prompt_items))
+            return
         if self.is_worker:
             from .distribution import worker_share
 
@@ -77,16 +88,22 @@ class PromptguardPlugin:
             self.run.prime(session.items, session.items)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session: pytest.Session) -> None:
-        """A broken suite is a collection error, but the other suites still run."""
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """A broken suite is a collection error, but the other suites still run. A dry run runs nothing."""
         if self.run.collect_errors and session.testsfailed == self.run.collect_errors:
             self.config.option.continue_on_collection_errors = True
+        if self.run.options.dry_run and not session.testsfailed:
+            return True
+        return None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
-        if not isinstance(item, PromptItem) or item.result is None:
+        if not isinstance(item, PromptItem):
+            attach_fixture_result(item, call.when, report)  # a Python test that called models through the fixture
+            return
+        if item.result is None:
             return
         if call.when == "call" or (call.when == "setup" and report.failed):
             item.result.outcome = "error" if call.when == "setup" else ("skipped" if report.skipped else report.outcome)
@@ -112,6 +129,11 @@ class PromptguardPlugin:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # goldens or reports asked for but not written
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.dry_run:
+            terminalreporter.section("promptguard dry run")
+            for line in self.dry_run:
+                terminalreporter.write_line(line)
+            return
         if self.summary is None or not (self.run.results or self.summary.goldens.errors or self.reports.errors):  # type: ignore[union-attr]
             return
         quiet = self.config.get_verbosity() < 0

@@ -7,12 +7,14 @@ one SloItem per model, after its cases, judging the latency of all of them toget
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import pytest
 
 from .checks import BuildContext, CaseInput, CheckInput, GoldenRef, build_check
 from .checks.fuzzy import similarity
+from .checks.golden import similarity_to_golden
 from .checks.text import unified_diff
 from .golden import GoldenEntry, canonical_index, check_labels
 from .errors import PromptguardError
@@ -20,6 +22,7 @@ from .report.failure import explain_call_errors, explain_check_failure
 from .results import Call, CaseResult, CheckResult, percentile
 
 if TYPE_CHECKING:
+    from .config import DriftSettings
     from .run import Planned, Run
     from .suite import Suite
 
@@ -128,12 +131,23 @@ class PromptItem(pytest.Item):
         return golden.entry
 
     def check_labels(self) -> list[str]:
-        return check_labels([c.name for c in self.case.checks if c.scope == "call"])
+        per_reply = [c.name for checks in self.case.turn_checks for c in checks if c.scope == "call"]
+        return check_labels([c.name for c in self.case.checks if c.scope == "call"] + per_reply)
 
     def sample_checks(self, call: Call) -> list[CheckResult]:
-        """Every per-call check of the case on one sample."""
+        """Every per-call check of the case on one sample (of a conversation: on its transcript, then each
+        reply's own checks on that reply)."""
         golden = self.golden_ref()
-        return [c.run(CheckInput(call, self.case.info, golden)) for c in self.case.checks if c.scope == "call"]
+        results = [c.run(CheckInput(call, self.case.info, golden)) for c in self.case.checks if c.scope == "call"]
+        if not self.case.turns:
+            return results
+        for index, (checks, reply) in enumerate(zip(self.case.turn_checks, call.turns)):
+            given = CheckInput(reply, self.case.info, golden.turn(index))
+            results += [replace(r, reason=f"reply {index + 1}: {r.reason}") for r in (c.run(given) for c in checks)]
+        if call.stopped or len(call.turns) < len(self.case.turn_checks):
+            why = call.stopped or f"the conversation ended after {len(call.turns)} of {len(self.case.turn_checks)} replies"
+            results.append(CheckResult("conversation", False, why))
+        return results
 
     @property
     def baseline(self) -> str:
@@ -147,6 +161,7 @@ class PromptItem(pytest.Item):
             stale=entry is not None and entry.request_hash != self.planned.golden_digest,
             recording=self.run.options.update,
             record_command=f"pytest --promptguard --promptguard-update '{self.parent.nodeid}::{self.case.id}[{self.baseline}]'",  # type: ignore[union-attr]
+            prompt_files=self.case.prompt_files,
         )
 
     def setup(self) -> None:
@@ -159,7 +174,7 @@ class PromptItem(pytest.Item):
             model=self.spec.name,
             tags=list(self.case.tags),
             request_digest=self.request.digest(),
-            messages=[dict(m) for m in self.request.messages],
+            messages=[dict(m) for m in self.request.messages] + [dict(t) for t in self.request.turns],
             calls=calls,
             min_pass_rate=self.case.min_pass_rate if self.case.min_pass_rate is not None else 1.0,
             baseline_model=self.baseline if self.baseline != self.spec.name else None,
@@ -210,47 +225,20 @@ class PromptItem(pytest.Item):
         }
 
     def _model_change(self, golden: GoldenRef, result: CaseResult) -> CheckResult | None:
-        """A served model or fingerprint that differs from the golden's: reported, and fatal when strict.
-        Not for a candidate, which is expected to differ, nor for a replay, which cannot."""
-        entry, call = golden.entry, result.calls[0]
-        if entry is None or golden.stale or golden.recording or call.source == "replay" or result.baseline_model:
-            return None
-        changes = [
-            f"{what} {then} → {now}"
-            for what, then, now in (
-                ("served model", entry.model_served, call.model_served),
-                ("fingerprint", entry.fingerprint, call.fingerprint),
-            )
-            if then is not None and now is not None and then != now
-        ]
-        if not changes:
+        """A served model or fingerprint that differs from the golden's (see `model_change`); not for a
+        candidate, which is expected to differ."""
+        if result.baseline_model:
             return None
         fatal = self.run.options.strict or self.planned.drift.model_change == "fail"
-        how = "fails under --promptguard-strict / drift.model_change: fail" if fatal else "reported; fatal with --promptguard-strict"
-        return CheckResult("model_change", not fatal, f"{self.spec.name}: {'; '.join(changes)} ({how})")
+        return model_change(golden, result.calls[0], self.spec.name, fatal)
 
     def _golden_summary(self, golden: GoldenRef, result: CaseResult) -> dict[str, Any] | None:
-        """What the reports need of the golden: its figures, today's similarity to it, and (for a candidate)
-        whether the golden output itself passes today's checks, to find cases that flip."""
+        """What the reports need of the golden (see `golden_summary`), and (for a candidate) whether the golden
+        output itself passes today's checks, to find cases that flip."""
+        summary = golden_summary(golden, result.calls, result.checks, self.planned.drift)
         entry = golden.entry
-        if entry is None:
+        if summary is None or entry is None:
             return None
-        first = result.calls[0]
-        summary: dict[str, Any] = {
-            "state": "stale" if golden.stale else "ok",
-            "model_served": entry.model_served,
-            "fingerprint": entry.fingerprint,
-            "latency_p50_ms": entry.latency_p50_ms,
-            "latency_p95_ms": entry.latency_p95_ms,
-            "latencies_ms": entry.latencies,
-            "tokens_out": entry.tokens_out,
-            "cost_usd": entry.cost_usd,
-            "similarity": round(similarity(entry.output, first.text, self.planned.drift.scorer), 1),
-            "min_similarity": self.planned.drift.min_similarity,
-            "passed": None,
-        }
-        if any(r.name == "golden" and not r.passed for sample in result.checks for r in sample):
-            summary["output"] = entry.output  # for the golden → now diff of the reports
         if result.baseline_model:
             old = entry.replayed_calls(self.baseline, self.planned.baseline.provider, 1)[0]
             summary["passed"] = all(
@@ -283,6 +271,52 @@ class PromptItem(pytest.Item):
             ("promptguard_tokens_out", sum(c.tokens_out or 0 for c in calls)),
             ("promptguard_cost_usd", sum(c.cost_usd for c in calls) if all(c.cost_usd is not None for c in calls) else ""),
         ]
+
+
+def model_change(golden: GoldenRef, call: Call, model: str, fatal: bool) -> CheckResult | None:
+    """A served model or fingerprint that differs from the golden's: reported, and fatal when strict. Not for
+    a replay, which cannot differ, nor against a missing, stale or recording golden."""
+    entry = golden.entry
+    if entry is None or golden.stale or golden.recording or call.source == "replay":
+        return None
+    changes = [
+        f"{what} {then} → {now}"
+        for what, then, now in (
+            ("served model", entry.model_served, call.model_served),
+            ("fingerprint", entry.fingerprint, call.fingerprint),
+        )
+        if then is not None and now is not None and then != now
+    ]
+    if not changes:
+        return None
+    how = "fails under --promptguard-strict / drift.model_change: fail" if fatal else "reported; fatal with --promptguard-strict"
+    return CheckResult("model_change", not fatal, f"{model}: {'; '.join(changes)} ({how})")
+
+
+def golden_summary(
+    golden: GoldenRef, calls: Sequence[Call], checks: Sequence[Sequence[CheckResult]], drift: "DriftSettings"
+) -> dict[str, Any] | None:
+    """What the reports need of the golden: its figures, and the first call's similarity to it (with the
+    golden output when a golden check failed, for the reports' golden → now diff)."""
+    entry = golden.entry
+    if entry is None:
+        return None
+    summary: dict[str, Any] = {
+        "state": "stale" if golden.stale else "ok",
+        "model_served": entry.model_served,
+        "fingerprint": entry.fingerprint,
+        "latency_p50_ms": entry.latency_p50_ms,
+        "latency_p95_ms": entry.latency_p95_ms,
+        "latencies_ms": entry.latencies,
+        "tokens_out": entry.tokens_out,
+        "cost_usd": entry.cost_usd,
+        "similarity": similarity_to_golden(entry.output, entry.tool_calls, calls[0], drift.scorer),
+        "min_similarity": drift.min_similarity,
+        "passed": None,
+    }
+    if any(r.name == "golden" and not r.passed for sample in checks for r in sample):
+        summary["output"] = entry.output  # for the golden → now diff of the reports
+    return summary
 
 
 def _build(name: str, argument: Any, suite: "Suite") -> Any:

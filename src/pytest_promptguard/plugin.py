@@ -1,12 +1,14 @@
 """The pytest entry point: options, and the run's hooks when `--promptguard` is given.
 
 pytest imports this module on every run, so it imports nothing heavy: without `--promptguard` only the
-options are registered, nothing is collected and nothing else is imported (see `hooks.py`).
+options, the `promptguard` marker and the `promptguard` fixture are registered, nothing is collected and
+nothing else is imported (see `hooks.py`; the fixture imports `fixture.py` only for a test that calls models).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -65,6 +67,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--promptguard-latency-tolerance", metavar="FRACTION", type=float,
         help="fail cases whose p95 latency exceeds the golden's by more than FRACTION (0.25 = +25%%) plus 50 ms",
     )
+    group.addoption(
+        "--promptguard-dry-run", action="store_true",
+        help="collect and render every prompt, print the calls, tokens and cost a run would make; call nothing",
+    )
     group.addoption("--promptguard-report", metavar="PATH", type=Path, help="write the run as JSON (schema: report.schema.json)")
     group.addoption("--promptguard-log", metavar="PATH", type=Path, help="write one JSON line per call: the explainability log")
     group.addoption("--promptguard-html", metavar="PATH", type=Path, help="write a self-contained HTML report")
@@ -113,6 +119,9 @@ def parse_duration(text: str) -> float:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "promptguard: this test calls models through the promptguard fixture: run it even without --promptguard"
+    )
     if not config.getoption("promptguard"):
         return
     from .hooks import PromptguardPlugin
@@ -124,3 +133,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(XdistHooks(), "promptguard-xdist")
 
 
+SKIP_REASON = "promptguard fixture: run with --promptguard (this test calls models)"
+
+
+@pytest.fixture
+def promptguard(request: pytest.FixtureRequest) -> Any:
+    """Call models and run promptguard checks from a Python test, with the run's scheduler, checks, goldens and
+    reports: `call = promptguard.call("fast", messages)`, then `promptguard.check(call, contains="4.2")`.
+
+    Without `--promptguard` the test is skipped, unless it is marked `@pytest.mark.promptguard`; the machinery is
+    imported only when a test uses it (see `fixture.py`).
+    """
+    if not request.config.getoption("promptguard") and request.node.get_closest_marker("promptguard") is None:
+        pytest.skip(SKIP_REASON)
+    from .fixture import PromptGuard
+
+    return PromptGuard.for_test(request.node)

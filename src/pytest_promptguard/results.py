@@ -31,10 +31,22 @@ class Request:
     model_id: str | None  # the model asked of the provider, e.g. "gpt-4o-mini"
     messages: tuple[dict[str, Any], ...]
     params: dict[str, Any]
+    turns: tuple[dict[str, Any], ...] = ()  # a conversation: what follows `messages`, turn by turn (see conversation.py)
+    # Tools the model may call, whether it must, and the output's shape, in the normal forms of toolspec.py.
+    tools: tuple[dict[str, Any], ...] = ()
+    tool_choice: Any = None
+    response_format: Any = None
 
     def digest(self) -> str:
-        """Hash of what determines the answer: provider, model id, messages and params."""
+        """Hash of what determines the answer: provider, model id, messages, params (and turns, tools, tool_choice
+        and response_format, when any)."""
         body = {"provider": self.provider, "model": self.model_id, "messages": list(self.messages), "params": self.params}
+        if self.turns:
+            body["turns"] = list(self.turns)
+        # Each only when set, so a request without them keeps the digest its goldens were recorded with.
+        for name in ("tools", "tool_choice", "response_format"):
+            if getattr(self, name):
+                body[name] = list(self.tools) if name == "tools" else getattr(self, name)
         return hashlib.sha256(canonical_json(body).encode()).hexdigest()[:16]
 
 
@@ -82,6 +94,8 @@ class Call:
     source: Source = "live"
     started_at: str = ""
     error: CallError | None = None
+    turns: tuple["Call", ...] = ()  # a conversation's replies, one call per reply; this call sums them up
+    stopped: str | None = None  # why a conversation ended before its last turn (the model did not call a tool)
 
     @property
     def timed(self) -> bool:
@@ -102,6 +116,7 @@ class Call:
         data["tool_calls"] = [dict(t.__dict__) for t in self.tool_calls]
         data["usage"] = dict(self.usage.__dict__)
         data["error"] = dict(self.error.__dict__) if self.error else None
+        data["turns"] = [t.to_dict() for t in self.turns]
         return data
 
     @classmethod
@@ -110,6 +125,7 @@ class Call:
         data["tool_calls"] = tuple(ToolCall(**t) for t in data.get("tool_calls") or ())
         data["usage"] = Usage(**(data.get("usage") or {}))
         data["error"] = CallError(**data["error"]) if data.get("error") else None
+        data["turns"] = tuple(Call.from_dict(t) for t in data.get("turns") or ())
         return cls(**data)
 
 
@@ -151,6 +167,9 @@ class CaseResult:
     baseline_model: str | None = None  # set when a candidate model is judged against this model's goldens
     golden: dict[str, Any] | None = None  # the golden's figures and today's similarity to it
     verdict: dict[str, Any] | None = None  # the statistical verdict against a sampled baseline (see verdict.py)
+    # A Python test's `promptguard.call(...)`s, in order (None for a suite's case): each one's golden key (case,
+    # model), request hash, and its samples' place in `calls` ([first, first + count)).
+    fixture_calls: list[dict[str, Any]] | None = None
     outcome: Outcome = "passed"
 
     @property

@@ -13,7 +13,7 @@ from .cache import ResponseCache
 from .config import Config, ConfigFinder, DriftSettings, ModelSpec
 from .errors import PromptguardError
 from .goldenbook import GoldenBook
-from .providers import Provider, make_provider
+from .providers import Provider, make_provider, unsupported
 from .results import Call, CallError, CaseResult, Request
 from .scheduler import Budget, Scheduler
 from .suite import Case, Suite, load_suite
@@ -21,6 +21,7 @@ from .suite import Case, Suite, load_suite
 if TYPE_CHECKING:
     import pytest
 
+    from .checks import GoldenRef
     from .items import PromptItem
 
 
@@ -40,6 +41,7 @@ class RunOptions:
     strict: bool = False
     candidates: dict[str, str] = field(default_factory=dict)  # model -> the candidate that replaces it
     latency_tolerance: float | None = None
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,30 @@ def request_for(case: Case, spec: ModelSpec) -> Request:
         model_id=spec.model or spec.callable,
         messages=case.messages,
         params={**spec.params, **case.params},
+        turns=case.turns,
+        tools=case.tools,
+        tool_choice=case.tool_choice,
+        response_format=case.response_format,
     )
+
+
+def replayed(golden: "GoldenRef", spec: ModelSpec, request: Request, samples: int) -> list[Call]:
+    """`samples` calls answering as the golden recorded them, or one error call saying why it cannot be replayed."""
+    problem = golden.unusable()
+    if problem is not None or golden.entry is None:
+        error = CallError("replay", f"cannot replay: {problem}")
+        return [Call(model=spec.name, provider=spec.provider, model_asked=request.model_id, source="replay", error=error)]
+    return golden.entry.replayed_calls(spec.name, spec.provider, samples)
+
+
+def _refuse_unsupported(plan: Planned, path: Path) -> None:
+    """A request its provider cannot send (a tool_choice Ollama has no field for) is a collection error of the
+    case, not a call that fails, or silently runs without what the suite asked for."""
+    problem = unsupported(plan.request)
+    if problem is not None:
+        message, hint = problem
+        raise PromptguardError(f"model '{plan.spec.name}' ({plan.spec.provider}): {message}", path=path,
+                               line=plan.case.line, case=plan.case.id, hint=hint)
 
 
 class Run:
@@ -110,7 +135,9 @@ class Run:
             for name in case.models:
                 baseline = config.model(name)
                 spec = self._candidate(config, name) if name in self.options.candidates else baseline
-                planned.append(Planned(case, spec, self._provider(config, spec), baseline, config.drift))
+                plan = Planned(case, spec, self._provider(config, spec), baseline, config.drift)
+                _refuse_unsupported(plan, path)
+                planned.append(plan)
         self.goldens.file(suite)  # a golden file that cannot be read is this suite's collection error
         self._loaded[path.resolve()] = (suite, planned)
         return suite, planned
@@ -149,12 +176,22 @@ class Run:
         if not self.options.replay:
             self._start(item)
             return self.board.calls(item) if item in self.board else self.scheduler.calls(item.nodeid)
-        golden = item.golden_ref()
-        problem = golden.unusable()
-        if problem is not None or golden.entry is None:
-            error = CallError("replay", f"cannot replay: {problem}")
-            return [Call(model=item.spec.name, provider=item.spec.provider, model_asked=item.request.model_id, source="replay", error=error)]
-        return golden.entry.replayed_calls(item.spec.name, item.spec.provider, item.samples)
+        return replayed(item.golden_ref(), item.spec, item.request, item.samples)
+
+    def model_for(self, path: Path, name: str) -> tuple[Config, ModelSpec, Provider]:
+        """Model `name` as the promptguard.yaml that applies to `path` defines it, and its provider (for the
+        `promptguard` fixture's calls); raises PromptguardError as a suite naming it would."""
+        config = self.configs.for_suite(path)
+        spec = config.model(name)
+        return config, spec, self._provider(config, spec)
+
+    def fixture_calls(self, key: str, provider: Provider, request: Request, samples: int, golden: "GoldenRef") -> list[Call]:
+        """The samples of one `promptguard.call(...)` of a Python test: through the scheduler (the run's
+        limits, retries, budget, cache), or, when replaying, from its golden."""
+        if self.options.replay:
+            return replayed(golden, provider.spec, request, samples)
+        self.scheduler.submit(key, provider, request, samples, (self.budget,) if self.budget else ())
+        return self.scheduler.calls(key)
 
     def _start(self, item: "PromptItem") -> None:
         """Start the item's calls: on the verdict board when it is judged against a sampled baseline."""
@@ -184,7 +221,14 @@ class Run:
 
     def finish(self) -> None:
         """At session end, in the one process that saw every result: record goldens, find unused ones."""
-        self.goldens.finish(self.results, self._plans_of)
+        self.goldens.finish(self.results, self._plans_of, self._drift_of)
+
+    def _drift_of(self, nodeid_path: str) -> DriftSettings:
+        """The drift settings of the promptguard.yaml that applies to a Python test file (its fixture goldens)."""
+        try:
+            return self.configs.for_suite(self.rootdir / nodeid_path).drift
+        except PromptguardError:
+            return DriftSettings()  # the test that used it failed on it already
 
     def _plans_of(self, nodeid_path: str) -> tuple[Suite, list[Planned]] | None:
         """The suite as collected in this process, or (on the xdist controller, which collects nothing) loaded now."""

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 import httpx
 
 from .cache import ResponseCache
+from .conversation import converse
 from .limits import RateLimiter
 from .pricing import Price, cost_usd, lookup
 from .providers import Provider, ProviderError, Reply
@@ -156,6 +157,12 @@ class Scheduler:
         return self._models[id(provider)]
 
     async def _call(self, provider: Provider, request: Request, sample: int, budgets: tuple[Budget, ...]) -> Call:
+        if request.turns:
+            return await converse(request, lambda turn: self._reply(provider, turn, sample, budgets))
+        return await self._reply(provider, request, sample, budgets)
+
+    async def _reply(self, provider: Provider, request: Request, sample: int, budgets: tuple[Budget, ...]) -> Call:
+        """One model reply: from the cache, or live."""
         base_url = provider.spec.base_url
         if self.cache is not None and (cached := self.cache.get(request, base_url, sample)) is not None:
             return cached

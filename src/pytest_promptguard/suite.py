@@ -6,14 +6,17 @@ the line and the case, before any model is called.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from .checks import REGISTRY, BuildContext, BuiltCheck, CaseInfo, CheckSpecError, build_check
 from .config import CONFIG_NAME, Config
 from .errors import PromptguardError
+from .promptfiles import PromptFiles
 from .template import render
+from .toolspec import RequestOptions, case_options, declared_options
 from .validation import suggest, validate
 from .yamlsource import YamlMap, YamlSeq, load_yaml
 
@@ -33,6 +36,12 @@ class Case:
     repeat: int | str = 1  # or "auto": sample in rounds until the verdict is decided
     min_pass_rate: float | None = None  # None: not set (every sample must pass, unless a verdict judges the case)
     baseline_samples: int | None = None  # None: the config's, else by temperature
+    turns: tuple[dict[str, Any], ...] = ()  # a conversation after `messages` (see conversation.py)
+    turn_checks: tuple[tuple[BuiltCheck, ...], ...] = ()  # per model reply of the conversation, in order
+    tools: tuple[dict[str, Any], ...] = ()  # normal forms of toolspec.py: its own, else the suite's
+    tool_choice: Any = None
+    response_format: Any = None
+    prompt_files: tuple[str, ...] = ()  # the application's files its prompt comes from (`{file: ...}`), as the repository names them
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,9 @@ def load_suite(path: Path, config: Config) -> Suite:
         suite_path=path, golden_min=drift.min_similarity, golden_scorer=drift.scorer, rootdir=config.rootdir
     )
     suite_checks = _checks(data.get("checks", YamlSeq()), context, path, case=None)
+    suite_options = declared_options(data, context)
+    case_options(RequestOptions(), suite_options)  # the suite's own tool_choice against its own tools
+    files = PromptFiles(path, config.rootdir)  # each prompt file read once, however many cases use it
     seen: dict[str, int] = {}
     cases = []
     for index, raw in enumerate(data["cases"]):
@@ -77,7 +89,8 @@ def load_suite(path: Path, config: Config) -> Suite:
             )
         seen[case_id] = line
         try:
-            cases.append(_case(raw, data, name, suite_checks, context, config))
+            case = _case(raw, data, name, suite_checks, context, config, files)
+            cases.append(_with_options(case, raw, suite_options, context))
         except PromptguardError as exc:
             if exc.path is not None and exc.path.resolve() != path.resolve():
                 raise  # a problem in the config, located there; the case is no part of that file
@@ -93,6 +106,12 @@ def load_suite(path: Path, config: Config) -> Suite:
     )
 
 
+def _with_options(case: Case, raw: YamlMap, suite: RequestOptions, context: BuildContext) -> Case:
+    """The case with the tools, tool_choice and response_format it runs with: its own, else the suite's."""
+    options = case_options(declared_options(raw, context), suite)
+    return replace(case, tools=options.tools, tool_choice=options.tool_choice, response_format=options.response_format)
+
+
 def _case_id(data: Any, where: Sequence[Any]) -> str | None:
     """The id of the case that `where` (a path into the suite data) lies in, when it has a usable one."""
     if len(where) < 2 or where[0] != "cases" or not isinstance(data, dict):
@@ -106,13 +125,15 @@ def _case_id(data: Any, where: Sequence[Any]) -> str | None:
 
 
 def _case(
-    raw: YamlMap, suite: YamlMap, suite_name: str, suite_checks: list[BuiltCheck], context: BuildContext, config: Config
+    raw: YamlMap, suite: YamlMap, suite_name: str, suite_checks: list[BuiltCheck], context: BuildContext, config: Config,
+    files: PromptFiles | None = None,
 ) -> Case:
     variables = {**suite.get("vars", {}), **raw.get("vars", {})}
     prompt_owner = raw if "prompt" in raw else suite
-    if "prompt" not in prompt_owner:
-        raise PromptguardError("no prompt", line=raw.line, hint="give the case or the suite a 'prompt'")
-    messages = _messages(prompt_owner["prompt"], variables, prompt_owner.lines["prompt"])
+    if "prompt" not in prompt_owner and "turns" not in raw:
+        raise PromptguardError("no prompt", line=raw.line, hint="give the case or the suite a 'prompt' (or the case 'turns')")
+    messages = _messages(prompt_owner["prompt"], variables, prompt_owner.lines["prompt"], files) if "prompt" in prompt_owner else ()
+    turns, turn_checks = _turns(raw["turns"], variables, context) if "turns" in raw else ((), ())
     models = raw.get("models") or suite.get("models") or config.default_models
     if not models and config.path is None:
         raise PromptguardError(
@@ -153,23 +174,87 @@ def _case(
         repeat=raw.get("repeat", suite.get("repeat", 1)),
         min_pass_rate=raw.get("min_pass_rate", suite.get("min_pass_rate")),
         baseline_samples=raw.get("baseline_samples", suite.get("baseline_samples")),
+        prompt_files=_prompt_files(prompt_owner.get("prompt"), files),
+        turns=turns,
+        turn_checks=turn_checks,
     )
 
 
-def _messages(prompt: Any, variables: dict[str, Any], line: int) -> tuple[dict[str, Any], ...]:
-    """The rendered messages; a template error is located at the prompt, or at its message in a list."""
-    if isinstance(prompt, str):
-        try:
-            return ({"role": "user", "content": render(prompt, variables)},)
-        except PromptguardError as exc:
-            raise exc.located(line=line) from None
+def _turns(
+    entries: YamlSeq, variables: dict[str, Any], context: BuildContext
+) -> tuple[tuple[dict[str, Any], ...], tuple[tuple[BuiltCheck, ...], ...]]:
+    """A conversation's turns, rendered, each marked with whether the model replies after it, and the checks of
+    each reply. The model replies after a user message (unless a fixed assistant message follows) and after a
+    run of tool results (unless one more result or a fixed assistant message follows)."""
+    kinds = [next(k for k in ("user", "assistant", "tool") if k in entry) for entry in entries]
+    turns, checks = [], []
+    for index, (entry, kind) in enumerate(zip(entries, kinds)):
+        line = entries.lines[index]
+        after = kinds[index + 1] if index + 1 < len(kinds) else None
+        if kind == "tool" and (index == 0 or kinds[index - 1] not in ("user", "tool")):
+            raise PromptguardError(
+                "a tool result must follow a user message (whose reply calls the tool) or another tool result",
+                line=line, hint="put the tool result right after the user turn that makes the model call the tool",
+            )
+        reply = (kind == "user" and after != "assistant") or (kind == "tool" and after not in ("tool", "assistant"))
+        if "checks" in entry and not reply:
+            raise PromptguardError(
+                f"turn {index + 1} has checks but the model does not reply after it",
+                line=line, hint="put the checks on the turn the model answers: a user message or the last tool result",
+            )
+        if kind == "tool":
+            result = entry["tool"]["result"]
+            content = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
+            turn = {"role": "tool", "name": entry["tool"]["name"], "content": content, "reply": reply}
+        else:
+            try:
+                turn = {"role": kind, "content": render(entry[kind], variables)}
+            except PromptguardError as exc:
+                raise exc.located(line=line) from None
+            if kind == "user":
+                turn["reply"] = reply
+        turns.append(turn)
+        if reply:
+            checks.append(tuple(_checks(entry.get("checks", YamlSeq()), context, context.suite_path, case=None)))
+    if not checks:
+        raise PromptguardError(
+            "no turn asks the model for a reply", line=entries.lines[0] if entries else None,
+            hint="add a user turn after the last fixed assistant message",
+        )
+    return tuple(turns), tuple(checks)
+
+
+def _messages(
+    prompt: Any, variables: dict[str, Any], line: int, files: PromptFiles | None = None
+) -> tuple[dict[str, Any], ...]:
+    """The rendered messages; a template error is located at the prompt, or at its message in a list, and a
+    prompt file's error at its `file:` key."""
+    if not isinstance(prompt, list):  # a string or {file: ...}: one user message
+        return ({"role": "user", "content": _content(prompt, variables, line, files)},)
     messages = []
     for index, message in enumerate(prompt):
-        try:
-            messages.append({"role": message["role"], "content": render(message["content"], variables)})
-        except PromptguardError as exc:
-            raise exc.located(line=prompt.lines[index] if isinstance(prompt, YamlSeq) else line) from None
+        at = prompt.lines[index] if isinstance(prompt, YamlSeq) else line
+        messages.append({"role": message["role"], "content": _content(message["content"], variables, at, files)})
     return tuple(messages)
+
+
+def _content(value: str | YamlMap, variables: dict[str, Any], line: int, files: PromptFiles | None) -> str:
+    """One message's text: an inline template, or the application's prompt file (`{file: ...}`), rendered."""
+    try:
+        if isinstance(value, str):
+            return render(value, variables)
+        assert files is not None, "a {file: ...} prompt needs the suite's PromptFiles"
+        return files.render(value, variables)
+    except PromptguardError as exc:
+        raise exc.located(line=line) from None
+
+
+def _prompt_files(prompt: Any, files: PromptFiles | None) -> tuple[str, ...]:
+    """The application's files a prompt comes from, as the repository names them (for the stale-golden message)."""
+    if files is None:
+        return ()
+    contents = [prompt] if isinstance(prompt, dict) else [m["content"] for m in prompt] if isinstance(prompt, list) else []
+    return tuple(dict.fromkeys(files.shown(c) for c in contents if isinstance(c, dict)))
 
 
 def _checks(entries: YamlSeq, context: BuildContext, path: Path, case: str | None) -> list[BuiltCheck]:

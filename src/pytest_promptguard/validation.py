@@ -106,6 +106,24 @@ def _nearest_description(error: jsonschema.ValidationError) -> str | None:
     return None
 
 
+def _fits(error: jsonschema.ValidationError) -> bool:
+    """Whether the value is of a type the erring schema declares: that branch of a oneOf is the one meant."""
+    declared = error.schema.get("type") if isinstance(error.schema, dict) else None
+    if declared is None:
+        return False
+    types = declared if isinstance(declared, list) else [declared]
+    return any(Draft202012Validator.TYPE_CHECKER.is_type(error.instance, t) for t in types)
+
+
+def _branch_error(errors: Sequence[jsonschema.ValidationError]) -> jsonschema.ValidationError:
+    """The error to explain among a oneOf/anyOf's branches. A branch whose type fits the value is the one the
+    author meant (a mapping with a misspelt key is a misspelt `{file: ...}`, not a misplaced string), and in it an
+    unknown key goes before a missing one: the unknown key is usually the missing one, misspelt."""
+    fitting = [error for error in errors if _fits(error)]
+    unknown = [error for error in fitting if error.validator == "additionalProperties"]
+    return jsonschema.exceptions.best_match(unknown or fitting or errors)  # type: ignore[return-value]
+
+
 def validate(
     data: Any, schema_name: str, path: Path, case_of: Callable[[Sequence[Any]], str | None] | None = None
 ) -> None:
@@ -118,7 +136,7 @@ def validate(
         return
     # best_match may pick a branch of oneOf/anyOf; report the deepest concrete cause.
     while error.context:
-        error = jsonschema.exceptions.best_match(error.context)
+        error = _branch_error(error.context)
     message, hint = _explain(error, _nearest_description(error))
     if not hint:  # every error names a fix; the shipped schema is the reference of last resort
         entry = dotted(error.absolute_path) or "the top level"

@@ -1,6 +1,8 @@
 """Checks judge one call of one case. Each family lives in its own module and registers itself here."""
 
-from . import budgets, fuzzy, golden, python, structured, text  # noqa: F401 - importing registers the checks
+from . import (  # noqa: F401 - importing registers the checks
+    budgets, fuzzy, golden, jsonpath, python, structured, text, tools,
+)
 from .registry import (
     REGISTRY,
     BuildContext,

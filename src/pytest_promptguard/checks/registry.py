@@ -6,7 +6,7 @@ line number) and then applied to every call of the case.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -35,13 +35,28 @@ class GoldenRef:
     stale: bool = False  # the request changed since the entry was recorded
     recording: bool = False  # --promptguard-update: the golden is being recorded, not judged
     record_command: str = "pytest --promptguard --promptguard-update"
+    prompt_files: tuple[str, ...] = ()  # the application's files the prompt comes from: an edit there makes it stale
+
+    def turn(self, index: int) -> "GoldenRef":
+        """The golden of a conversation's `index`-th reply (none when the golden has no such reply)."""
+        entry = self.entry
+        if entry is not None:
+            turn = entry.turns[index] if index < len(entry.turns) else None
+            entry = None if turn is None else replace(
+                entry, output=turn.output, tool_calls=turn.tool_calls, turns=(), samples=(), calibrated_min=None
+            )
+        return replace(self, entry=entry)
 
     def unusable(self) -> str | None:
         """Why there is nothing to compare with, or None when the entry can be used."""
         if self.entry is None:
             return f"no golden recorded yet; record it: {self.record_command}"
         if self.stale:
-            return f"prompt changed since the golden was recorded; review the change, then re-record: {self.record_command}"
+            source = f" (its prompt comes from {' and '.join(self.prompt_files)})" if self.prompt_files else ""
+            return (
+                f"prompt changed since the golden was recorded{source}; review the change, then re-record: "
+                f"{self.record_command}"
+            )
         return None
 
 

@@ -16,6 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from ..errors import PromptguardError
+from ..repofiles import outside_repository, repository_file
 from ..yamlsource import MAX_DEPTH, load_yaml, read_text
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, register, result
 
@@ -80,15 +81,11 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _outside(path: Path, rootdir: Path | None) -> bool:
-    return rootdir is not None and not path.resolve().is_relative_to(rootdir.resolve())
-
-
 def _retrieve(rootdir: Path | None, uri: str) -> Resource:
     """Load a `$ref`'d schema file: local files below the rootdir only."""
     parsed = urlparse(uri)
     path = Path(url2pathname(parsed.path))
-    if parsed.scheme == "file" and _outside(path, rootdir):
+    if parsed.scheme == "file" and outside_repository(path, rootdir):
         raise CheckSpecError(
             f"it points outside the repository, to {path} (the pytest rootdir is {rootdir})",
             hint="keep $ref'd schema files inside the repository, beside the schema that uses them",
@@ -112,27 +109,17 @@ def _refs(schema: Any) -> list[str]:
 
 def _schema_file(argument: str, context: BuildContext) -> tuple[Any, str]:
     """The schema in the file named by `argument` (relative to the suite) and its URI."""
-    if "\0" in argument:  # no file has such a name, and the OS refuses to look
-        raise CheckSpecError(f"schema file {argument!r} has a NUL character in its name", hint="correct the path")
-    path = (context.suite_path.parent / argument).resolve()
-    if _outside(path, context.rootdir):
-        raise CheckSpecError(
-            f"schema file {argument} is outside the repository (it resolves to {path}; the pytest rootdir is "
-            f"{context.rootdir})",
-            hint="keep schema files inside the repository and give their path relative to the suite file",
-        )
-    if not path.is_file():
-        raise CheckSpecError(
-            f"schema file {argument} not found (looked at {path})",
-            hint="give a path relative to the suite file, or an inline schema",
-        )
     try:
+        path = repository_file(
+            argument, context.suite_path.parent, context.rootdir,
+            kind="schema file", missing_hint="give a path relative to the suite file, or an inline schema",
+        )
         return load_schema_file(path), path.as_uri()
     except PromptguardError as exc:
         raise CheckSpecError(exc.headline(), exc.hint) from None
 
 
-def _check_schema(schema: Any) -> type[jsonschema.protocols.Validator]:
+def check_schema(schema: Any) -> type[jsonschema.protocols.Validator]:
     """The validator class for `schema`; raise CheckSpecError when the schema is not a valid JSON Schema."""
     dialect = schema.get("$schema") if isinstance(schema, dict) else None
     if dialect is not None and not isinstance(dialect, str):
@@ -180,12 +167,23 @@ def _unresolvable(ref: str, exc: BaseException) -> CheckSpecError:
     )
 
 
-def _validator(argument: Any, context: BuildContext) -> jsonschema.protocols.Validator:
+def file_reference(argument: Any) -> str | None:
+    """The path of `{file: path}` (a mapping of that one key), or None: how a suite names a file where an
+    inline value could stand too. A JSON Schema of the single keyword `file` would mean nothing."""
+    if isinstance(argument, dict) and len(argument) == 1 and isinstance(argument.get("file"), str):
+        return argument["file"]
+    return None
+
+
+def schema_validator(argument: Any, context: BuildContext) -> jsonschema.protocols.Validator:
+    """A validator for a schema given as a path, as `{file: path}` or inline; CheckSpecError when it is not a
+    valid JSON Schema or a `$ref` in it cannot be resolved, so that a mistake shows at collection."""
+    argument = file_reference(argument) or argument
     if isinstance(argument, str):
         schema, base_uri = _schema_file(argument, context)
     else:
         schema, base_uri = argument, context.suite_path.resolve().as_uri()
-    cls = _check_schema(schema)
+    cls = check_schema(schema)
     resource = Resource.from_contents(schema, default_specification=DRAFT202012)
     retrieve = partial(_retrieve, context.rootdir)
     registry = Registry(retrieve=retrieve).with_resource(base_uri, resource)  # type: ignore[call-arg]
@@ -198,28 +196,44 @@ def _path_order(error: jsonschema.ValidationError) -> list[tuple[int, int, str]]
     return [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in error.absolute_path]
 
 
+MAX_VIOLATIONS = 10  # listed in a failure; the rest are counted: past ten, one more rarely tells anything new
+
+
+def violations(validator: jsonschema.protocols.Validator, value: Any, limit: int = MAX_VIOLATIONS) -> list[str]:
+    """Every way `value` breaks the schema, in document order, each with its JSON path
+    (`$.items[2].price: -1 is less than the minimum of 0`), then `(+N more)` past `limit`.
+    Raises referencing.exceptions.Unresolvable for a `$ref` that cannot be resolved."""
+    errors = sorted(validator.iter_errors(value), key=_path_order)
+    lines = [f"{e.json_path}: {_short(e.message)}" for e in errors[:limit]]
+    return lines + ([f"(+{len(errors) - limit} more)"] if len(errors) > limit else [])
+
+
+def _short(message: str, limit: int = 160) -> str:
+    """A violation's message, cut: jsonschema quotes the offending value whole, which may be a whole document."""
+    return message if len(message) <= limit else message[: limit - 1] + "…"
+
+
 @register(
     "json_schema",
     {
-        "description": "json_schema: a schema file path relative to the suite, or an inline schema",
+        "description": "json_schema: a schema file path relative to the suite, {file: path}, or an inline schema",
         "type": ["string", "object"],
     },
 )
 def build_json_schema(argument: Any, context: BuildContext) -> Check:
-    validator = _validator(argument, context)
+    validator = schema_validator(argument, context)
 
     def json_schema(given: CheckInput) -> Any:
         value, problem = parse_json_output(given.call.text)
         if problem:
             return result("json_schema", False, problem)
         try:
-            errors = sorted(validator.iter_errors(value), key=_path_order)
+            found = violations(validator, value)
         except referencing.exceptions.Unresolvable as exc:
             return result("json_schema", False, f"schema $ref cannot be resolved: {exc}")
-        if not errors:
+        if not found:
             return result("json_schema", True, "output conforms to the schema")
-        shown = "; ".join(f"{e.json_path}: {e.message}" for e in errors[:3])
-        more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
-        return result("json_schema", False, shown + more)
+        more = f" {found.pop()}" if found[-1].startswith("(+") else ""
+        return result("json_schema", False, "; ".join(found) + more)
 
     return json_schema

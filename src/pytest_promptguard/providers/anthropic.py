@@ -9,6 +9,7 @@ import httpx
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
 from .base import (
+    merge_roles,
     ProviderError, Reply, api_key, estimated_usage, parse_answer, parse_json_text, post_json, read_stream, stream_error,
     stream_events,
 )
@@ -41,12 +42,47 @@ class AnthropicProvider:
 def request_body(request: Request) -> dict[str, Any]:
     """System messages move to the top-level `system` string: the API accepts only user/assistant turns."""
     system = "\n\n".join(m["content"] for m in request.messages if m["role"] == "system")
-    turns = [{"role": m["role"], "content": m["content"]} for m in request.messages if m["role"] != "system"]
+    turns = merge_roles([_message(m) for m in request.messages if m["role"] != "system"])
     body: dict[str, Any] = {"model": request.model_id, "messages": turns, "max_tokens": DEFAULT_MAX_TOKENS}
     if system:
         body["system"] = system
     body.update(request.params)
+    body.update(tool_fields(request, body.get("output_config")))
     return body
+
+
+NO_PARAMETERS = {"type": "object", "properties": {}}  # the API requires an input_schema, even for no arguments
+CHOICES = {"auto": {"type": "auto"}, "required": {"type": "any"}, "none": {"type": "none"}}
+
+
+def tool_fields(request: Request, output_config: Any = None) -> dict[str, Any]:
+    """A suite's tools (`input_schema` is their parameters), tool_choice (`required` is `any`, a named tool is
+    `{type: tool, name}`) and response_format: structured outputs, generally available as
+    `output_config: {format: {type: json_schema, schema}}` (no beta header), kept beside other output_config."""
+    fields: dict[str, Any] = {}
+    if request.tools:
+        fields["tools"] = [
+            {**{k: v for k, v in tool.items() if k != "parameters"}, "input_schema": tool.get("parameters", NO_PARAMETERS)}
+            for tool in request.tools
+        ]
+    choice = request.tool_choice
+    if choice is not None:
+        fields["tool_choice"] = {"type": "tool", "name": choice["name"]} if isinstance(choice, dict) else CHOICES[choice]
+    if isinstance(request.response_format, dict):
+        config = dict(output_config) if isinstance(output_config, dict) else {}
+        config["format"] = {"type": "json_schema", "schema": request.response_format["json_schema"]}
+        fields["output_config"] = config
+    return fields
+
+
+def unsupported(request: Request) -> tuple[str, str] | None:
+    """The Messages API has no JSON mode without a schema: structured outputs constrain to a JSON Schema."""
+    if request.response_format == "json":
+        return (
+            "Anthropic's API has no JSON mode without a schema, so response_format: json cannot be sent",
+            "give a schema: response_format: {json_schema: schemas/answer.schema.json} (Anthropic's structured outputs)",
+        )
+    return None
 
 
 def parse_message(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
@@ -135,3 +171,16 @@ class MessageStream:
             pieces = "".join(self.input_json.get(index, []))
             content.append({**block, "input": parse_json_text(pieces)} if pieces else block)
         return {**self.message, "content": content}
+
+
+def _message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message of promptguard's own shape (see conversation.py) as the Messages API takes it: an assistant's
+    tool calls as `tool_use` blocks, a tool result as a user `tool_result` block answering its call's id."""
+    if message["role"] == "tool":
+        block = {"type": "tool_result", "tool_use_id": message["tool_call_id"], "content": message["content"]}
+        return {"role": "user", "content": [block]}
+    if message.get("tool_calls"):
+        blocks = [{"type": "text", "text": message["content"]}] if message["content"] else []
+        blocks += [{"type": "tool_use", "id": t["id"], "name": t["name"], "input": t["arguments"]} for t in message["tool_calls"]]
+        return {"role": "assistant", "content": blocks}
+    return {"role": message["role"], "content": message["content"]}

@@ -447,3 +447,20 @@ def _event_data(text: str, url: str, status: int) -> Any:
             "bad_response", f"{url} answered HTTP {status} with a stream event whose data is not JSON",
             status=status, retryable=True,
         ) from None
+
+
+def merge_roles(messages: list[dict[str, Any]], key: str = "content") -> list[dict[str, Any]]:
+    """Consecutive messages of one role joined into one, as APIs that insist on alternating turns need (parallel
+    tool results are one user message of several result blocks)."""
+    merged: list[dict[str, Any]] = []
+    for message in messages:
+        if merged and merged[-1]["role"] == message["role"]:
+            previous = merged[-1]
+            previous[key] = _blocks(previous[key]) + _blocks(message[key])
+        else:
+            merged.append(dict(message))
+    return merged
+
+
+def _blocks(content: Any) -> list[Any]:
+    return list(content) if isinstance(content, list) else [{"type": "text", "text": content}]

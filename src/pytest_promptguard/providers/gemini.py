@@ -5,6 +5,7 @@ The key goes in the `x-goog-api-key` header, never in the URL: URLs end up in er
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ import httpx
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
 from .base import (
+    merge_roles,
     ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json, read_stream, stream_error, stream_events,
 )
 
@@ -56,11 +58,7 @@ def request_body(request: Request) -> dict[str, Any]:
     """Messages become `contents` (assistant → model), system messages `systemInstruction`, and params
     `generationConfig` (OpenAI-style and snake_case names translated, camelCase names kept)."""
     system = [{"text": m["content"]} for m in request.messages if m["role"] == "system"]
-    contents = [
-        {"role": ROLES.get(m["role"], m["role"]), "parts": [{"text": m["content"]}]}
-        for m in request.messages
-        if m["role"] != "system"
-    ]
+    contents = merge_roles([_content(m) for m in request.messages if m["role"] != "system"], key="parts")
     body: dict[str, Any] = {"contents": contents}
     if system:
         body["systemInstruction"] = {"parts": system}
@@ -72,7 +70,41 @@ def request_body(request: Request) -> dict[str, Any]:
         (body if field in TOP_LEVEL_FIELDS else config)[field] = value
     if config:
         body["generationConfig"] = config
+    body.update(tool_fields(request, body.get("generationConfig")))
     return body
+
+
+MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+
+
+def tool_fields(request: Request, generation_config: Any = None) -> dict[str, Any]:
+    """A suite's tools as one `functionDeclarations` tool (parameters as `parametersJsonSchema`, which takes JSON
+    Schema as it is, where `parameters` takes only an OpenAPI subset), tool_choice as
+    `toolConfig.functionCallingConfig` (`required` is mode ANY; a named tool is ANY with `allowedFunctionNames`),
+    and response_format as `generationConfig.responseMimeType` application/json plus `responseJsonSchema` (the
+    JSON Schema counterpart of `responseSchema`), beside the other generationConfig."""
+    fields: dict[str, Any] = {}
+    if request.tools:
+        declarations = [
+            {**{k: v for k, v in tool.items() if k != "parameters"},
+             **({"parametersJsonSchema": tool["parameters"]} if "parameters" in tool else {})}
+            for tool in request.tools
+        ]
+        fields["tools"] = [{"functionDeclarations": declarations}]
+    choice = request.tool_choice
+    if choice is not None:
+        calling: dict[str, Any] = {"mode": "ANY" if isinstance(choice, dict) else MODES[choice]}
+        if isinstance(choice, dict):
+            calling["allowedFunctionNames"] = [choice["name"]]
+        fields["toolConfig"] = {"functionCallingConfig": calling}
+    output = request.response_format
+    if output is not None:
+        config = dict(generation_config) if isinstance(generation_config, dict) else {}
+        config["responseMimeType"] = "application/json"
+        if isinstance(output, dict):
+            config["responseJsonSchema"] = output["json_schema"]
+        fields["generationConfig"] = config
+    return fields
 
 
 def parse_response(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
@@ -156,3 +188,18 @@ def _is_content(part: dict[str, Any]) -> bool:
     """A part of the answer itself: text that is not a thought summary, or a function call."""
     text = part.get("text")
     return bool(isinstance(text, str) and text and not part.get("thought")) or isinstance(part.get("functionCall"), dict)
+
+
+def _content(message: dict[str, Any]) -> dict[str, Any]:
+    """A message of promptguard's own shape (see conversation.py) as a Gemini `content`: an assistant's tool calls
+    as `functionCall` parts, a tool result as a user `functionResponse` part naming its function."""
+    if message["role"] == "tool":
+        try:
+            result = json.loads(message["content"])
+        except ValueError:
+            result = message["content"]
+        response = result if isinstance(result, dict) else {"result": result}
+        return {"role": "user", "parts": [{"functionResponse": {"name": message["name"], "response": response}}]}
+    parts = [{"text": message["content"]}] if message["content"] or not message.get("tool_calls") else []
+    parts += [{"functionCall": {"name": t["name"], "args": t["arguments"]}} for t in message.get("tool_calls") or ()]
+    return {"role": ROLES.get(message["role"], message["role"]), "parts": parts}

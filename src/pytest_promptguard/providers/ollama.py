@@ -39,7 +39,7 @@ class OllamaProvider:
 
 
 def request_body(request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": request.model_id, "messages": list(request.messages), "stream": False}
+    body: dict[str, Any] = {"model": request.model_id, "messages": [chat_message(m) for m in request.messages], "stream": False}
     options: dict[str, Any] = {}
     for name, value in request.params.items():
         if name in TOP_LEVEL_FIELDS:
@@ -48,7 +48,26 @@ def request_body(request: Request) -> dict[str, Any]:
             options[RENAMED.get(name, name)] = value
     if options:
         body["options"] = options
+    if request.tools:
+        body["tools"] = [{"type": "function", "function": dict(tool)} for tool in request.tools]
+    if request.response_format is not None:  # `format`: "json", or the JSON Schema the answer must follow
+        body["format"] = "json" if request.response_format == "json" else request.response_format["json_schema"]
     return body
+
+
+def unsupported(request: Request) -> tuple[str, str] | None:
+    """/api/chat has no tool_choice: the model always decides (`auto`)."""
+    if request.tool_choice not in (None, "auto"):
+        return (
+            f"Ollama's chat API has no tool_choice, so tool_choice {_choice(request.tool_choice)} cannot be sent",
+            "remove tool_choice (or set it to auto, what Ollama always does) for this model, or give the case "
+            "models that take it",
+        )
+    return None
+
+
+def _choice(choice: Any) -> str:
+    return f"{{name: {choice['name']}}}" if isinstance(choice, dict) else f"'{choice}'"
 
 
 def parse_chat(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
@@ -105,3 +124,14 @@ class ChatLines:
     def answer(self) -> dict[str, Any]:
         message = {"role": "assistant", "content": "".join(self.text), "tool_calls": self.tool_calls}
         return {**self.last, "message": message}
+
+
+def chat_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message of promptguard's own shape (see conversation.py) as /api/chat takes it: tool calls with their
+    arguments as objects, a tool result naming its tool."""
+    if message["role"] == "tool":
+        return {"role": "tool", "content": message["content"], "tool_name": message["name"]}
+    if message.get("tool_calls"):
+        calls = [{"function": {"name": t["name"], "arguments": t["arguments"]}} for t in message["tool_calls"]]
+        return {"role": "assistant", "content": message["content"], "tool_calls": calls}
+    return {"role": message["role"], "content": message["content"]}

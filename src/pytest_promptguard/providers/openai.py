@@ -29,7 +29,8 @@ class OpenAIProvider:
         key = api_key(self.spec)
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        body = {"model": request.model_id, "messages": list(request.messages), **request.params}
+        body = {"model": request.model_id, "messages": [chat_message(m) for m in request.messages], **request.params}
+        body.update(tool_fields(request))
         if self.spec.stream:
             # include_usage: a last chunk, its `choices` empty, carries the usage (else it is estimated).
             body.update(stream=True, stream_options={"include_usage": True})
@@ -37,6 +38,26 @@ class OpenAIProvider:
             return await read_stream(events, ChatStream(self.endpoint), parse_chat_completion, self.endpoint, request)
         data = await post_json(http, self.endpoint, body, headers)
         return parse_answer(parse_chat_completion, data, self.endpoint, request)
+
+
+def tool_fields(request: Request) -> dict[str, Any]:
+    """A suite's `tools`, `tool_choice` and `response_format` as Chat Completions takes them (Ollama's native
+    API takes the same tools): a tool in normal form is already the `function` object of the wire format."""
+    fields: dict[str, Any] = {}
+    if request.tools:
+        fields["tools"] = [{"type": "function", "function": dict(tool)} for tool in request.tools]
+    choice = request.tool_choice
+    if choice is not None:
+        fields["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}} if isinstance(choice, dict) else choice
+    output = request.response_format
+    if output == "json":
+        fields["response_format"] = {"type": "json_object"}
+    elif output is not None:
+        schema: dict[str, Any] = {"name": output.get("name", "response"), "schema": output["json_schema"]}
+        if "strict" in output:
+            schema["strict"] = output["strict"]
+        fields["response_format"] = {"type": "json_schema", "json_schema": schema}
+    return fields
 
 
 def parse_chat_completion(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
@@ -135,3 +156,17 @@ class ChatStream:
         ]
         message = {"role": "assistant", "content": "".join(self.text), "tool_calls": tool_calls}
         return {**self.fields, "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}]}
+
+
+def chat_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A message of promptguard's own shape (see conversation.py) as Chat Completions takes it: an assistant's
+    tool calls with their arguments as JSON text, a tool result answering its call's id."""
+    if message["role"] == "tool":
+        return {"role": "tool", "tool_call_id": message["tool_call_id"], "content": message["content"]}
+    if message.get("tool_calls"):
+        calls = [
+            {"id": t["id"], "type": "function", "function": {"name": t["name"], "arguments": json.dumps(t["arguments"])}}
+            for t in message["tool_calls"]
+        ]
+        return {"role": "assistant", "content": message["content"] or None, "tool_calls": calls}
+    return {"role": message["role"], "content": message["content"]}

@@ -1,13 +1,15 @@
 """A plain Python callable as a model: the application under test, or a stub.
 
 The callable gets `(messages, params)` and returns a string or a dict with `text` and optionally
-`usage` ({input_tokens, output_tokens}), `model`, `tool_calls` and `cost_usd`. Sync callables run in a thread so
+`usage` ({input_tokens, output_tokens}), `model`, `tool_calls` ([{name, arguments, id?}]) and `cost_usd`. A suite's
+`tools`, `tool_choice` and `response_format` arrive in `params` (see `tool_params`). Sync callables run in a thread so
 they run concurrently too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import importlib
 import inspect
 from typing import Any, Callable
@@ -17,7 +19,21 @@ import httpx
 from ..config import ModelSpec
 from ..errors import PromptguardError
 from ..results import Request, ToolCall, Usage
-from .base import ProviderError, Reply, estimated_usage
+from .base import ProviderError, Reply, estimated_usage, parse_json_text
+
+
+def tool_params(request: Request) -> dict[str, Any]:
+    """What a callable gets of the suite's tools, in their normal forms (see toolspec.py), copied so that the
+    application cannot change the request: `params["tools"]`, `params["tool_choice"]`, `params["response_format"]`,
+    each only when the suite sets it."""
+    params: dict[str, Any] = {}
+    if request.tools:
+        params["tools"] = copy.deepcopy(list(request.tools))
+    if request.tool_choice is not None:
+        params["tool_choice"] = copy.deepcopy(request.tool_choice)
+    if request.response_format is not None:
+        params["response_format"] = copy.deepcopy(request.response_format)
+    return params
 
 
 def resolve_callable(reference: str) -> Callable[..., Any]:
@@ -53,7 +69,7 @@ class PythonProvider:
         return None
 
     async def complete(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
-        messages, params = [dict(m) for m in request.messages], dict(request.params)
+        messages, params = [dict(m) for m in request.messages], {**request.params, **tool_params(request)}
         try:
             if inspect.iscoroutinefunction(self.function):
                 result = await self.function(messages, params)
@@ -62,6 +78,22 @@ class PythonProvider:
         except Exception as exc:  # noqa: BLE001 - the application's failure becomes this item's error
             raise ProviderError("callable", f"{self.spec.callable} raised {type(exc).__name__}: {exc}") from None
         return self._reply(result, request)
+
+    def _tool_calls(self, raw: Any) -> tuple[ToolCall, ...]:
+        """`[{"name", "arguments", "id"?}, ...]`; arguments given as JSON text are parsed, as a provider's are."""
+        if not isinstance(raw, list) or not all(isinstance(t, dict) and isinstance(t.get("name"), str) for t in raw):
+            raise ProviderError(
+                "bad_response",
+                f"{self.spec.callable} returned tool_calls that are not a list of {{'name', 'arguments'}} dicts",
+            )
+        return tuple(
+            ToolCall(
+                name=t["name"],
+                arguments=parse_json_text(t["arguments"]) if isinstance(t.get("arguments"), str) else t.get("arguments"),
+                id=t.get("id"),
+            )
+            for t in raw
+        )
 
     def _reply(self, result: Any, request: Request) -> Reply:
         if isinstance(result, str):
@@ -80,9 +112,7 @@ class PythonProvider:
             )
         else:
             usage = estimated_usage(request.messages, text)
-        tool_calls = tuple(
-            ToolCall(name=t["name"], arguments=t.get("arguments"), id=t.get("id")) for t in result.get("tool_calls", [])
-        )
+        tool_calls = self._tool_calls(result.get("tool_calls") or [])
         return Reply(
             text=text,
             tool_calls=tool_calls,

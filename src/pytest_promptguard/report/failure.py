@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Sequence
 
-from ..results import Call, CaseResult, CheckResult, percentile
+from ..results import Call, CaseResult, CheckResult, ToolCall, percentile
 
 OUTPUT_LIMIT = 2000
 
@@ -70,8 +71,17 @@ def explain_check_failure(result: CaseResult) -> str:
         label = f" (sample {index + 1})" if len(calls) > 1 else ""
         parts.append(f"output{label}:")
         parts.append(_indent(cut(call.text)))
+        if call.tool_calls:  # often the whole answer of an agent: no text, a call
+            parts.append(f"tool calls{label}:")
+            parts.extend(f"    {_tool_call_line(t)}" for t in call.tool_calls[:10])
         parts.append(f"call: {call_line(call)}")
     return "\n".join(parts)
+
+
+def _tool_call_line(call: ToolCall) -> str:
+    """`lookup_order({"order_id": "A-17"})`, cut at 300 characters."""
+    text = f"{call.name}({json.dumps(call.arguments, ensure_ascii=False, default=str)})"
+    return cut(text, 300).replace("\n", " ")
 
 
 def explain_verdict(verdict: dict[str, Any]) -> list[str]:

@@ -92,6 +92,13 @@ def call_log_lines(result: CaseResult) -> list[str]:
             "output": call.text,
             "tool_calls": [t.__dict__ for t in call.tool_calls],
         }
+        if call.turns:  # a conversation: each reply, and why it stopped early if it did
+            line["replies"] = [
+                {"output": t.text, "tool_calls": [c.__dict__ for c in t.tool_calls], "latency_ms": t.latency_ms,
+                 "ttft_ms": t.ttft_ms, "tokens_in": t.tokens_in, "tokens_out": t.tokens_out, "cost_usd": t.cost_usd}
+                for t in call.turns
+            ]
+            line["stopped"] = call.stopped
         lines.append(json.dumps(line, ensure_ascii=False))
     return lines
 

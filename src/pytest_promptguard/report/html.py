@@ -107,7 +107,7 @@ def _verdict_meta(verdict: dict[str, Any]) -> str:
     """One line of context: how sure and on how much evidence the verdict was reached."""
     parts = [f"combined p = {_p(verdict.get('p_value'))}"]
     if verdict.get("samples") is not None:
-        parts.append(f"{_e(verdict.get('samples'))} vs {_e(verdict.get('baseline_samples'))} samples")
+        parts.append(f"{_e(verdict.get('baseline_samples'))} baseline vs {_e(verdict.get('samples'))} samples")
     alpha = verdict.get("alpha")
     if isinstance(alpha, (int, float)):
         parts.append(f"FDR {_e(percent(alpha))} over {_e(verdict.get('family'))} cases")
