@@ -204,3 +204,18 @@ def test_ollama_and_openai_history_shapes():
     assert messages[2]["tool_calls"][1] == {"function": {"name": "lookup_order", "arguments": {"order_id": "B-2"}}}
     assert messages[3] == {"role": "tool", "content": '{"status": "shipped"}', "tool_name": "lookup_order"}
     assert openai.chat_message(HISTORY[2])["tool_calls"][0]["function"]["arguments"] == '{"order_id": "A-17"}'
+
+
+def test_a_turn_can_come_from_the_application_s_prompt_file(pytester, write, model_server, openai_config):
+    openai_config()
+    write("prompts/followup.md", "And when will order {{order}} arrive?")
+    write("s.prompt.yaml", """
+        cases:
+          - id: c
+            vars: {order: B-2}
+            turns:
+              - user: hi
+              - user: {file: prompts/followup.md}
+    """)
+    run(pytester).assert_outcomes(passed=1)
+    assert model_server.requests[-1]["messages"][-1] == {"role": "user", "content": "And when will order B-2 arrive?"}

@@ -132,7 +132,7 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
     shutil.copytree(REPO / "examples", pytester.path / "examples")
     for mode in ("--promptguard-replay", "--promptguard-strict"):  # replayed goldens, then the example app live
         result = pytester.runpytest_subprocess("--promptguard", mode, "examples/prompts", "-p", "no:cacheprovider")
-        result.assert_outcomes(passed=18)
+        result.assert_outcomes(passed=19)
         result.stdout.fnmatch_lines(["*promptguard*", "order-extraction *", "support-agent *", "support-answers *",
                                      "ticket-extraction *", "ticket-triage *"])
 

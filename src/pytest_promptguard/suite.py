@@ -133,7 +133,7 @@ def _case(
     if "prompt" not in prompt_owner and "turns" not in raw:
         raise PromptguardError("no prompt", line=raw.line, hint="give the case or the suite a 'prompt' (or the case 'turns')")
     messages = _messages(prompt_owner["prompt"], variables, prompt_owner.lines["prompt"], files) if "prompt" in prompt_owner else ()
-    turns, turn_checks = _turns(raw["turns"], variables, context) if "turns" in raw else ((), ())
+    turns, turn_checks = _turns(raw["turns"], variables, context, files) if "turns" in raw else ((), ())
     models = raw.get("models") or suite.get("models") or config.default_models
     if not models and config.path is None:
         raise PromptguardError(
@@ -181,7 +181,7 @@ def _case(
 
 
 def _turns(
-    entries: YamlSeq, variables: dict[str, Any], context: BuildContext
+    entries: YamlSeq, variables: dict[str, Any], context: BuildContext, files: PromptFiles | None = None
 ) -> tuple[tuple[dict[str, Any], ...], tuple[tuple[BuiltCheck, ...], ...]]:
     """A conversation's turns, rendered, each marked with whether the model replies after it, and the checks of
     each reply. The model replies after a user message (unless a fixed assistant message follows) and after a
@@ -207,10 +207,7 @@ def _turns(
             content = result if isinstance(result, str) else json.dumps(result, ensure_ascii=False)
             turn = {"role": "tool", "name": entry["tool"]["name"], "content": content, "reply": reply}
         else:
-            try:
-                turn = {"role": kind, "content": render(entry[kind], variables)}
-            except PromptguardError as exc:
-                raise exc.located(line=line) from None
+            turn = {"role": kind, "content": _content(entry[kind], variables, line, files)}
             if kind == "user":
                 turn["reply"] = reply
         turns.append(turn)
