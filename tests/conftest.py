@@ -10,6 +10,7 @@ import httpx
 import pytest
 import yaml
 
+from .meaning import MeaningServer
 from .servers import ModelServer
 
 
@@ -35,6 +36,13 @@ import hypothesis  # noqa: E402,F401
 @pytest.fixture
 def model_server() -> Iterator[ModelServer]:
     with ModelServer() as server:
+        yield server
+
+
+@pytest.fixture
+def meaning_server() -> Iterator[MeaningServer]:
+    """Chat, a grader, and the OpenAI, Ollama and Gemini embedding formats (see meaning.py)."""
+    with MeaningServer() as server:
         yield server
 
 

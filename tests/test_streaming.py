@@ -308,8 +308,8 @@ def test_latency_check_bounds_time_to_first_token(pytester, write, streaming_ser
     result.stdout.fnmatch_lines([
         "*fast.prompt.yaml::weather?fast? PASSED*",
         "*slow.prompt.yaml::weather?fast? FAILED*",
-        "*latency: ttft p95 1?? ms > 50 ms over 1 samples*",
-        "*fast (openai, asked gpt-4o-mini, served test-model-2024-01-01): * ms (first token 1?? ms)*",
+        "*latency: ttft p95 * ms > 50 ms over 1 samples*",
+        "*fast (openai, asked gpt-4o-mini, served test-model-2024-01-01): * ms (first token * ms)*",
     ])
     for record in read_records(pytester):
         call = record["calls"][0]
@@ -323,7 +323,7 @@ def test_slo_on_time_to_first_token_fails_when_the_first_token_is_late(pytester,
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines([
         "*answers.prompt.yaml::slo?fast? FAILED*",
-        "*latency SLO broken for model 'fast' over 2 live calls: ttft_p95 1?? ms > target 100 ms",
+        "*latency SLO broken for model 'fast' over 2 live calls: ttft_p95 * ms > target 100 ms",
     ])
 
 

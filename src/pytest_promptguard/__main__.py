@@ -1,7 +1,7 @@
-"""`python -m pytest_promptguard schemas FOLDER`: write the editor JSON Schemas (see editor.py)."""
+"""`python -m pytest_promptguard schemas FOLDER | merge REPORT.json ...`: see cli.py."""
 
 import sys
 
-from .editor import main
+from .cli import main
 
 sys.exit(main(sys.argv[1:]))

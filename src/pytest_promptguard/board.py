@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import stats
-from .checks.fuzzy import similarity
 from .golden import GoldenEntry
 from .results import Call, CheckResult
 from .verdict import Evidence, decide, measure, planned_tests, weigh
@@ -108,7 +107,7 @@ class Board:
             return
         item = member.item
         member.checks += [item.sample_checks(call) for call in new]
-        samples = measure(member.entry, member.calls, member.checks, lambda a, b: similarity(a, b, member.entry.scorer or "token_set_ratio"))
+        samples = measure(member.entry, member.calls, member.checks, item.similar(member.entry.scorer or "token_set_ratio"))
         member.evidence = weigh(
             member.entry, samples, member.names, item.planned.drift, item.latency_tolerance, member.evidence, member.weights,
             member.looks[-1] if member.looks else None,

@@ -97,6 +97,7 @@ class DriftSettings:
     """
 
     min_similarity: float = 90.0
+    min_semantic: float = 0.85  # cosine similarity, of golden checks with method: semantic
     scorer: str = "token_set_ratio"
     model_change: str = "warn"  # or "fail"
     alpha: float = 0.01  # false discovery rate of drift verdicts across a run
@@ -149,6 +150,24 @@ class Config:
         if "auto" in drift:
             drift["auto"] = dict(drift["auto"])
         return DriftSettings(**drift)
+
+    @property
+    def embedding_model(self) -> ModelSpec | None:
+        """The model named by `embedding_model`, or None when there is none; an unknown name is an error located
+        at that line of promptguard.yaml."""
+        name = self.data.get("embedding_model")
+        if name is None:
+            return None
+        try:
+            return self.model(name)
+        except PromptguardError as exc:
+            exc.message = f"embedding_model: {exc.message}"
+            raise exc.located(self.path, self.data.lines.get("embedding_model")) from None
+
+    @property
+    def judge(self) -> dict[str, Any]:
+        """`judge:` settings: {model, prompt}, each optional."""
+        return dict(self.data.get("judge", {}))
 
     @property
     def default_models(self) -> list[str]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +62,7 @@ def write_editor_schemas(folder: Path) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2 or argv[0] != "schemas":
-        print("usage: python -m pytest_promptguard schemas FOLDER   (writes the editor JSON Schemas there)", file=sys.stderr)
-        return 2
-    for path in write_editor_schemas(Path(argv[1])):
-        print(path)
-    return 0
+    """Kept for callers of the old entry point; the command dispatcher is cli.py."""
+    from .cli import main as cli_main
+
+    return cli_main(argv)

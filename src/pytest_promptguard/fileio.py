@@ -6,7 +6,7 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 try:
     import fcntl
@@ -14,15 +14,19 @@ except ImportError:  # Windows: no advisory locks; concurrent writers of one fol
     fcntl = None  # type: ignore[assignment]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` whole, or leave it as it was (and no temporary file behind)."""
+def write_atomic(path: Path, text: str | Iterable[str]) -> None:
+    """Replace `path` with `text` whole, or leave it as it was (and no temporary file behind). `text` may come in
+    pieces, so a large report is streamed to disk rather than held whole in memory."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         # mkstemp makes the file private (0600); keep the mode the file had, or the usual 0644.
         os.chmod(temp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
+            if isinstance(text, str):
+                file.write(text)
+            else:
+                file.writelines(text)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)

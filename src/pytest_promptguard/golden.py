@@ -23,6 +23,7 @@ from . import FORMAT_VERSION
 from .errors import PromptguardError
 from .fileio import write_atomic
 from .conversation import TRANSCRIPT_SEPARATOR
+from .modelchecks import text_hash
 from .results import Call, CaseResult, CheckResult, ToolCall, Usage, percentile
 
 GOLDEN_DIR = "__golden__"
@@ -48,6 +49,21 @@ class GoldenSample:
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+    judge: dict[str, float] | None = None  # judge scores of this sample, by judgement key (sampled entries)
+
+
+@dataclass(frozen=True)
+class GoldenJudgement:
+    """What a `judge` check's grader said of the golden output, replayed under --promptguard-replay."""
+
+    key: str  # modelchecks: grader, rubric, expected and prompt template hashed
+    model: str
+    rubric: str
+    score: float
+    reason: str
+
+    def to_yaml(self) -> dict[str, Any]:
+        return {"rubric": self.rubric, "model": self.model, "score": self.score, "reason": self.reason, "key": self.key}
 
 
 def check_labels(names: Sequence[str]) -> list[str]:
@@ -132,6 +148,7 @@ class GoldenEntry:
     calibrated_min: float | None = None  # the golden check's threshold learned from the samples' spread
     checks: tuple[str, ...] = ()  # labels of the checks the samples were judged by (sampled entries)
     turns: tuple[GoldenTurn, ...] = ()  # a conversation's replies; `output` and `tool_calls` then sum them up
+    judge: tuple[GoldenJudgement, ...] = ()  # the judge checks' scores of `output`
 
     @property
     def sampled(self) -> bool:
@@ -182,6 +199,8 @@ class GoldenEntry:
             return True
         if any(getattr(self, name) != getattr(other, name) for name in MATERIAL_FIELDS if name != "output"):
             return True
+        if {j.key for j in self.judge} != {j.key for j in other.judge}:
+            return True  # a rubric judged now that was not then (or the other way): replay needs its score
         if self.output == other.output:
             return False
         if self.sampled and self.calibrated_min is not None and self.scorer and similar is not None:
@@ -222,6 +241,8 @@ class GoldenEntry:
             data["tool_calls"] = _tool_calls_yaml(self.tool_calls)
         if self.sampled:
             data.update(scorer=self.scorer, calibrated_min=self.calibrated_min, checks=list(self.checks))
+        if self.judge:
+            data["judge"] = [j.to_yaml() for j in self.judge]
         data.update(
             model_asked=self.model_asked,
             model_served=self.model_served,
@@ -261,6 +282,11 @@ class GoldenEntry:
             scorer=data.get("scorer"),
             calibrated_min=data.get("calibrated_min"),
             checks=tuple(data.get("checks") or ()),
+            judge=tuple(
+                GoldenJudgement(str(j["key"]), str(j.get("model", "")), str(j.get("rubric", "")), float(j["score"]),
+                                str(j.get("reason", "")))
+                for j in data.get("judge") or ()
+            ),
         )
 
     @classmethod
@@ -277,6 +303,7 @@ class GoldenEntry:
         sampled = len(calls) >= 2
         scores = dict(enumerate(held_out_similarities(texts, passing, similar))) if sampled else {}
         canonical = calls[first]
+        judged = _judgements(result)
         return cls(
             output=canonical.text,
             request_hash=result.request_digest,
@@ -299,13 +326,29 @@ class GoldenEntry:
                     tokens_in=calls[i].tokens_in,
                     tokens_out=calls[i].tokens_out,
                     cost_usd=None if calls[i].cost_usd is None else float(f"{calls[i].cost_usd:.6g}"),
+                    judge=judged.get(text_hash(calls[i].text), {}).get("scores") if sampled else None,
                 )
                 for i in order
             ),
             scorer=scorer if sampled else None,
             calibrated_min=math.floor(max(0.0, min(scores.values()) - tolerance) * 10) / 10 if sampled else None,
             checks=tuple(passed_by_label(checks[0])) if sampled else (),
+            judge=judged.get(text_hash(canonical.text), {}).get("judgements", ()),
         )
+
+
+def _judgements(result: CaseResult) -> dict[str, dict[str, Any]]:
+    """The judge checks' scores by the hash of the output they graded: {hash: {judgements, scores}}."""
+    found: dict[str, dict[str, Any]] = {}
+    for record in result.check_calls:
+        if record.get("kind") != "judge" or record.get("score") is None:
+            continue
+        graded = found.setdefault(record["output_hash"], {"judgements": (), "scores": {}})
+        if record["key"] not in graded["scores"]:
+            graded["judgements"] += (GoldenJudgement(record["key"], record.get("model") or "", record.get("rubric") or "",
+                                                     record["score"], record.get("reason") or ""),)
+            graded["scores"][record["key"]] = record["score"]
+    return found
 
 
 def _tool_calls_yaml(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ from .golden import (
     GOLDEN_DIR, GoldenEntry, GoldenFile, Key, UpdateCounts, apply_update, fixture_golden_path, fixture_test_of, golden_path,
 )
 from .checks.fuzzy import similarity
+from .checks.semantic import SCORER as SEMANTIC
 from .config import DriftSettings
 from .results import CaseResult
 
@@ -105,7 +106,7 @@ class GoldenBook:
         ran = {(r.case, r.model) for r in results}
         whole_suite_ran = all((p.case.id, p.baseline.name) in ran for p in planned if not p.case.skip)
         current = self._merge(
-            golden, order, lambda current: apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines, similarity)
+            golden, order, lambda current: apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines, _similar)
         )
         if current is not None and not whole_suite_ran:
             self._note_unused(current, order)
@@ -148,7 +149,7 @@ class GoldenBook:
 
             def update(current: GoldenFile) -> UpdateCounts:
                 kept = [k for k in current.entries if k in recorded or fixture_test_of(k[0]) not in tests]
-                return apply_update(current, recorded, kept + list(recorded), True, self.refresh_baselines, similarity)
+                return apply_update(current, recorded, kept + list(recorded), True, self.refresh_baselines, _similar)
 
             # In key order, not the order results arrived in (which varies under xdist): no churn in the diff.
             self._merge(GoldenFile(fixture_golden_path(test_path), test_path.name), [], update)
@@ -184,7 +185,19 @@ def _fixture_groups(result: CaseResult) -> list[tuple[dict, CaseResult]]:
     return groups
 
 
+def _similar(a: str, b: str, scorer: str) -> float:
+    """Two canonical outputs' similarity by a golden's scorer. Semantic ones cannot be embedded at session end
+    (the scheduler is closed): a new semantic canonical output counts as a change, and is rewritten."""
+    return (100.0 if a == b else 0.0) if scorer == SEMANTIC else similarity(a, b, scorer)
+
+
 def _entry(result: CaseResult, recorded_at: str, drift: DriftSettings) -> GoldenEntry:
+    matrix = result.semantic_similarities
+    if matrix is not None:  # judged by meaning: the samples' semantic similarities, measured by the item
+        index = {call.text: i for i, call in enumerate(result.calls)}
+        return GoldenEntry.from_result(
+            result, recorded_at, lambda a, b: matrix[index[a]][index[b]], SEMANTIC, drift.similarity_tolerance
+        )
     return GoldenEntry.from_result(
         result, recorded_at, lambda a, b: similarity(a, b, drift.scorer), drift.scorer, drift.similarity_tolerance
     )

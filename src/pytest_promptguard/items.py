@@ -8,16 +8,18 @@ one SloItem per model, after its cases, judging the latency of all of them toget
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import pytest
 
 from .checks import BuildContext, CaseInput, CheckInput, GoldenRef, build_check
 from .checks.fuzzy import similarity
 from .checks.golden import similarity_to_golden
+from .checks.semantic import SCORER as SEMANTIC
 from .checks.text import unified_diff
 from .golden import GoldenEntry, canonical_index, check_labels
 from .errors import PromptguardError
+from .modelchecks import CheckCallError, CheckModels, cosine
 from .report.failure import explain_call_errors, explain_check_failure
 from .results import Call, CaseResult, CheckResult, percentile
 
@@ -205,9 +207,43 @@ class PromptItem(pytest.Item):
         if change is not None:
             self.result.case_checks.append(change)
         self.result.golden = self._golden_summary(golden, self.result)
+        self.result.check_calls = self.run.take_check_calls(self.path, self.case.id, self.spec.name)
+        self.result.semantic_similarities = self._semantic_similarities(self.result)
         self._record_properties()
         if not self.result.passed:
             raise ChecksFailed(explain_check_failure(self.result))
+
+    def similar(self, scorer: str) -> Callable[[str, str], float]:
+        """`similar(a, b)`, 0-100, as a golden's `scorer` measures it: fuzzy, or semantic (100 x cosine of embeddings,
+        asked through the run, noted as this case's check calls)."""
+        if scorer != SEMANTIC:
+            return lambda a, b: similarity(a, b, scorer)
+        models = CheckModels(self.run, self.run.configs.for_suite(self.path), self.path.resolve())
+        spec, asker = models.embedder(), (str(self.path.resolve()), self.case.id, self.spec.name)
+
+        def semantic(a: str, b: str) -> float:
+            try:
+                return round(100 * models.similarity(spec, a, b, asker), 1)
+            except CheckCallError:
+                return 0.0  # the golden check of the same sample says why
+        return semantic
+
+    def _semantic_similarities(self, result: CaseResult) -> list[list[float]] | None:
+        """When recording a sampled golden that a `golden: {method: semantic}` check judges: the samples' pairwise
+        semantic similarities (100 x cosine), from which the golden's canonical output and calibrated min are
+        chosen (computed here, where the embedding model can be asked, not at session end)."""
+        semantic = any(c.name == "golden" and isinstance(c.argument, dict) and c.argument.get("method") == "semantic"
+                       for c in self.case.checks)
+        if not (semantic and self.run.options.update and len(result.calls) >= 2):
+            return None
+        models = CheckModels(self.run, self.run.configs.for_suite(self.path), self.path.resolve())
+        texts = [c.text for c in result.calls]
+        try:
+            vectors = models.embed(models.embedder(), texts, (str(self.path.resolve()), self.case.id, self.spec.name))
+        except CheckCallError as exc:
+            raise ChecksFailed(f"cannot record the semantic golden: {exc}") from None
+        result.check_calls += self.run.take_check_calls(self.path, self.case.id, self.spec.name)
+        return [[round(100 * cosine(a, b), 1) for b in vectors] for a in vectors]
 
     def _verdict_details(self, golden: GoldenRef, result: CaseResult) -> dict[str, Any]:
         """What a drifted case's message shows besides its tests: the diff from the canonical output to the
@@ -216,7 +252,7 @@ class PromptItem(pytest.Item):
         assert entry is not None
         texts = [c.text for c in result.calls]
         scorer = entry.scorer or self.planned.drift.scorer
-        typical = texts[canonical_index(texts, [True] * len(texts), lambda a, b: similarity(a, b, scorer))]
+        typical = texts[canonical_index(texts, [True] * len(texts), self.similar(scorer))]
         now = result.calls[0]
         return {
             "diff": unified_diff(entry.output, typical, "canonical (golden)", "most typical sample now") if typical != entry.output else None,

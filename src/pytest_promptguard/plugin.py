@@ -71,6 +71,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--promptguard-dry-run", action="store_true",
         help="collect and render every prompt, print the calls, tokens and cost a run would make; call nothing",
     )
+    group.addoption(
+        "--promptguard-shard", metavar="K/N",
+        help="run shard K of N (1 <= K <= N): whole test files, balanced by item count, the same on every machine; "
+        "merge the shards' reports with `python -m pytest_promptguard merge`",
+    )
     group.addoption("--promptguard-report", metavar="PATH", type=Path, help="write the run as JSON (schema: report.schema.json)")
     group.addoption("--promptguard-log", metavar="PATH", type=Path, help="write one JSON line per call: the explainability log")
     group.addoption("--promptguard-html", metavar="PATH", type=Path, help="write a self-contained HTML report")
@@ -122,8 +127,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "promptguard: this test calls models through the promptguard fixture: run it even without --promptguard"
     )
+    shard = config.getoption("promptguard_shard")
     if not config.getoption("promptguard"):
+        if shard is not None:
+            raise pytest.UsageError("--promptguard-shard splits the promptguard run: add --promptguard")
         return
+    if shard is not None:
+        from .shard import Shard, ShardHooks
+
+        config.pluginmanager.register(ShardHooks(Shard.parse(shard)), "promptguard-shard")
     from .hooks import PromptguardPlugin
 
     config.pluginmanager.register(PromptguardPlugin(config), "promptguard-run")

@@ -171,6 +171,11 @@ class CaseResult:
     # model), request hash, and its samples' place in `calls` ([first, first + count)).
     fixture_calls: list[dict[str, Any]] | None = None
     outcome: Outcome = "passed"
+    # Calls its checks made (graders, embeddings; see modelchecks.py): {kind, model, source, cost_usd, ...; for a
+    # judge also key, rubric, output_hash, score, reason}. Costed apart: never part of the case's own cost.
+    check_calls: list[dict[str, Any]] = field(default_factory=list)
+    # When recording a sampled golden judged by meaning: the samples' pairwise semantic similarities (100 x cosine).
+    semantic_similarities: list[list[float]] | None = None
 
     @property
     def pass_rate(self) -> float | None:

@@ -13,6 +13,7 @@ from .cache import ResponseCache
 from .config import Config, ConfigFinder, DriftSettings, ModelSpec
 from .errors import PromptguardError
 from .goldenbook import GoldenBook
+from .modelchecks import CheckModels, new_ledger
 from .providers import Provider, make_provider, unsupported
 from .results import Call, CallError, CaseResult, Request
 from .scheduler import Budget, Scheduler
@@ -125,11 +126,15 @@ class Run:
         self._suite_budgets: dict[Path, Budget] = {}
         self._live_calls: dict[tuple[Path, str], list[Call]] = defaultdict(list)
         self._loaded: dict[Path, tuple[Suite, list[Planned]]] = {}
+        # What checks asked of models (see modelchecks.py): answers kept for the run, and each case's calls.
+        self.embeddings: dict[tuple[str, str | None, str], list[float]] = {}
+        self.gradings: dict[tuple[str, str | None], Call] = {}
+        self.check_ledger = new_ledger()
 
     def load(self, path: Path) -> tuple[Suite, list[Planned]]:
         """A suite and its items to be; raises PromptguardError on bad input (the suite's or its golden file's)."""
         config = self.configs.for_suite(path)
-        suite = load_suite(path, config)
+        suite = load_suite(path, config, CheckModels(self, config, path.resolve()))
         planned = []
         for case in suite.cases:
             for name in case.models:
@@ -158,6 +163,21 @@ class Run:
             except PromptguardError as exc:
                 raise exc.located(config.path, spec.line) from None
         return self._providers[key]
+
+    def provider_of(self, config: Config, spec: ModelSpec) -> Provider:
+        """The provider of a model a check asks (a grader, an embedding model)."""
+        return self._provider(config, spec)
+
+    def budgets_of(self, path: Path) -> tuple[Budget, ...]:
+        """The budgets of the suite file at `path` (the run's alone before it is loaded)."""
+        loaded = self._loaded.get(path.resolve())
+        if loaded is not None:
+            return self.budgets(loaded[0])
+        return (self.budget,) if self.budget else ()
+
+    def take_check_calls(self, path: Path, case: str, model: str) -> list[dict]:
+        """The calls the checks of one case × model made (see modelchecks.py), taken off the ledger."""
+        return self.check_ledger.pop((str(path.resolve()), case, model), [])
 
     def budgets(self, suite: Suite) -> tuple[Budget, ...]:
         budgets = [self.budget] if self.budget else []

@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -26,6 +27,9 @@ from .pricing import Price, cost_usd, lookup
 from .providers import Provider, ProviderError, Reply
 from .providers.base import estimate_tokens, redact
 from .results import Call, CallError, Request
+
+if TYPE_CHECKING:
+    from .config import ModelSpec
 
 BACKOFF_BASE_S = 0.5
 DEFAULT_OUTPUT_TOKENS = 256  # booked against a tokens-per-minute limit when a request sets no max_tokens
@@ -80,6 +84,7 @@ class Scheduler:
         self._slots: asyncio.Semaphore | None = None
         self._models: dict[int, _ModelLimits] = {}
         self._submitted: dict[str, list[concurrent.futures.Future[Call]]] = {}
+        self._embedders: dict[int, _Embedder] = {}
 
     def submit(
         self, key: str, provider: Provider, request: Request, samples: int = 1, budgets: tuple[Budget, ...] = (), first: int = 0
@@ -92,6 +97,25 @@ class Scheduler:
             asyncio.run_coroutine_threadsafe(self._call(provider, request, sample, budgets), loop)
             for sample in range(first, first + samples)
         ]
+
+    def ask(self, provider: Provider, request: Request, budgets: tuple[Budget, ...] = ()) -> Call:
+        """One call, waited for now: what a check asks of a model mid-item (a grader), under the same rules as every
+        call (concurrency, rate limits, retries, timeouts, budgets, price, response cache)."""
+        loop = self._start()
+        return asyncio.run_coroutine_threadsafe(self._reply(provider, request, 0, budgets), loop).result()
+
+    def embed(self, provider: Provider, texts: list[str], budgets: tuple[Budget, ...] = ()) -> list[Call]:
+        """Each text embedded by `provider`'s embedding endpoint: one request a text, sent concurrently and cached
+        by model and text like any answer. A call's `text` is the vector, as JSON."""
+        embedder = self._embedders.get(id(provider))
+        if embedder is None:
+            embedder = self._embedders[id(provider)] = _Embedder(provider)
+        loop = self._start()
+        futures = [
+            asyncio.run_coroutine_threadsafe(self._reply(embedder, embedding_request(provider.spec, text), 0, budgets), loop)
+            for text in texts
+        ]
+        return [future.result() for future in futures]
 
     def calls(self, key: str) -> list[Call]:
         """Wait for the calls submitted under `key`, in sample order."""
@@ -243,6 +267,30 @@ class Scheduler:
         first_token_at = reply.first_token_at if reply is not None else None
         ttft_ms = round((first_token_at - start) * 1000, 2) if first_token_at is not None else None
         return _Outcome(reply, error, retryable, retry_after_s, latency_ms, ttft_ms)
+
+
+class _Embedder:
+    """A provider's embedding entry point (`embed`, at `embed_endpoint`) seen as a provider, so the scheduler sends
+    it as it sends every call; it has limits of its own (by identity), and shares the model's HTTP client."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.spec = provider.spec
+
+    @property
+    def endpoint(self) -> str | None:
+        return getattr(self.provider, "embed_endpoint", None)
+
+    async def complete(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
+        return await self.provider.embed(request, http)  # type: ignore[attr-defined]
+
+
+def embedding_request(spec: "ModelSpec", text: str) -> Request:
+    """The request embedding `text`: its digest (the response cache's key) is a hash of the model and the text."""
+    return Request(
+        model=spec.name, provider=spec.provider, model_id=spec.model, messages=({"role": "user", "content": text},),
+        params={"embedding": True, "max_tokens": 1},
+    )
 
 
 def _budget_error(budget: Budget) -> CallError:

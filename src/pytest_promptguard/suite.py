@@ -63,7 +63,7 @@ def suite_name(path: Path) -> str:
     return name
 
 
-def load_suite(path: Path, config: Config) -> Suite:
+def load_suite(path: Path, config: Config, models: Any = None) -> Suite:
     data = load_yaml(path)
     if data is None:
         raise PromptguardError("the suite is empty", path=path, line=1, hint="add 'cases:' with at least one case")
@@ -71,7 +71,8 @@ def load_suite(path: Path, config: Config) -> Suite:
     name = data.get("name") or suite_name(path)
     drift = config.drift
     context = BuildContext(
-        suite_path=path, golden_min=drift.min_similarity, golden_scorer=drift.scorer, rootdir=config.rootdir
+        suite_path=path, golden_min=drift.min_similarity, golden_scorer=drift.scorer, rootdir=config.rootdir,
+        semantic_min=drift.min_semantic, models=models,
     )
     suite_checks = _checks(data.get("checks", YamlSeq()), context, path, case=None)
     suite_options = declared_options(data, context)

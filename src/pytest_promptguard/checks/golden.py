@@ -18,6 +18,7 @@ from typing import Any, Sequence
 from ..results import Call, CheckResult, ToolCall, canonical_json
 from .fuzzy import SCORERS, shown, similarity
 from .registry import BuildContext, Check, CheckInput, register, result
+from .semantic import SCORER as SEMANTIC, embedding_spec, semantic_golden_verdict
 from .structured import parse_json_output
 from .text import unified_diff
 from .tools import call_text
@@ -71,7 +72,8 @@ def compare_json(
     "golden",
     {
         "description": "golden: true, or {min: 0-100 (default: a sampled golden's calibrated_min, else drift.min_similarity, else 90), scorer: "
-        + " | ".join(SCORERS) + ", tolerance: allowed difference of JSON numbers (default 0)}",
+        + " | ".join(SCORERS) + ", tolerance: allowed difference of JSON numbers (default 0), method: fuzzy | semantic "
+        "(semantic: cosine similarity of embeddings, min -1..1, default drift.min_semantic, else 0.85)}",
         "oneOf": [
             {"const": True},
             {
@@ -81,6 +83,7 @@ def compare_json(
                     "min": {"type": "number", "minimum": 0, "maximum": 100},
                     "scorer": {"enum": list(SCORERS)},
                     "tolerance": {"type": "number", "minimum": 0},
+                    "method": {"enum": ["fuzzy", "semantic"]},
                 },
             },
         ],
@@ -91,6 +94,7 @@ def build_golden(argument: Any, context: BuildContext) -> Check:
     explicit_min = float(options["min"]) if "min" in options else None
     scorer = options.get("scorer", context.golden_scorer)
     tolerance = float(options.get("tolerance", 0))
+    semantic = embedding_spec(context, "golden") if options.get("method") == "semantic" else None
 
     def golden(given: CheckInput) -> Any:
         ref = given.golden
@@ -100,6 +104,8 @@ def build_golden(argument: Any, context: BuildContext) -> Check:
         if problem:
             return result("golden", False, problem)
         assert ref.entry is not None
+        if semantic is not None and (ref.entry.output.strip() or not ref.entry.tool_calls):
+            return _semantic(given, ref.entry)
         # Unless `min` is set, a sampled golden's own spread sets the bar (calibrated_min in the golden file).
         minimum = explicit_min if explicit_min is not None else ref.entry.calibrated_min
         bar = "min" if minimum is None or explicit_min is not None else "calibrated min"
@@ -111,6 +117,16 @@ def build_golden(argument: Any, context: BuildContext) -> Check:
         if calls is not None and not ref.entry.output.strip():
             return calls  # a golden that is tool calls and no text is judged by its tool calls alone
         text = _text_verdict(ref.entry.output, given.call.text, minimum, bar, scorer, tolerance)
+        return text if calls is None else _joined(text, calls)
+
+    def _semantic(given: CheckInput, entry: Any) -> CheckResult:
+        # A sampled golden recorded with semantic similarities (100 x cosine) calibrates the bar, as fuzzy does.
+        calibrated = entry.calibrated_min / 100 if entry.scorer == SEMANTIC and entry.calibrated_min is not None else None
+        minimum = explicit_min if explicit_min is not None else calibrated
+        bar = "calibrated min" if explicit_min is None and calibrated is not None else "min"
+        text = semantic_golden_verdict(context, semantic, given, entry.output, context.semantic_min if minimum is None else minimum, bar)
+        argument_min = context.golden_min
+        calls = _tool_call_verdict(entry.tool_calls, given.call.tool_calls, argument_min, scorer, tolerance)
         return text if calls is None else _joined(text, calls)
 
     return golden

@@ -86,6 +86,8 @@ class BuildContext:
     golden_min: float = 90.0
     golden_scorer: str = "token_set_ratio"
     rootdir: Path | None = None  # files a check reads must lie below it (None: anywhere)
+    semantic_min: float = 0.85  # default min (cosine) of golden checks with method: semantic
+    models: Any = None  # what checks may ask of models (modelchecks.CheckModels); None where none can be asked
 
 
 class CheckSpecError(Exception):

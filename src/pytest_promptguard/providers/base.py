@@ -71,6 +71,21 @@ class Provider(Protocol):
         """Send one request and map the answer; raise ProviderError on failure."""
 
 
+def embedding_reply(vector: Any, endpoint: str, usage: Usage, model_served: Any = None) -> Reply:
+    """An embedding as a Reply: its text is the vector as JSON (so the response cache and replay keep it as they
+    keep any answer). A vector that is not a non-empty list of numbers is a bad response."""
+    if not isinstance(vector, list) or not vector or not all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in vector
+    ):
+        raise ProviderError("bad_response", f"{endpoint} answered without an embedding (a list of numbers)")
+    return Reply(text=json.dumps(vector), model_served=model_served if isinstance(model_served, str) else None, usage=usage)
+
+
+def embedding_request_text(request: Request) -> str:
+    """The one text an embedding request carries (see scheduler.embedding_request)."""
+    return str(request.messages[0]["content"])
+
+
 def api_key(spec: ModelSpec) -> str | None:
     """The key from `api_key_env`, read now (never stored); a clear error when it is missing."""
     if not spec.api_key_env:

@@ -15,7 +15,8 @@ from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
 from .base import (
     merge_roles,
-    ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json, read_stream, stream_error, stream_events,
+    ProviderError, Reply, api_key, embedding_reply, embedding_request_text, estimate_tokens, estimated_usage,
+    parse_answer, post_json, read_stream, stream_error, stream_events,
 )
 
 # Request fields that live beside `generationConfig`, not inside it.
@@ -48,6 +49,29 @@ class GeminiProvider:
             return await read_stream(events, ContentStream(self.endpoint), parse_response, self.endpoint, request)
         data = await post_json(http, self.endpoint, request_body(request), headers)
         return parse_answer(parse_response, data, self.endpoint, request)
+
+    @property
+    def embed_endpoint(self) -> str:
+        model = self.spec.model or ""
+        resource = model if "/" in model else f"models/{model}"
+        return f"{self.spec.base_url}/{resource}:embedContent"
+
+    async def embed(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
+        """`POST models/{model}:embedContent` {content: {parts: [{text}]}}: `embedding.values` (no usage: estimated)."""
+        assert http is not None
+        key = api_key(self.spec)
+        headers = {"x-goog-api-key": key} if key else {}
+        body = {"content": {"parts": [{"text": embedding_request_text(request)}]}}
+        data = await post_json(http, self.embed_endpoint, body, headers)
+        return parse_answer(parse_embed_content, data, self.embed_endpoint, request)
+
+
+def parse_embed_content(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
+    embedding = data.get("embedding")
+    if not isinstance(embedding, dict):
+        raise ProviderError("bad_response", f"{endpoint} answered without 'embedding'")
+    tokens = estimate_tokens(embedding_request_text(request))
+    return embedding_reply(embedding.get("values"), endpoint, Usage(input_tokens=tokens, output_tokens=0, estimated=True))
 
 
 def camel_case(name: str) -> str:

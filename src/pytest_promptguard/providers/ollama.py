@@ -9,7 +9,8 @@ import httpx
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
 from .base import (
-    ProviderError, Reply, api_key, estimated_usage, json_lines, parse_answer, post_json, read_stream, stream_error,
+    ProviderError, Reply, api_key, embedding_reply, embedding_request_text, estimate_tokens, estimated_usage, json_lines,
+    parse_answer, post_json, read_stream, stream_error,
 )
 
 # Request fields that live beside `options`, not inside it.
@@ -36,6 +37,29 @@ class OllamaProvider:
             return await read_stream(events, ChatLines(self.endpoint), parse_chat, self.endpoint, request)
         data = await post_json(http, self.endpoint, request_body(request), headers)
         return parse_answer(parse_chat, data, self.endpoint, request)
+
+    @property
+    def embed_endpoint(self) -> str:
+        return f"{self.spec.base_url}/api/embed"
+
+    async def embed(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
+        """`POST /api/embed` {model, input: [text]}: `embeddings[0]`, `prompt_eval_count`."""
+        assert http is not None
+        key = api_key(self.spec)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        body = {"model": request.model_id, "input": [embedding_request_text(request)]}
+        data = await post_json(http, self.embed_endpoint, body, headers)
+        return parse_answer(parse_embed, data, self.embed_endpoint, request)
+
+
+def parse_embed(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
+    vectors = data.get("embeddings")
+    if not isinstance(vectors, list) or not vectors:
+        raise ProviderError("bad_response", f"{endpoint} answered without 'embeddings'")
+    tokens = data.get("prompt_eval_count")
+    usage = Usage(input_tokens=tokens, output_tokens=0) if tokens is not None else Usage(
+        input_tokens=estimate_tokens(embedding_request_text(request)), output_tokens=0, estimated=True)
+    return embedding_reply(vectors[0], endpoint, usage, data.get("model"))
 
 
 def request_body(request: Request) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import httpx
 from ..config import ModelSpec
 from ..results import Request, ToolCall, Usage
 from .base import (
-    DONE, ProviderError, Reply, api_key, estimated_usage, parse_answer, post_json, read_stream, stream_error,
-    stream_events,
+    DONE, ProviderError, Reply, api_key, embedding_reply, embedding_request_text, estimate_tokens, estimated_usage,
+    parse_answer, post_json, read_stream, stream_error, stream_events,
 )
 
 
@@ -38,6 +38,31 @@ class OpenAIProvider:
             return await read_stream(events, ChatStream(self.endpoint), parse_chat_completion, self.endpoint, request)
         data = await post_json(http, self.endpoint, body, headers)
         return parse_answer(parse_chat_completion, data, self.endpoint, request)
+
+    @property
+    def embed_endpoint(self) -> str:
+        return f"{self.spec.base_url}/embeddings"
+
+    async def embed(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
+        """`POST /embeddings` {model, input: [text]}: `data[0].embedding`, `usage.prompt_tokens`."""
+        assert http is not None
+        key = api_key(self.spec)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        text = embedding_request_text(request)
+        data = await post_json(http, self.embed_endpoint, {"model": request.model_id, "input": [text]}, headers)
+        return parse_answer(parse_embeddings, data, self.embed_endpoint, request)
+
+
+def parse_embeddings(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
+    items = data.get("data")
+    if not isinstance(items, list) or not items or not isinstance(items[0], dict):
+        raise ProviderError("bad_response", f"{endpoint} answered without 'data'")
+    usage = data.get("usage")
+    tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
+    text = embedding_request_text(request)
+    counted = Usage(input_tokens=tokens, output_tokens=0) if tokens is not None else Usage(
+        input_tokens=estimate_tokens(text), output_tokens=0, estimated=True)
+    return embedding_reply(items[0].get("embedding"), endpoint, counted, data.get("model"))
 
 
 def tool_fields(request: Request) -> dict[str, Any]:

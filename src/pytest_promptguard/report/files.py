@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from .. import FORMAT_VERSION, __version__
 from ..fileio import append_line, write_atomic
@@ -57,7 +57,18 @@ def report_document(summary: RunSummary, results: Sequence[CaseResult], info: Ru
 
 
 def write_json_report(path: Path, summary: RunSummary, results: Sequence[CaseResult], info: RunInfo) -> None:
-    write_atomic(path, json.dumps(report_document(summary, results, info), indent=1, ensure_ascii=False) + "\n")
+    write_atomic(path, report_chunks(summary, results, info))
+
+
+def report_chunks(summary: RunSummary, results: Sequence[CaseResult], info: RunInfo) -> Iterator[str]:
+    """The text of `report_document`, one case at a time: 10,000 cases make a report of some 15 MB, and building
+    it whole (the document, then its text, from millions of pieces) once cost a run more memory than the run itself."""
+    head = json.dumps(report_document(summary, (), info), indent=1, ensure_ascii=False)
+    yield head.removesuffix("[]\n}").rstrip() + "[\n"
+    for index, result in enumerate(results):
+        text = json.dumps(result.to_dict(), indent=1, ensure_ascii=False)
+        yield ("" if index == 0 else ",\n") + "\n".join("  " + line for line in text.splitlines())
+    yield ("\n ]" if results else "]") + "\n}\n"
 
 
 def call_log_lines(result: CaseResult) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from ..results import CaseResult, percentile
 from .markdown import failure_reasons, first_reason, noteworthy
 from .summary import VERDICTS, Figures, RunSummary, timed, verdict_name
-from .terminal import cost_text, money, number, percent, verdict_lines
+from .terminal import check_costs, cost_text, money, number, percent, verdict_lines
 from .upgrade import upgrade_lines
 
 CSS = """
@@ -73,6 +73,7 @@ def _headline(summary: RunSummary) -> str:
         _card("latency p95", f"{number(t.latency_p95_ms)} ms"),
         _card("tokens in / out", f"{t.tokens_in:,} / {t.tokens_out:,}"),
         _card("cost", cost_text(t), "warn" if t.unpriced_calls else ""),
+        *[_card(part.split(" cost ")[0] + " cost", part.split(" cost ", 1)[1]) for part in check_costs(t)],
     ]
     return f'<div class="cards">{"".join(cards)}</div>'
 

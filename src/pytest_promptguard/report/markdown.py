@@ -6,7 +6,7 @@ from typing import Sequence
 
 from ..results import CaseResult
 from .summary import Figures, RunSummary, verdict_name
-from .terminal import cost_text, money, number, verdict_lines
+from .terminal import check_costs, cost_text, money, number, verdict_lines
 from .upgrade import upgrade_lines
 
 MAX_FAILURES = 30
@@ -77,7 +77,7 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
         f"## {icon} promptguard: {t.passed}/{t.cases} passed, {t.failed} failed, {t.drifted} drifted, {t.errors} errors",
         "",
         f"Latency p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms · tokens {t.tokens_in:,} in, "
-        f"{t.tokens_out:,} out · cost {cost_text(t)}",
+        f"{t.tokens_out:,} out · cost {cost_text(t)}" + "".join(f" · {part}" for part in check_costs(t)),
         "",
         "| suite | model | cases | pass | fail | drift | errors | p50 ms | p95 ms | tokens in | tokens out | cost |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",

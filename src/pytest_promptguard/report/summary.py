@@ -71,6 +71,13 @@ class Figures:
     served: list[str] = field(default_factory=list)  # the models that answered
     fingerprints: list[str] = field(default_factory=list)  # their system fingerprints
     verdicts: dict[str, int] = field(default_factory=dict)  # cases per statistical verdict (see verdict_counts)
+    # What the checks' own model calls cost (graders of `judge`, embeddings of `semantic`): apart from `cost_usd`.
+    judge_calls: int = 0
+    judge_cost_usd: float = 0.0
+    judge_unpriced_calls: int = 0
+    embedding_calls: int = 0
+    embedding_cost_usd: float = 0.0
+    embedding_unpriced_calls: int = 0
 
     @property
     def pass_rate(self) -> float | None:
@@ -104,6 +111,7 @@ class Figures:
             served=sorted({c.model_served for c in answered if c.model_served}),
             fingerprints=sorted({c.fingerprint for c in answered if c.fingerprint}),
             verdicts=verdict_counts(results),
+            **_check_costs(results),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,6 +215,31 @@ def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None
     )
 
 
+def _check_costs(results: Sequence[CaseResult]) -> dict[str, Any]:
+    """Calls the checks made (answers reused from memory or replayed from goldens cost nothing, and are no calls)."""
+    figures: dict[str, Any] = {}
+    for kind in ("judge", "embedding"):
+        made = [r for result in results for r in result.check_calls if r.get("kind") == kind and r.get("source") in ("live", "cache")]
+        figures[f"{kind}_calls"] = len(made)
+        figures[f"{kind}_cost_usd"] = round(sum(r["cost_usd"] for r in made if r.get("cost_usd") is not None), 8)
+        figures[f"{kind}_unpriced_calls"] = sum(r.get("cost_usd") is None for r in made)
+    return figures
+
+
+def _self_graded(results: Sequence[CaseResult]) -> list[str]:
+    """Models that graded their own answers: the judge is the model under test, or serves the same model id."""
+    found = set()
+    for result in results:
+        asked = {c.model_asked for c in result.calls if c.model_asked} | {c.model_served for c in result.calls if c.model_served}
+        for record in result.check_calls:
+            if record.get("kind") != "judge" or not record.get("model"):
+                continue
+            same = {record.get("model_asked"), record.get("model_served")} & asked - {None}
+            if record["model"] == result.model or same:
+                found.add(f"{record['model']} grades {result.model}" + (f" (both {sorted(same)[0]})" if same else ""))
+    return sorted(found)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
@@ -249,6 +282,12 @@ def _warnings(results: Sequence[CaseResult], goldens: GoldenReport | None) -> li
     calls = [c for r in results for c in r.calls]
     answered = [c for c in calls if c.error is None]
     warnings = [f"model change: {change}" for change in _model_changes(results)]
+    graded = _self_graded(results)
+    if graded:
+        warnings.append(
+            f"a model grades its own answers: {', '.join(graded)}; a judge is more lenient with itself: "
+            "grade with another model (judge: {model: ...})"
+        )
     # A `python` callable is the application itself: its cost is unknown unless it reports one or has a
     # price, and saying so for every example run would be noise.
     unpriced = sorted(

@@ -56,7 +56,20 @@ def totals_line(summary: RunSummary) -> str:
         f"promptguard: {t.cases} cases, {t.passed} passed{', ' + counts if counts else ''}; "
         f"p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms; "
         f"tokens {t.tokens_in:,} in, {t.tokens_out:,} out; cost {cost_text(t)}"
+        + "".join(f"; {part}" for part in check_costs(t))
     )
+
+
+def check_costs(figures: Figures) -> list[str]:
+    """`judge cost $0.0012 (3 grader calls)` and `embedding cost ...`: the checks' own calls, apart from the models'."""
+    parts = []
+    if figures.judge_calls:
+        parts.append(f"judge cost {money(figures.judge_cost_usd, figures.judge_unpriced_calls, figures.judge_calls)} "
+                     f"({figures.judge_calls} grader call{'s' if figures.judge_calls != 1 else ''})")
+    if figures.embedding_calls:
+        parts.append(f"embedding cost {money(figures.embedding_cost_usd, figures.embedding_unpriced_calls, figures.embedding_calls)} "
+                     f"({figures.embedding_calls} embedding call{'s' if figures.embedding_calls != 1 else ''})")
+    return parts
 
 
 def percent(share: float) -> str:
@@ -96,6 +109,8 @@ def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
         lines.append(_row(summary.totals))
     for line in verdict_lines(summary.verdicts):
         lines += _wrapped(line)
+    if check_costs(summary.totals):
+        lines += _wrapped(f"checks' own calls (not in the cost above): {'; '.join(check_costs(summary.totals))}")
     if summary.cost_by_tag and any(t.tag != "(untagged)" for t in summary.cost_by_tag):
         tags = ", ".join(f"{t.tag} {money(t.cost_usd, t.unpriced_calls, t.calls)} ({t.calls} calls)" for t in summary.cost_by_tag)
         lines += _wrapped(f"cost by tag: {tags}")

@@ -22,28 +22,46 @@ if TYPE_CHECKING:
 
 
 class ReportWriter:
-    def __init__(self, config: pytest.Config, options: "RunOptions") -> None:
-        option = config.getoption
-        self.rootdir = config.rootpath
-        self.json_path: Path | None = option("promptguard_report")
-        self.html_path: Path | None = option("promptguard_html")
-        self.md_path: Path | None = option("promptguard_md")
-        self.history_path: Path | None = option("promptguard_history")
-        self.want_screenshot: bool = option("promptguard_html_screenshot")
-        self.mode = "replay" if options.replay else "update" if options.update else "candidate" if options.candidates else "live"
+    """Writes the reports of a run, or of shards merged by `python -m pytest_promptguard merge` (the same
+    writers for both, so a merged report cannot compute a figure differently)."""
+
+    def __init__(
+        self, rootdir: Path, mode: str, *, json_path: Path | None = None, html_path: Path | None = None,
+        md_path: Path | None = None, history_path: Path | None = None, log_path: Path | None = None,
+        want_screenshot: bool = False,
+    ) -> None:
+        self.rootdir = rootdir
+        self.json_path = json_path
+        self.html_path = html_path
+        self.md_path = md_path
+        self.history_path = history_path
+        self.want_screenshot = want_screenshot
+        self.mode = mode
         self.written: list[str] = []
         self.errors: list[str] = []
         self.notes: list[str] = []
-        log_path = option("promptguard_log")
         self.call_log = self._attempt(log_path, lambda: CallLog(log_path)) if log_path else None
+
+    @classmethod
+    def for_run(cls, config: pytest.Config, options: "RunOptions") -> "ReportWriter":
+        """The reports the command line asked for."""
+        option = config.getoption
+        return cls(
+            config.rootpath,
+            "replay" if options.replay else "update" if options.update else "candidate" if options.candidates else "live",
+            json_path=option("promptguard_report"), html_path=option("promptguard_html"), md_path=option("promptguard_md"),
+            history_path=option("promptguard_history"), log_path=option("promptguard_log"),
+            want_screenshot=option("promptguard_html_screenshot"),
+        )
 
     def add(self, result: CaseResult) -> None:
         """Log a case's calls as soon as its result arrives."""
         if self.call_log is not None:
             self.call_log.add(result)
 
-    def finish(self, summary: RunSummary, results: Sequence[CaseResult]) -> None:
-        info = RunInfo.now(self.rootdir, self.mode)
+    def finish(self, summary: RunSummary, results: Sequence[CaseResult], info: RunInfo | None = None) -> None:
+        """Write every report asked for; `info` is the run's (a merge passes the shards'), else now's."""
+        info = info or RunInfo.now(self.rootdir, self.mode)
         if self.call_log is not None:
             self.written.append(display_path(self.call_log.path))
         if self.json_path:
