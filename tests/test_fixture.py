@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from .servers import Reply, chat_completion, last_user_message
+from .output import shows, summary
 
 SERVED = "gpt-4o-mini-2024-07-18"
 SUMMARY_PROMPT = "Summarise: revenue was $4.2M"
@@ -59,20 +60,6 @@ def run(pytester, *args: str):
 
 def golden(pytester, module: str = "test_sum") -> dict:
     return yaml.safe_load((pytester.path / "__golden__" / f"{module}.golden.yaml").read_text("utf-8"))
-
-
-def summary(result) -> str:
-    section = result.stdout.str().split("= promptguard =", 1)[-1]
-    return re.sub(r"\n {2}(?=\S)", " ", section)
-
-
-def shows(result, *parts: str) -> None:
-    """Every part appears in the output, in this order."""
-    text, at = result.stdout.str(), 0
-    for part in parts:
-        found = text.find(part, at)
-        assert found >= 0, f"not found after position {at}: {part!r}\n{text}"
-        at = found + len(part)
 
 
 # --- calling and checking -------------------------------------------------------------------------------

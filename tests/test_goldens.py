@@ -24,6 +24,7 @@ from pytest_promptguard.golden import GoldenEntry, GoldenFile, GoldenSample
 from pytest_promptguard.results import ToolCall, percentile
 
 from .servers import Reply, chat_completion, last_user_message
+from .output import shows, summary
 from .recording import RECORDER, read_records
 
 SERVED = "gpt-4o-mini-2024-07-18"
@@ -68,21 +69,6 @@ def load_golden(pytester, suite: str = "s") -> dict:
 
 def entry(pytester, case: str, model: str = "fast", suite: str = "s") -> dict:
     return load_golden(pytester, suite)["cases"][case][model]
-
-
-def summary(result) -> str:
-    """The promptguard section of the output, with lines wrapped at 100 columns joined again."""
-    section = result.stdout.str().split("= promptguard =", 1)[-1]
-    return re.sub(r"\n {2}(?=\S)", " ", section)
-
-
-def shows(result, *parts: str) -> None:
-    """Every part appears in the output, in this order."""
-    text, at = result.stdout.str(), 0
-    for part in parts:
-        found = text.find(part, at)
-        assert found >= 0, f"not found after position {at}: {part!r}\n{text}"
-        at = found + len(part)
 
 
 def run(pytester, *args: str):
