@@ -28,7 +28,7 @@ def test_the_command_writes_the_schemas(tmp_path):
 def test_the_published_schemas_are_current():
     for name in EDITOR_SCHEMAS:
         published = json.loads((ROOT / "docs" / "schemas" / f"{name}.schema.json").read_text())
-        assert published == editor_schema(name), f"regenerate: python -m pytest_promptguard schemas docs/schemas"
+        assert published == editor_schema(name), "regenerate: python -m pytest_promptguard schemas docs/schemas"
 
 
 def test_every_example_is_valid_and_a_misspelt_check_argument_is_not():

@@ -24,7 +24,6 @@ import argparse
 import ctypes
 import importlib.util
 import json
-import os
 import signal
 import socket
 import subprocess
