@@ -57,9 +57,10 @@ def test_judge_tolerates_code_fences_and_reports_a_reply_that_is_not_json(pytest
     pytester.runpytest("--promptguard").assert_outcomes(passed=1, failed=1)
     meaning_server.grader = "prose"
     result = pytester.runpytest("--promptguard")
-    result.assert_outcomes(failed=2)
-    assert ("judge error: grader 'grader' did not answer JSON {\"score\": 0-1, \"reason\": ...}: "
+    result.assert_outcomes(errors=2)  # a grader that misbehaves is an error, never a failed check
+    assert ("judge: grader 'grader' did not answer JSON {\"score\": 0-1, \"reason\": ...}: "
             "'The answer looks fine to me") in text_of(result)
+    assert "this is an error of a model the checks call, not a check failure" in text_of(result)
 
 
 def test_parse_grade_accepts_fenced_and_embedded_json_only_with_a_score_in_range():
@@ -135,7 +136,7 @@ def test_goldens_record_judge_scores_and_replay_them_without_a_grader(pytester, 
     # A rubric the golden has no score for cannot be graded in replay: the error says so.
     write("s.prompt.yaml", SUITE.replace("min: 0.7}", "min: 0.7, expected: \"30 days\"}", 1))
     result = pytester.runpytest("--promptguard", "--promptguard-replay")
-    assert "judge error: the golden has no judge score for this rubric and grader" in text_of(result)
+    assert "judge: the golden has no judge score for this rubric and grader" in text_of(result)
 
 
 def test_sampled_goldens_record_each_samples_judge_score(pytester, write, meaning_server):
@@ -173,9 +174,9 @@ def test_an_exhausted_budget_stops_grader_calls(pytester, write, meaning_server)
           - {{id: c, prompt: q2, checks: [{{judge: {{rubric: "{RUBRIC}", model: grader}}}}]}}
     """)
     result = pytester.runpytest("--promptguard", "--promptguard-max-cost=0.001", "-p", "no:randomly")
-    result.assert_outcomes(passed=1, failed=2)
+    result.assert_outcomes(passed=1, errors=2)  # out of budget, the grader is not called: an error, not a fail
     assert meaning_server.count["grader"] == 1
-    assert "judge error: grader 'grader' failed: budget exhausted" in text_of(result)
+    assert "grader 'grader' failed: budget exhausted" in text_of(result)
 
 
 def test_an_unknown_or_missing_grader_is_a_collection_error_naming_file_line_and_fix(pytester, write, meaning_server):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import stats
 from .golden import GoldenEntry
+from .modelchecks import CheckCallError
 from .results import Call, CheckResult
 from .verdict import Evidence, decide, measure, planned_tests, weigh
 
@@ -38,6 +39,7 @@ class Member:
     rounds: int = 0
     done: bool = False
     verdict: dict[str, Any] | None = None
+    failure: CheckCallError | None = None  # a model a check called (a grader) failed
 
     def key(self, round_: int) -> str:
         return self.item.nodeid if round_ == 0 else f"{self.item.nodeid}#round{round_}"
@@ -80,7 +82,10 @@ class Board:
         return self._members[item.nodeid].calls
 
     def judged(self, item: "PromptItem") -> tuple[list[list[CheckResult]], dict[str, Any] | None]:
+        """The item's checks and verdict; raises the CheckCallError a check's own model call met."""
         member = self._members[item.nodeid]
+        if member.failure is not None:
+            raise member.failure
         return member.checks, member.verdict
 
     def _submit(self, member: Member, count: int) -> None:
@@ -106,7 +111,11 @@ class Board:
             member.done, member.evidence = True, None  # the item reports the error; nothing to judge
             return
         item = member.item
-        member.checks += [item.sample_checks(call) for call in new]
+        try:
+            member.checks += [item.sample_checks(call) for call in new]
+        except CheckCallError as exc:
+            member.done, member.evidence, member.failure = True, None, exc  # the item reports it in its setup
+            return
         samples = measure(member.entry, member.calls, member.checks, item.similar(member.entry.scorer or "token_set_ratio"))
         member.evidence = weigh(
             member.entry, samples, member.names, item.planned.drift, item.latency_tolerance, member.evidence, member.weights,

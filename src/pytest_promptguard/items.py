@@ -18,6 +18,7 @@ from .checks.golden import similarity_to_golden
 from .checks.semantic import SCORER as SEMANTIC
 from .checks.text import unified_diff
 from .golden import GoldenEntry, canonical_index, check_labels
+from .modelchecks import CheckCallError
 from .errors import PromptguardError
 from .modelchecks import CheckCallError, CheckModels, cosine
 from .report.failure import explain_call_errors, explain_check_failure
@@ -186,6 +187,19 @@ class PromptItem(pytest.Item):
         if self.run.options.update and len(calls) > 1 and self.case.min_pass_rate is None:
             # A sampled baseline records how often each check passes; it needs one good sample to be canonical.
             self.result.min_pass_rate = 1 / len(calls)
+        # Checks that call a model themselves (a grader, an embedding model) run here, so that such a model's
+        # failure is an ERROR of the item, as a provider failure is, and never passes for a failed check.
+        try:
+            if self in self.run.board:
+                self.result.checks, self.result.verdict = self.run.board.judged(self)
+            else:
+                self.result.checks = [self.sample_checks(call) for call in calls]
+        except CheckCallError as exc:
+            raise ModelCallFailed(
+                f"{exc}\nthis is an error of a model the checks call, not a check failure: the output was not judged"
+            ) from None
+        finally:
+            self.result.check_calls = self.run.take_check_calls(self.path, self.case.id, self.spec.name)
 
     def runtest(self) -> None:
         assert self.result is not None
@@ -195,19 +209,16 @@ class PromptItem(pytest.Item):
         if tolerance is not None and not any(c.name == "latency" and "regression" in c.argument for c in checks):
             checks.append(_build("latency", {"regression": tolerance}, self.suite))
         if self in self.run.board:
-            self.result.checks, self.result.verdict = self.run.board.judged(self)
             if self.result.verdict is not None:
                 self.result.verdict.update(self._verdict_details(golden, self.result))
                 if self.case.min_pass_rate is None:
                     self.result.min_pass_rate = 0.0  # the verdict judges the checks' pass rates
-        else:
-            self.result.checks = [self.sample_checks(call) for call in calls]
         self.result.case_checks = [c.run(CaseInput(tuple(calls), info, golden)) for c in checks if c.scope == "case"]
         change = self._model_change(golden, self.result)
         if change is not None:
             self.result.case_checks.append(change)
         self.result.golden = self._golden_summary(golden, self.result)
-        self.result.check_calls = self.run.take_check_calls(self.path, self.case.id, self.spec.name)
+        self.result.check_calls += self.run.take_check_calls(self.path, self.case.id, self.spec.name)
         self.result.semantic_similarities = self._semantic_similarities(self.result)
         self._record_properties()
         if not self.result.passed:

@@ -30,7 +30,8 @@ Key = tuple[str, str, str]  # (suite file, case id, model): whose check asked
 
 
 class CheckCallError(Exception):
-    """A model a check needed gave no usable answer (or cannot be called now): the check's result says why."""
+    """A model a check needed (a grader, an embedding model) gave no usable answer, or cannot be called now. Like a
+    provider failure it is an ERROR of the item, never a check failure: "grader down" is not "output worse"."""
 
 
 def text_hash(text: str) -> str:

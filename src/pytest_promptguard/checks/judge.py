@@ -120,17 +120,13 @@ def build_judge(argument: dict[str, Any], context: BuildContext) -> Check:
         asker = (str(models.path), given.case.id, call.model)
         if call.source == "replay":
             return _replayed(given, asker)
-        try:
-            answer, source = models.grade(grader, render(template, rubric, call.text, expected))
-        except CheckCallError as exc:
-            return result("judge", False, f"judge error: {exc}")
+        answer, source = models.grade(grader, render(template, rubric, call.text, expected))  # CheckCallError: an ERROR
         graded = parse_grade(answer.text)
         if graded is None:
             models.note(asker, "judge", answer, source, key=key)
-            return result(
-                "judge", False,
-                f"judge error: grader '{grader.name}' did not answer JSON {{\"score\": 0-1, \"reason\": ...}}: "
-                f"{quote(answer.text, 80)}",
+            raise CheckCallError(
+                f"judge: grader '{grader.name}' did not answer JSON {{\"score\": 0-1, \"reason\": ...}}: "
+                f"{quote(answer.text, 80)}"
             )
         score, reason = graded
         models.note(asker, "judge", answer, source, key=key, rubric=rubric, output_hash=text_hash(call.text),
@@ -140,12 +136,12 @@ def build_judge(argument: dict[str, Any], context: BuildContext) -> Check:
     def _replayed(given: CheckInput, asker: tuple[str, str, str]) -> Any:
         entry = given.golden.entry if given.golden is not None else None
         if entry is None or given.call.text != entry.output:
-            return result("judge", False, f"judge error: the grader '{grader.name}' cannot be called under "
-                          "--promptguard-replay, and this output is not the golden's")
+            raise CheckCallError(f"judge: the grader '{grader.name}' cannot be called under --promptguard-replay, "
+                                 "and this output is not the golden's")
         recorded = next((j for j in entry.judge if j.key == key), None)
         if recorded is None:
-            return result("judge", False, "judge error: the golden has no judge score for this rubric and grader; "
-                          f"record it: {given.golden.record_command}")
+            raise CheckCallError("judge: the golden has no judge score for this rubric and grader; "
+                                 f"record it: {given.golden.record_command}")
         models.note(asker, "judge", None, "replay", model=grader.name, cost_usd=0.0, key=key, rubric=rubric,
                     output_hash=text_hash(given.call.text), score=recorded.score, reason=recorded.reason)
         return _verdict(recorded.score, recorded.reason, grader.name, replayed=True)
