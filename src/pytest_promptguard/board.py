@@ -72,8 +72,7 @@ class Board:
         looks = stats.look_sizes(drift.auto_min, drift.auto_max) if item.adaptive else None
         member = Member(item, entry, planned_tests(entry, item.check_labels(), item.latency_tolerance, item.spec.stream), looks)
         self._members[item.nodeid] = member
-        if item.planned.drift.alpha not in self.family:
-            self.family[drift.alpha] += 1  # not counted at collection (a replaced xdist worker's item)
+        self.family[drift.alpha] = max(self.family[drift.alpha], 1)  # counted at collection; never less than itself
         self._submit(member, looks[0] if looks else item.samples)
 
     def calls(self, item: "PromptItem") -> list[Call]:
