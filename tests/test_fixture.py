@@ -13,6 +13,7 @@ import yaml
 
 from .servers import Reply, chat_completion, last_user_message
 from .output import shows, summary
+from .meaning import REFUND_A, REFUND_Q, write_config
 
 SERVED = "gpt-4o-mini-2024-07-18"
 SUMMARY_PROMPT = "Summarise: revenue was $4.2M"
@@ -406,3 +407,126 @@ def test_under_xdist_update_records_and_replay_answers_with_results_in_the_json_
     cases = json.loads((pytester.path / "replay.json").read_text())["cases"]
     assert len(cases) == 3 and all(call["source"] == "replay" for c in cases for call in c["calls"])
     assert sum(len(c["calls"]) for c in cases) == 4
+
+
+# --- checks that call models: judge, semantic, golden by meaning -----------------------------------------------
+
+RUBRIC = "Answers the refund question and names the 30-day window."
+VAGUE_Q, VAGUE_A = "Can I send it back?", "Please contact our support team."
+EXPECTED = "You can return items within 30 days for a full refund."
+JUDGED = f"""
+RUBRIC = "{RUBRIC}"
+
+
+def test_refund(promptguard):
+    call = promptguard.call("fast", "{REFUND_Q}")
+    [judged] = promptguard.check(call, judge={{"rubric": RUBRIC, "model": "grader", "min": 0.7}})
+    assert judged.passed and judged.score == 0.9
+
+
+def test_vague(promptguard):
+    call = promptguard.call("fast", "{VAGUE_Q}")
+    promptguard.check(call, judge={{"rubric": RUBRIC, "model": "grader"}})
+"""
+
+
+def meaning_answers(server) -> None:
+    server.answers.update({REFUND_Q: REFUND_A, VAGUE_Q: VAGUE_A})
+    server.vectors.update({EXPECTED: [1.0, 0.0, 0.0], REFUND_A: [0.9, 0.1, 0.0], VAGUE_A: [0.0, 1.0, 0.0]})
+
+
+def test_judge_passes_and_fails_from_a_python_test_with_its_cost_apart(pytester, meaning_server):
+    write_config(pytester, meaning_server)
+    meaning_answers(meaning_server)
+    pytester.makepyfile(test_sum=JUDGED)
+    result = run(pytester, "--promptguard-report", "r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    shows(result, "test_vague", "judge 0.2 < min 0.7 (grader): does not name the return window",
+          "FAILED test_sum.py::test_vague - ChecksFailed: ")
+    assert "Traceback" not in result.stdout.str()
+    assert meaning_server.count["grader"] == 2
+    # Each grader call: 100 tokens in at $10/M and 20 out at $50/M = $0.002, apart from the tests' own cost.
+    assert "judge cost $0.0040 (2 grader calls)" in summary(result)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["totals"]["judge_calls"] == 2 and abs(report["totals"]["judge_cost_usd"] - 0.004) < 1e-9
+    assert report["totals"]["cost_usd"] < 0.001
+    cases = {c["case"]: c for c in report["cases"]}
+    assert cases["test_vague"]["outcome"] == "failed"
+    [record] = cases["test_refund"]["check_calls"]
+    assert (record["kind"], record["model"], record["score"], record["source"]) == ("judge", "grader", 0.9, "live")
+
+
+def test_semantic_passes_and_fails_from_a_python_test_with_its_cost_apart(pytester, meaning_server):
+    write_config(pytester, meaning_server, {"embedding_model": "emb"})
+    meaning_answers(meaning_server)
+    pytester.makepyfile(test_sum=f"""
+        def test_refund(promptguard):
+            call = promptguard.call("fast", "{REFUND_Q}")
+            [close] = promptguard.check(call, semantic={{"expected": "{EXPECTED}", "min": 0.85}})
+            assert close.reason == "cosine similarity 0.993 >= min 0.85 (emb)"
+
+        def test_vague(promptguard):
+            promptguard.check(promptguard.call("fast", "{VAGUE_Q}"), semantic={{"expected": "{EXPECTED}"}})
+    """)
+    result = run(pytester, "--promptguard-report", "r.json")
+    result.assert_outcomes(passed=1, failed=1)
+    shows(result, "test_vague", "cosine similarity 0.000 < min 0.85 (emb)", "FAILED test_sum.py::test_vague - ChecksFailed")
+    assert meaning_server.count["openai"] == 3  # the expected text once, and each output
+    assert "embedding cost $0.0004 (3 embedding calls)" in summary(result)
+    report = json.loads((pytester.path / "r.json").read_text())
+    assert report["totals"]["embedding_calls"] == 3
+    assert all(r["kind"] == "embedding" for c in report["cases"] for r in c["check_calls"])
+
+
+def test_golden_by_meaning_from_a_python_test_records_a_semantic_sampled_golden(pytester, meaning_server):
+    write_config(pytester, meaning_server, {"embedding_model": "emb"})
+    meaning_answers(meaning_server)
+    meaning_server.variants[REFUND_Q] = [REFUND_A, EXPECTED]
+    pytester.makepyfile(test_sum=f"""
+        def test_refund(promptguard):
+            calls = promptguard.call("fast", "{REFUND_Q}", repeat=2)
+            promptguard.check(calls, golden={{"method": "semantic"}})
+    """)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    entry = golden(pytester)["cases"]["test_refund"]["fast"]
+    assert entry["scorer"] == "semantic" and entry["calibrated_min"] is not None
+    assert sorted(s["similarity"] for s in entry["samples"]) == [99.4, 99.4]
+    # Today's answer drifted in meaning: the golden check fails by cosine similarity.
+    meaning_server.variants[REFUND_Q] = [VAGUE_A]
+    result = run(pytester)
+    result.assert_outcomes(failed=1)
+    shows(result, "output drifted from the golden: semantic ", " < calibrated min 0.944")
+
+
+def test_judge_scores_are_recorded_by_update_and_replayed_without_a_grader(pytester, meaning_server):
+    write_config(pytester, meaning_server)
+    meaning_answers(meaning_server)
+    pytester.makepyfile(test_sum=JUDGED)
+    run(pytester, "--promptguard-update", "-k", "refund").assert_outcomes(passed=1, deselected=1)
+    [judged] = golden(pytester)["cases"]["test_refund"]["fast"]["judge"]
+    assert (judged["rubric"], judged["model"], judged["score"], judged["reason"]) == (
+        RUBRIC, "grader", 0.9, "names the 30-day window")
+    asked = dict(meaning_server.count)
+    result = run(pytester, "--promptguard-replay", "-k", "refund", "--promptguard-report", "r.json")
+    result.assert_outcomes(passed=1, deselected=1)
+    assert dict(meaning_server.count) == asked  # no grader, no model
+    [case] = json.loads((pytester.path / "r.json").read_text())["cases"]
+    assert case["checks"][0][0]["reason"] == "judge 0.9 >= min 0.7 (grader, recorded in the golden): names the 30-day window"
+    assert case["check_calls"][0]["source"] == "replay" and case["check_calls"][0]["cost_usd"] == 0.0
+
+
+def test_a_grader_that_misbehaves_is_an_error_of_the_test_not_a_failed_check(pytester, meaning_server):
+    write_config(pytester, meaning_server)
+    meaning_answers(meaning_server)
+    meaning_server.grader = "prose"
+    pytester.makepyfile(test_sum=JUDGED)
+    result = run(pytester, "-k", "refund", "--promptguard-report", "r.json")
+    result.assert_outcomes(failed=1, deselected=1)
+    shows(result, "test_refund", "judge: grader 'grader' did not answer JSON {\"score\": 0-1, \"reason\": ...}: "
+          "'The answer looks fine to me", "this is an error of a model the checks call, not a check failure",
+          "FAILED test_sum.py::test_refund - ModelCallFailed: judge: grader 'grader'")
+    assert "Traceback" not in result.stdout.str() and "promptguard.check(" not in result.stdout.str()
+    [case] = json.loads((pytester.path / "r.json").read_text())["cases"]
+    assert case["outcome"] == "error" and case["checks"] == [[]]
+    assert [r["kind"] for r in case["check_calls"]] == ["judge"]  # the grader was paid for all the same
+    assert re.search(r"test_sum\.py\s+fast\s+1\s+0\s+0\s+0\s+1", summary(result)), summary(result)

@@ -10,6 +10,11 @@
 - A check is any registered check with the argument a suite would give it; a wrong one is a
   `CheckArgumentError` naming the check and its schema, a failing one fails the test with the suites' failure
   text (`ChecksFailed`). Several checks of one test accumulate in its result.
+- Checks that call models themselves (`judge`, `semantic`, `golden: {method: semantic}`) ask the graders and the
+  embedding model of the same promptguard.yaml, through the run (modelchecks.py: scheduler, caches, ledger), as a
+  suite's do: their calls land in the result's `check_calls` (judge and embedding cost in the reports, judge
+  scores in the goldens), and a grader or embedding model that fails (`CheckCallError`) fails the test as a
+  provider failure does (`ModelCallFailed`, an error of the test, not a failed check).
 - The test's calls and check results make one CaseResult (suite: the test module, case: the test), put on its
   report by the run's makereport hook (`attach_fixture_result`), so the controller's summary, reports and
   goldens include the test, under xdist too.
@@ -31,6 +36,7 @@ from .checks import REGISTRY, BuildContext, BuiltCheck, CaseInfo, CaseInput, Che
 from .config import DriftSettings
 from .errors import PromptguardError
 from .items import ModelCallFailed, golden_summary, model_change
+from .modelchecks import CheckCallError, CheckModels, cosine
 from .report.failure import explain_call_errors, explain_check_failure
 from .results import Call, CaseResult, CheckResult, Request
 from .validation import suggest
@@ -92,6 +98,7 @@ class PromptGuard:
         self._calls: list[FixtureCall] = []
         self._index: dict[int, int] = {}  # id(Call) -> its place in the result's calls
         self._context: BuildContext | None = None
+        self._check_error = False  # a model a check called failed: the test is an error, as for a provider failure
         self.result: CaseResult | None = None  # what the test learned so far; None before its first call
 
     @classmethod
@@ -153,14 +160,27 @@ class PromptGuard:
         result = self.result
         assert result is not None
         info = CaseInfo(suite=result.suite, id=result.case)
+        # Checks that call a model (a grader, an embedding model) may fail to: then nothing of this `check` is
+        # kept, and the test is an error with the explanation, as for a provider failure (see items.py).
+        try:
+            per_sample = []
+            for index in indexes:
+                given = CheckInput(result.calls[index], info, self._made_at(index).golden)
+                per_sample.append([c.run(given) for c in built if c.scope == "call"])
+            judged = CaseInput(tuple(result.calls[i] for i in indexes), info, self._golden_of(indexes))
+            over_all = [c.run(judged) for c in built if c.scope == "case"]
+            self._record_semantic_similarities(built, indexes)
+        except CheckCallError as exc:
+            self._check_error = True
+            raise ModelCallFailed(
+                f"{exc}\nthis is an error of a model the checks call, not a check failure: the output was not judged"
+            ) from None
+        finally:
+            self._take_check_calls()
         now: list[CheckResult] = []
-        for index in indexes:
-            given = CheckInput(result.calls[index], info, self._made_at(index).golden)
-            sample = [c.run(given) for c in built if c.scope == "call"]
+        for index, sample in zip(indexes, per_sample):
             result.checks[index] += sample
             now += sample
-        judged = CaseInput(tuple(result.calls[i] for i in indexes), info, self._golden_of(indexes))
-        over_all = [c.run(judged) for c in built if c.scope == "case"]
         result.case_checks += over_all
         if not all(r.passed for r in now + over_all):
             raise ChecksFailed(explain_check_failure(self._view(indexes, over_all)))
@@ -244,12 +264,41 @@ class PromptGuard:
         return GoldenRef(entry=None, record_command="(a golden belongs to one promptguard.call)")
 
     def _build_context(self) -> BuildContext:
-        """Where checks are declared: files (JSON Schemas) resolve from the test's folder; defaults from the config."""
+        """Where checks are declared: files (JSON Schemas) resolve from the test's folder; defaults from the config;
+        the models checks may ask (graders, the embedding model) are the config's, as for a suite beside the test."""
         if self._context is None:
             config = self._run.configs.for_suite(self._item.path)
             drift = config.drift
-            self._context = BuildContext(self._item.path, drift.min_similarity, drift.scorer, config.rootdir)
+            self._context = BuildContext(
+                self._item.path, drift.min_similarity, drift.scorer, config.rootdir, semantic_min=drift.min_semantic,
+                models=CheckModels(self._run, config, self._item.path.resolve()),
+            )
         return self._context
+
+    def _take_check_calls(self) -> None:
+        """Take the calls the checks made (graders, embeddings; noted under this test and each model it called)
+        off the run's ledger onto the test's result: the reports cost them apart, goldens keep the judge scores."""
+        result = self.result
+        assert result is not None
+        for model in dict.fromkeys(c.model for c in self._calls):
+            result.check_calls += self._run.take_check_calls(self._item.path, self._test, model)
+
+    def _record_semantic_similarities(self, built: Sequence[BuiltCheck], indexes: Sequence[int]) -> None:
+        """Recording, a sampled call judged by `golden: {method: semantic}` keeps its samples' pairwise semantic
+        similarities (100 x cosine) in its `fixture_calls` entry: the golden's canonical output and calibrated min
+        are chosen by them at session end, as for a suite's case (items.py), where nothing can be embedded."""
+        semantic = any(c.name == "golden" and isinstance(c.argument, dict) and c.argument.get("method") == "semantic" for c in built)
+        result = self.result
+        if not (semantic and self._run.options.update and result is not None and result.fixture_calls is not None):
+            return
+        models = self._build_context().models
+        for made in {id(m): m for m in map(self._made_at, indexes)}.values():
+            entry = result.fixture_calls[self._calls.index(made)]
+            if made.count < 2 or "semantic_similarities" in entry:
+                continue
+            texts = [c.text for c in result.calls[made.first : made.first + made.count]]
+            vectors = models.embed(models.embedder(), texts, (str(self._item.path.resolve()), self._test, made.model))
+            entry["semantic_similarities"] = [[round(100 * cosine(a, b), 1) for b in vectors] for a in vectors]
 
     def _view(self, indexes: Sequence[int], case_checks: list[CheckResult]) -> CaseResult:
         """The failure's subject as the suites' failure text explains it: the samples judged, their checks,
@@ -270,7 +319,7 @@ class PromptGuard:
         result = self.result
         if result is None:
             return None
-        errored = when == "setup" or any(c.error for c in result.calls)
+        errored = when == "setup" or self._check_error or any(c.error for c in result.calls)
         result.outcome = "error" if errored else ("skipped" if report.skipped else report.outcome)  # type: ignore[assignment]
         result.golden = next(
             (

@@ -181,7 +181,10 @@ def _fixture_groups(result: CaseResult) -> list[tuple[dict, CaseResult]]:
     for group in result.fixture_calls or ():
         samples = slice(group["first"], group["first"] + group["count"])
         checks = result.checks[samples] if result.checks else []
-        groups.append((group, replace(result, calls=result.calls[samples], checks=checks, request_digest=group["request_digest"])))
+        groups.append((group, replace(
+            result, calls=result.calls[samples], checks=checks, request_digest=group["request_digest"],
+            semantic_similarities=group.get("semantic_similarities"),  # its samples', measured by the fixture
+        )))
     return groups
 
 

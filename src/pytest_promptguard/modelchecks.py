@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from .errors import PromptguardError
+from .providers.local_embeddings import refuse_chat
 from .results import Call, Request
 
 if TYPE_CHECKING:
@@ -66,13 +67,14 @@ class CheckModels:
             raise PromptguardError(
                 f"embedding_model: model '{spec.name}' ({spec.provider}) has no embeddings API promptguard speaks",
                 path=self.config.path, line=self.config.data.lines.get("embedding_model"),
-                hint="name a model of provider openai, ollama or gemini",
+                hint="name a model of provider openai, ollama, gemini or sentence-transformers",
             )
         return spec
 
     def grader(self, name: str) -> "ModelSpec":
         """Model `name`, to grade with (PromptguardError, saying where models are defined, when unknown)."""
         spec = self.config.model(name)
+        refuse_chat(spec, self.config.path)  # an embedding-only model cannot grade
         self.run.provider_of(self.config, spec)
         return spec
 

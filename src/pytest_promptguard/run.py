@@ -15,6 +15,7 @@ from .errors import PromptguardError
 from .goldenbook import GoldenBook
 from .modelchecks import CheckModels, new_ledger
 from .providers import Provider, make_provider, unsupported
+from .providers.local_embeddings import refuse_chat
 from .results import Call, CallError, CaseResult, Request
 from .scheduler import Budget, Scheduler
 from .suite import Case, Suite, load_suite
@@ -140,6 +141,7 @@ class Run:
             for name in case.models:
                 baseline = config.model(name)
                 spec = self._candidate(config, name) if name in self.options.candidates else baseline
+                refuse_chat(spec, config.path)  # an embedding-only model cannot answer the case's prompt
                 plan = Planned(case, spec, self._provider(config, spec), baseline, config.drift)
                 _refuse_unsupported(plan, path)
                 planned.append(plan)

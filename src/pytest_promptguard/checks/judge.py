@@ -98,7 +98,7 @@ def parse_grade(text: str) -> tuple[float, str] | None:
 def build_judge(argument: dict[str, Any], context: BuildContext) -> Check:
     models = context.models
     if models is None:
-        raise CheckSpecError("check 'judge' needs a run's models to grade with; it is not available here")
+        raise CheckSpecError("check 'judge' was built without the run's models to grade with (a promptguard bug: please report it)")
     settings = models.judge_settings
     name = argument.get("model") or settings.get("model")
     if not name:

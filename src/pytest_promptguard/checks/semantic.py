@@ -27,7 +27,7 @@ def embedding_spec(context: BuildContext, check: str) -> Any:
     """The embedding model a check of `check` uses; CheckSpecError when the config names none."""
     models = context.models
     if models is None:
-        raise CheckSpecError(f"check '{check}' needs an embedding model, and none can be asked here")
+        raise CheckSpecError(f"check '{check}' was built without the run's models to embed with (a promptguard bug: please report it)")
     try:
         return models.embedder()
     except ValueError:

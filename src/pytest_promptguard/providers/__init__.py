@@ -12,6 +12,7 @@ from .base import Provider, ProviderError, Reply
 from .gemini import GeminiProvider
 from .ollama import OllamaProvider
 from .openai import OpenAIProvider
+from .local_embeddings import SentenceTransformersProvider
 from .python import PythonProvider
 
 PROVIDERS: dict[str, type] = {
@@ -20,6 +21,7 @@ PROVIDERS: dict[str, type] = {
     "gemini": GeminiProvider,
     "ollama": OllamaProvider,
     "python": PythonProvider,
+    "sentence-transformers": SentenceTransformersProvider,  # embeddings only, in-process (the `semantic` extra)
 }
 
 
