@@ -17,9 +17,8 @@ from .checks.fuzzy import similarity
 from .checks.golden import similarity_to_golden
 from .checks.semantic import SCORER as SEMANTIC
 from .checks.text import unified_diff
-from .golden import GoldenEntry, canonical_index, check_labels
-from .modelchecks import CheckCallError
 from .errors import PromptguardError
+from .golden import GoldenEntry, canonical_index, check_labels
 from .modelchecks import CheckCallError, CheckModels, cosine
 from .report.failure import explain_call_errors, explain_check_failure
 from .results import Call, CaseResult, CheckResult, percentile
