@@ -151,4 +151,4 @@ def test_embedding_config_errors_are_collection_errors_naming_file_line_and_fix(
     result.assert_outcomes(errors=1)
     out = text_of(result)
     assert "s.prompt.yaml:4: case 'refund': check 'semantic' needs an embedding model, and promptguard.yaml names none" in out
-    assert "fix: add a model that embeds (provider openai, ollama or gemini) under 'models', and name it: embedding_model: NAME" in out
+    assert "fix: add a model that embeds (provider openai, ollama, gemini or sentence-transformers) under 'models', and name it: embedding_model: NAME" in out

@@ -33,7 +33,7 @@ def embedding_spec(context: BuildContext, check: str) -> Any:
     except ValueError:
         raise CheckSpecError(
             f"check '{check}' needs an embedding model, and promptguard.yaml names none",
-            hint="add a model that embeds (provider openai, ollama or gemini) under 'models', "
+            hint="add a model that embeds (provider openai, ollama, gemini or sentence-transformers) under 'models', "
             "and name it: embedding_model: NAME",
         ) from None
 
