@@ -90,16 +90,18 @@ def canonical_index(texts: Sequence[str], passing: Sequence[bool], similar: Simi
     return _medoid(_similarities(texts, similar), passing, range(len(texts)))
 
 
-def held_out_similarities(texts: Sequence[str], passing: Sequence[bool], similar: Similarity) -> list[float]:
-    """Each sample's similarity to the canonical output chosen from the *other* samples. The medoid of a
-    sample is chosen for being close to that sample, so its members' similarity to it flatters them: a fresh
-    sample would look less similar and cry drift. Held out, a recorded sample is measured as a fresh one is."""
+def canonical_and_held_out(texts: Sequence[str], passing: Sequence[bool], similar: Similarity) -> tuple[int, list[float]]:
+    """The canonical sample (see canonical_index) and each sample's similarity to the canonical output chosen
+    from the *other* samples. The medoid of a sample is chosen for being close to that sample, so its members'
+    similarity to it flatters them: a fresh sample would look less similar and cry drift. Held out, a recorded
+    sample is measured as a fresh one is (a lone sample has no others: no similarities). The pairwise
+    similarities are computed once for both."""
     matrix = _similarities(texts, similar)
     held_out = []
-    for i in range(len(texts)):
+    for i in range(len(texts) if len(texts) > 1 else 0):
         others = [j for j in range(len(texts)) if j != i]
         held_out.append(round(matrix[i][_medoid(matrix, passing, others)], 1))
-    return held_out
+    return _medoid(matrix, passing, range(len(texts))), held_out
 
 
 def _similarities(texts: Sequence[str], similar: Similarity) -> list[list[float]]:
@@ -157,7 +159,7 @@ class GoldenEntry:
 
     @property
     def similarities(self) -> list[float]:
-        """The samples' similarities to the canonical output, each chosen without it (see held_out_similarities)."""
+        """The samples' similarities to the canonical output, each chosen without it (see canonical_and_held_out)."""
         return [s.similarity for s in self.samples if s.similarity is not None]
 
     def passes(self, label: str) -> int:
@@ -298,10 +300,10 @@ class GoldenEntry:
         similarities less `tolerance` becomes the calibrated threshold of the golden check."""
         calls, checks = result.calls, result.checks or [[] for _ in result.calls]
         texts, passing = [c.text for c in calls], [all(r.passed for r in sample) for sample in checks]
-        first = canonical_index(texts, passing, similar)
+        first, held_out = canonical_and_held_out(texts, passing, similar)
         order = [first] + [i for i in range(len(calls)) if i != first]
         sampled = len(calls) >= 2
-        scores = dict(enumerate(held_out_similarities(texts, passing, similar))) if sampled else {}
+        scores = dict(enumerate(held_out)) if sampled else {}
         canonical = calls[first]
         judged = _judgements(result)
         return cls(
