@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 
 
+def unwrapped(text: str) -> str:
+    """`text` with the lines promptguard wraps at 100 columns (continued with two spaces) joined again."""
+    return re.sub(r"\n {2}(?=\S)", " ", text)
+
+
+def text_of(result) -> str:
+    """The whole output of a run, unwrapped."""
+    return unwrapped(result.stdout.str())
+
+
 def summary(result) -> str:
-    """The promptguard section of the output, with lines wrapped at 100 columns joined again."""
-    section = result.stdout.str().split("= promptguard =", 1)[-1]
-    return re.sub(r"\n {2}(?=\S)", " ", section)
+    """The promptguard section of the output, unwrapped."""
+    return unwrapped(result.stdout.str().split("= promptguard =", 1)[-1])
 
 
 def shows(result, *parts: str) -> None:

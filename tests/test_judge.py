@@ -4,13 +4,13 @@ cached, recorded in goldens and replayed."""
 from __future__ import annotations
 
 import json
-import re
 
 import yaml
 
 from pytest_promptguard.checks.judge import DEFAULT_PROMPT, parse_grade, render
 
 from .meaning import GRADER_ID, REFUND_A, REFUND_Q, write_config
+from .output import text_of
 
 RUBRIC = "Answers the refund question and names the 30-day window."
 SUITE = f"""
@@ -28,10 +28,6 @@ cases:
 
 def answer(server) -> None:
     server.answers.update({REFUND_Q: REFUND_A, "Can I send it back?": "Please contact our support team."})
-
-
-def text_of(result) -> str:
-    return re.sub(r"\n {2}(?=\S)", " ", result.stdout.str())
 
 
 def test_judge_passes_and_fails_with_the_graders_reason(pytester, write, meaning_server):

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 import yaml
@@ -12,14 +11,11 @@ import yaml
 from pytest_promptguard.modelchecks import cosine
 
 from .meaning import REFUND_A, REFUND_Q, write_config
+from .output import text_of
 
 EXPECTED = "You can return items within 30 days for a full refund."
 CLOSE = "Returns are accepted for a month after delivery, money back."
 FAR = "Please contact our support team."
-
-
-def text_of(result) -> str:
-    return re.sub(r"\n {2}(?=\S)", " ", result.stdout.str())
 
 
 def fixed_vectors(server) -> None:

@@ -16,6 +16,7 @@ from pytest_promptguard.config import ModelSpec
 from pytest_promptguard.providers import local_embeddings
 
 from .meaning import REFUND_A, REFUND_Q, write_config
+from .output import text_of
 
 EXPECTED = "You can return items within 30 days for a full refund."
 CLOSE = "Returns are accepted for a month after delivery, money back."  # cosine ~0.69 with EXPECTED
@@ -58,10 +59,6 @@ def local_model():
         spec = ModelSpec(name="local", provider="sentence-transformers", model="all-MiniLM-L6-v2")
         local_embeddings.load(spec)
         yield local_embeddings.load_seconds()
-
-
-def text_of(result) -> str:
-    return re.sub(r"\n {2}(?=\S)", " ", result.stdout.str())
 
 
 SUITE = f"""
