@@ -34,12 +34,18 @@ def serve(latency_s: float) -> ThreadingHTTPServer:
         def do_POST(self) -> None:
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             time.sleep(latency_s)
-            body = json.dumps({
-                "model": "bench-model",
-                "choices": [{"message": {"role": "assistant", "content": "ok " + request["messages"][-1]["content"]},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 2},
-            }).encode()
+            body = json.dumps(
+                {
+                    "model": "bench-model",
+                    "choices": [
+                        {
+                            "message": {"role": "assistant", "content": "ok " + request["messages"][-1]["content"]},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 2},
+                }
+            ).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
@@ -61,7 +67,9 @@ def run_pytest(folder: Path, *args: str) -> float:
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *UNRELATED_PLUGINS, *args],
-        cwd=folder, capture_output=True, text=True,
+        cwd=folder,
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
@@ -79,13 +87,24 @@ def main() -> None:
     server = serve(args.latency)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        (folder / "promptguard.yaml").write_text(json.dumps({
-            "default_models": ["bench"],
-            "models": {"bench": {"provider": "openai", "model": "bench-model",
-                                 "base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
-                                 "max_concurrency": args.concurrency}},
-        }))
-        cases = "".join(f'  - {{id: c{i}, prompt: "question {i}", checks: [{{contains: "ok"}}]}}\n' for i in range(args.cases))
+        (folder / "promptguard.yaml").write_text(
+            json.dumps(
+                {
+                    "default_models": ["bench"],
+                    "models": {
+                        "bench": {
+                            "provider": "openai",
+                            "model": "bench-model",
+                            "base_url": f"http://127.0.0.1:{server.server_address[1]}/v1",
+                            "max_concurrency": args.concurrency,
+                        }
+                    },
+                }
+            )
+        )
+        cases = "".join(
+            f'  - {{id: c{i}, prompt: "question {i}", checks: [{{contains: "ok"}}]}}\n' for i in range(args.cases)
+        )
         (folder / "bench.prompt.yaml").write_text("cases:\n" + cases)
         small = max(1, args.cases // 10)
         (folder / "small.prompt.yaml").write_text("cases:\n" + "".join(cases.splitlines(keepends=True)[:small]))
@@ -100,8 +119,11 @@ def main() -> None:
         wall = run_pytest(folder, "--promptguard", "bench.prompt.yaml", *concurrency)
         ideal = math.ceil(args.cases / args.concurrency) * args.latency
         print(f"N={args.cases} L={args.latency * 1000:.0f} ms C={args.concurrency}")
-        print(f"wall {wall:.2f} s   ideal ceil(N/C)*L {ideal:.2f} s   ratio {wall / ideal:.2f}   "
-              f"target wall <= 1.2 x ideal + 2 s = {1.2 * ideal + 2:.2f} s: {'met' if wall <= 1.2 * ideal + 2 else 'MISSED'}")
+        print(
+            f"wall {wall:.2f} s   ideal ceil(N/C)*L {ideal:.2f} s   ratio {wall / ideal:.2f}   "
+            f"target wall <= 1.2 x ideal + 2 s = {1.2 * ideal + 2:.2f} s: "
+            f"{'met' if wall <= 1.2 * ideal + 2 else 'MISSED'}"
+        )
 
         # Per case = the slope between N/10 and N cases (start-up cancels out), beyond plain pytest's slope.
         def best(*run: str) -> float:
@@ -114,10 +136,15 @@ def main() -> None:
         slope = (cached - cached_small) / (args.cases - small) * 1000
         plain_slope = (plain - plain_small) / (args.cases - small) * 1000
         overhead = slope - plain_slope
-        print(f"cache warm: {cached:.2f} s for {args.cases} cases, {cached_small:.2f} s for {small}: {slope:.2f} ms a case; "
-              f"plain pytest {plain_slope:.2f} ms a test")
-        print(f"promptguard's overhead per case beyond pytest's own: {overhead:.2f} ms "
-              f"(target <= 1 ms: {'met' if overhead <= 1 else 'MISSED'})")
+        print(
+            f"cache warm: {cached:.2f} s for {args.cases} cases, {cached_small:.2f} s for {small}: {slope:.2f} ms a "
+            "case; "
+            f"plain pytest {plain_slope:.2f} ms a test"
+        )
+        print(
+            f"promptguard's overhead per case beyond pytest's own: {overhead:.2f} ms "
+            f"(target <= 1 ms: {'met' if overhead <= 1 else 'MISSED'})"
+        )
     server.shutdown()
 
 

@@ -26,26 +26,43 @@ from pathlib import Path
 COLLECT_TARGET_S = 5.0
 MEMORY_TARGET_MB = 300.0
 UNRELATED_PLUGINS = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark"]
-REPORTS = ["--promptguard-report=out/report.json", "--promptguard-log=out/calls.jsonl",
-           "--promptguard-html=out/report.html", "--promptguard-md=out/summary.md"]
+REPORTS = [
+    "--promptguard-report=out/report.json",
+    "--promptguard-log=out/calls.jsonl",
+    "--promptguard-html=out/report.html",
+    "--promptguard-md=out/summary.md",
+]
 
 MODEL = '''
 def answer(messages, params):
     """Echo the prompt, so its `contains` check passes; case 77 of every suite answers wrong: 1% fail."""
     prompt = messages[-1]["content"]
-    return {"text": "wrong" if prompt.endswith(" case 77") else f"echo {prompt}", "usage": {"input_tokens": 12, "output_tokens": 4}}
+    text = "wrong" if prompt.endswith(" case 77") else f"echo {prompt}"
+    return {"text": text, "usage": {"input_tokens": 12, "output_tokens": 4}}
 '''
 
 
 def write_suites(folder: Path, files: int, cases: int) -> None:
     (folder / "bench_model.py").write_text(MODEL)
-    (folder / "promptguard.yaml").write_text(json.dumps({
-        "pythonpath": ["."], "default_models": ["echo"],
-        "models": {"echo": {"provider": "python", "callable": "bench_model:answer", "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}},
-    }))
+    (folder / "promptguard.yaml").write_text(
+        json.dumps(
+            {
+                "pythonpath": ["."],
+                "default_models": ["echo"],
+                "models": {
+                    "echo": {
+                        "provider": "python",
+                        "callable": "bench_model:answer",
+                        "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6},
+                    }
+                },
+            }
+        )
+    )
     for f in range(files):
         body = "".join(
-            f'  - {{id: c{c}, prompt: "suite {f} case {c}", tags: [t{c % 5}], checks: [{{contains: "echo suite {f} case {c}"}}]}}\n'
+            f'  - {{id: c{c}, prompt: "suite {f} case {c}", tags: [t{c % 5}], '
+            f'checks: [{{contains: "echo suite {f} case {c}"}}]}}\n'
             for c in range(cases)
         )
         (folder / "suites" / f"s{f:03d}.prompt.yaml").write_text(f"tags: [suite{f % 10}]\ncases:\n{body}")
@@ -54,8 +71,13 @@ def write_suites(folder: Path, files: int, cases: int) -> None:
 def run(folder: Path, *args: str) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB of the pytest process (and its children), and the tail of its output."""
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", *UNRELATED_PLUGINS, *args], cwd=folder,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", *UNRELATED_PLUGINS, *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -80,19 +102,25 @@ def main() -> None:
 
         # Best of three: collection is short, and a shared machine's load would otherwise decide the figure.
         collect, collect_mb, last = min(run(folder, "--promptguard", "--collect-only") for _ in range(3))
-        print(f"collection  {collect:6.2f} s  peak {collect_mb:5.0f} MB  ({last})  "
-              f"target < {COLLECT_TARGET_S:.0f} s: {'met' if collect < COLLECT_TARGET_S else 'MISSED'}")
+        print(
+            f"collection  {collect:6.2f} s  peak {collect_mb:5.0f} MB  ({last})  "
+            f"target < {COLLECT_TARGET_S:.0f} s: {'met' if collect < COLLECT_TARGET_S else 'MISSED'}"
+        )
 
         wall, peak, last = run(folder, "--promptguard", *REPORTS)
         sizes = ", ".join(f"{p.name} {p.stat().st_size / 1e6:.1f} MB" for p in sorted((folder / "out").iterdir()))
-        print(f"full run    {wall:6.2f} s  peak {peak:5.0f} MB  {total / wall:6.0f} cases/s  ({last})  "
-              f"target < {MEMORY_TARGET_MB:.0f} MB: {'met' if peak < MEMORY_TARGET_MB else 'MISSED'}")
+        print(
+            f"full run    {wall:6.2f} s  peak {peak:5.0f} MB  {total / wall:6.0f} cases/s  ({last})  "
+            f"target < {MEMORY_TARGET_MB:.0f} MB: {'met' if peak < MEMORY_TARGET_MB else 'MISSED'}"
+        )
         print(f"reports     {sizes}")
 
         if args.workers:
             wall_n, peak_n, last = run(folder, "--promptguard", "-n", "auto", *REPORTS)
-            print(f"-n auto     {wall_n:6.2f} s  peak {peak_n:5.0f} MB (largest process)  {total / wall_n:6.0f} cases/s  "
-                  f"({last})  x{wall / wall_n:.2f}")
+            print(
+                f"-n auto     {wall_n:6.2f} s  peak {peak_n:5.0f} MB (largest process)  {total / wall_n:6.0f} cases/s  "
+                f"({last})  x{wall / wall_n:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -49,12 +49,19 @@ TOPICS = [
 ]
 OPENERS = ["", "Sure! ", "Of course. ", "Happy to help: ", "Good question. "]
 VERBS = ["You can {act} from {where}", "To {act}, go to {where}", "{Act} via {where}", "Simply {act} using {where}"]
-ENDINGS = ["and you will get {what}.", "and you get {what}.", "; expect {what}.", "which gives you {what}.",
-           "- you'll receive {what}."]
-REFUSALS = ["I'm sorry, I can't help with {topic}. Please contact support.",
-            "Unfortunately I am not able to answer questions about how to {topic}.",
-            "That is outside what I can do. Try our FAQ for {topic}.",
-            "I cannot assist with that request."]
+ENDINGS = [
+    "and you will get {what}.",
+    "and you get {what}.",
+    "; expect {what}.",
+    "which gives you {what}.",
+    "- you'll receive {what}.",
+]
+REFUSALS = [
+    "I'm sorry, I can't help with {topic}. Please contact support.",
+    "Unfortunately I am not able to answer questions about how to {topic}.",
+    "That is outside what I can do. Try our FAQ for {topic}.",
+    "I cannot assist with that request.",
+]
 
 
 def answer(prompt: str, rng: random.Random, shift: float) -> str:
@@ -89,11 +96,13 @@ class Server:
                     bench.counts[prompt] += 1
                     rng = random.Random(f"{bench.night}/{bench.phase}/{prompt}/{bench.counts[prompt]}")
                     text = answer(prompt, rng, bench.shift)
-                body = json.dumps({
-                    "model": "bench-model-2026-01-01",
-                    "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 12, "completion_tokens": len(text.split())},
-                }).encode()
+                body = json.dumps(
+                    {
+                        "model": "bench-model-2026-01-01",
+                        "choices": [{"message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 12, "completion_tokens": len(text.split())},
+                    }
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -110,14 +119,25 @@ class Server:
 
 
 def write_suite(folder: Path, url: str, cases: int, baseline_samples: int, alpha: float) -> None:
-    (folder / "promptguard.yaml").write_text(json.dumps({
-        "default_models": ["model"],
-        "models": {"model": {"provider": "openai", "model": "bench-model", "base_url": url, "price":
-                             {"input_per_mtok": 0.15, "output_per_mtok": 0.6}}},
-        "drift": {"baseline_samples": baseline_samples, "alpha": alpha},
-    }))
+    (folder / "promptguard.yaml").write_text(
+        json.dumps(
+            {
+                "default_models": ["model"],
+                "models": {
+                    "model": {
+                        "provider": "openai",
+                        "model": "bench-model",
+                        "base_url": url,
+                        "price": {"input_per_mtok": 0.15, "output_per_mtok": 0.6},
+                    }
+                },
+                "drift": {"baseline_samples": baseline_samples, "alpha": alpha},
+            }
+        )
+    )
     lines = ["cases:"] + [
-        f"  - {{id: case-{i}, prompt: '{i}: How do I {TOPICS[i % len(TOPICS)][0]}?', checks: [golden]}}" for i in range(cases)
+        f"  - {{id: case-{i}, prompt: '{i}: How do I {TOPICS[i % len(TOPICS)][0]}?', checks: [golden]}}"
+        for i in range(cases)
     ]
     (folder / "s.prompt.yaml").write_text("\n".join(lines) + "\n")
 
@@ -138,12 +158,22 @@ def night(server: Server, night_no: int, phase: str, shift: float, options: argp
     """One simulated night: a fresh baseline, then the nightly run; the verdicts of its cases."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        write_suite(folder, f"http://127.0.0.1:{server.http.server_address[1]}", options.cases, options.baseline_samples, options.alpha)
+        write_suite(
+            folder,
+            f"http://127.0.0.1:{server.http.server_address[1]}",
+            options.cases,
+            options.baseline_samples,
+            options.alpha,
+        )
         server.start(night_no, "baseline", 0.0)
         pytest_run(folder, "--promptguard-update")
         server.start(night_no, phase, shift)
-        report = pytest_run(folder, "--promptguard-repeat", options.repeat, f"--promptguard-report={folder / 'report.json'}")
-    return [{"verdict": (c.get("verdict") or {}).get("verdict"), "calls": len(c["calls"])} for c in report.get("cases", [])]
+        report = pytest_run(
+            folder, "--promptguard-repeat", options.repeat, f"--promptguard-report={folder / 'report.json'}"
+        )
+    return [
+        {"verdict": (c.get("verdict") or {}).get("verdict"), "calls": len(c["calls"])} for c in report.get("cases", [])
+    ]
 
 
 def main() -> None:
@@ -168,17 +198,27 @@ def main() -> None:
     shifted = sum(len(n) for n in drift)
     calls = {phase: [c["calls"] for n in runs for c in n] for phase, runs in results.items()}
     verdicts = {phase: Counter(c["verdict"] for n in runs for c in n) for phase, runs in results.items()}
-    print(f"setup: {options.cases} cases a night, baseline_samples {options.baseline_samples}, repeat {options.repeat}, "
-          f"alpha {options.alpha:g}, shift {options.shift:g} (share of answers that become refusals)")
-    print(f"false alarms: {false_alarm_nights}/{options.nights} nights with a drifted case "
-          f"= {false_alarm_nights / options.nights:.1%} (target <= {options.alpha:.0%}); verdicts {dict(verdicts['stable'])}")
-    print(f"detection: {detected}/{shifted} shifted cases drifted = {detected / shifted:.1%} (target >= 95%); "
-          f"verdicts {dict(verdicts['drift'])}")
+    print(
+        f"setup: {options.cases} cases a night, baseline_samples {options.baseline_samples}, repeat {options.repeat}, "
+        f"alpha {options.alpha:g}, shift {options.shift:g} (share of answers that become refusals)"
+    )
+    print(
+        f"false alarms: {false_alarm_nights}/{options.nights} nights with a drifted case "
+        f"= {false_alarm_nights / options.nights:.1%} (target <= {options.alpha:.0%}); verdicts "
+        f"{dict(verdicts['stable'])}"
+    )
+    print(
+        f"detection: {detected}/{shifted} shifted cases drifted = {detected / shifted:.1%} (target >= 95%); "
+        f"verdicts {dict(verdicts['drift'])}"
+    )
     for phase in ("stable", "drift"):
         mean = sum(calls[phase]) / len(calls[phase])
         print(f"mean calls per case, {phase} nights: {mean:.1f} vs 20 for repeat: 20 ({mean / 20:.0%})")
     every = calls["stable"] + calls["drift"]
-    print(f"mean calls per case, all nights: {sum(every) / len(every):.1f} vs 20 ({sum(every) / len(every) / 20:.0%}; target <= 50%)")
+    print(
+        f"mean calls per case, all nights: {sum(every) / len(every):.1f} vs 20 ({sum(every) / len(every) / 20:.0%}; "
+        "target <= 50%)"
+    )
     print(f"wall time: {time.perf_counter() - started:.0f} s")
 
 

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-import textwrap
-from pathlib import Path
-from typing import Iterator
-
 import asyncio
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -65,11 +64,19 @@ def openai_config(pytester: pytest.Pytester, model_server: ModelServer):
 
     def make(models: dict | None = None, **fast: object) -> Path:
         spec = {
-            "provider": "openai", "model": "gpt-4o-mini", "base_url": model_server.url, "timeout_s": 5,
-            "max_backoff_s": 0.05, **fast,
+            "provider": "openai",
+            "model": "gpt-4o-mini",
+            "base_url": model_server.url,
+            "timeout_s": 5,
+            "max_backoff_s": 0.05,
+            **fast,
         }
         # One golden sample per case, as at temperature 0: the tests of sampled baselines ask for more.
-        data = {"default_models": ["fast"], "models": {"fast": spec, **(models or {})}, "drift": {"baseline_samples": 1}}
+        data = {
+            "default_models": ["fast"],
+            "models": {"fast": spec, **(models or {})},
+            "drift": {"baseline_samples": 1},
+        }
         path = pytester.path / "promptguard.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path

@@ -15,16 +15,26 @@ import socket
 import socketserver
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from .servers import anthropic_message, chat_completion, gemini_response, ollama_chat
 
 PROVIDERS = ("openai", "anthropic", "gemini", "ollama")
 HANG_LIMIT_S = 30.0  # a hanging answer ends by then at the latest (or when the server stops)
 
-REASONS = {200: "OK", 301: "Moved Permanently", 302: "Found", 307: "Temporary Redirect", 308: "Permanent Redirect",
-           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+REASONS = {
+    200: "OK",
+    301: "Moved Permanently",
+    302: "Found",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 def base_url(provider: str, root: str) -> str:
@@ -119,7 +129,7 @@ class Exchange:
     """One request and the socket its answer goes to."""
 
     sock: socket.socket
-    server: "FaultServer"
+    server: FaultServer
     provider: str
     prompt: str
     path: str
@@ -130,8 +140,13 @@ class Exchange:
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def head(self, status: int = 200, headers: dict[str, str] | None = None, length: int | None = None,
-             content_type: str = "application/json") -> bytes:
+    def head(
+        self,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        length: int | None = None,
+        content_type: str = "application/json",
+    ) -> bytes:
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Whatever')}", f"Content-Type: {content_type}"]
         if length is not None:
             lines.append(f"Content-Length: {length}")
@@ -282,8 +297,12 @@ FAULTS: tuple[Fault, ...] = (
     Fault("429-retry-after-ms", "retried", _status(429, ERROR, {"retry-after-ms": "20"}), ("HTTP 429",)),
     Fault("429-bare", "retried", _status(429, ERROR), ("HTTP 429", "says no")),
     Fault("500", "retried", _status(500, ERROR), ("HTTP 500", "says no")),
-    Fault("502-html", "retried", _status(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
-          ("HTTP 502", "502 Bad Gateway")),
+    Fault(
+        "502-html",
+        "retried",
+        _status(502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
+        ("HTTP 502", "502 Bad Gateway"),
+    ),
     Fault("503", "retried", _status(503, ERROR, {"Retry-After": "0"}), ("HTTP 503",)),
     Fault("503-huge-body", "retried", _error_with_huge_body, ("HTTP 503", "upstream overloaded", "…")),
     Fault("refused", "retried", _hang, ("cannot reach", "connection refused"), refused=True),
@@ -368,7 +387,7 @@ class FaultServer:
             body = exchange.good_body()
             exchange.send(exchange.head(200, length=len(body)) + body)
 
-    def __enter__(self) -> "FaultServer":
+    def __enter__(self) -> FaultServer:
         self._thread.start()
         return self
 
@@ -411,4 +430,3 @@ class RefusingPort:
 
     def close(self) -> None:
         self._sock.close()
-

@@ -42,20 +42,39 @@ class MeaningServer(ModelServer):
     def respond(self, path: str, request: dict[str, Any], headers: dict[str, str]) -> Reply:
         if path.endswith("/embeddings"):
             self.count["openai"] += 1
-            data = [{"object": "embedding", "index": i, "embedding": self.vector(t)} for i, t in enumerate(request["input"])]
-            return Reply(body={"object": "list", "data": data, "model": request["model"],
-                               "usage": {"prompt_tokens": 7, "total_tokens": 7}})
+            data = [
+                {"object": "embedding", "index": i, "embedding": self.vector(t)} for i, t in enumerate(request["input"])
+            ]
+            return Reply(
+                body={
+                    "object": "list",
+                    "data": data,
+                    "model": request["model"],
+                    "usage": {"prompt_tokens": 7, "total_tokens": 7},
+                }
+            )
         if path.endswith("/api/embed"):
             self.count["ollama"] += 1
-            return Reply(body={"model": request["model"], "embeddings": [self.vector(t) for t in request["input"]],
-                               "prompt_eval_count": 5})
+            return Reply(
+                body={
+                    "model": request["model"],
+                    "embeddings": [self.vector(t) for t in request["input"]],
+                    "prompt_eval_count": 5,
+                }
+            )
         if ":embedContent" in path:
             self.count["gemini"] += 1
             return Reply(body={"embedding": {"values": self.vector(request["content"]["parts"][0]["text"])}})
         if request.get("model") == GRADER_ID:
             self.count["grader"] += 1
-            return Reply(body=chat_completion(self.grade(last_user_message(request)), model=self.grader_model_served,
-                                              prompt_tokens=100, completion_tokens=20))
+            return Reply(
+                body=chat_completion(
+                    self.grade(last_user_message(request)),
+                    model=self.grader_model_served,
+                    prompt_tokens=100,
+                    completion_tokens=20,
+                )
+            )
         self.count["chat"] += 1
         prompt = last_user_message(request)
         if prompt in self.variants:  # a nondeterministic model: its answers in turn
@@ -70,7 +89,8 @@ class MeaningServer(ModelServer):
         if self.grader == "prose":
             return "The answer looks fine to me, I would give it a good score."
         verdict = (
-            {"score": 0.9, "reason": "names the 30-day window"} if "30 days" in answer
+            {"score": 0.9, "reason": "names the 30-day window"}
+            if "30 days" in answer
             else {"score": 0.2, "reason": "does not name the return window"}
         )
         text = json.dumps(verdict)
@@ -84,10 +104,18 @@ def write_config(pytester, server: MeaningServer, extra: dict | None = None, **m
         "default_models": ["fast"],
         "models": {
             "fast": {"provider": "openai", "model": "gpt-4o-mini", **base},
-            "grader": {"provider": "openai", "model": GRADER_ID, **base,
-                       "price": {"input_per_mtok": 10, "output_per_mtok": 50}},
-            "emb": {"provider": "openai", "model": "text-embedding-3-small", **base,
-                    "price": {"input_per_mtok": 20, "output_per_mtok": 0}},
+            "grader": {
+                "provider": "openai",
+                "model": GRADER_ID,
+                **base,
+                "price": {"input_per_mtok": 10, "output_per_mtok": 50},
+            },
+            "emb": {
+                "provider": "openai",
+                "model": "text-embedding-3-small",
+                **base,
+                "price": {"input_per_mtok": 20, "output_per_mtok": 0},
+            },
             **models,
         },
         "drift": {"baseline_samples": 1},

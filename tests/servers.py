@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Sequence
+from typing import Any
 
 
 @dataclass
@@ -27,9 +28,15 @@ class Reply:
 Responder = Callable[[dict[str, Any], dict[str, str]], Reply]
 
 
-def chat_completion(text: str, *, model: str = "test-model-2024-01-01", fingerprint: str | None = "fp_test1",
-                    prompt_tokens: int | None = 12, completion_tokens: int | None = None,
-                    finish_reason: str = "stop") -> dict[str, Any]:
+def chat_completion(
+    text: str,
+    *,
+    model: str = "test-model-2024-01-01",
+    fingerprint: str | None = "fp_test1",
+    prompt_tokens: int | None = 12,
+    completion_tokens: int | None = None,
+    finish_reason: str = "stop",
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -47,20 +54,37 @@ def chat_completion(text: str, *, model: str = "test-model-2024-01-01", fingerpr
     return body
 
 
-def anthropic_message(text: str = "", *, tool_uses: Sequence[dict[str, Any]] = (), model: str = "claude-test-20250101",
-                      stop_reason: str = "end_turn", usage: dict[str, Any] | None = None) -> dict[str, Any]:
+def anthropic_message(
+    text: str = "",
+    *,
+    tool_uses: Sequence[dict[str, Any]] = (),
+    model: str = "claude-test-20250101",
+    stop_reason: str = "end_turn",
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A Messages API answer: text block (if any), then tool_use blocks {id, name, input}."""
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     content += [{"type": "tool_use", **tool} for tool in tool_uses]
-    body: dict[str, Any] = {"id": "msg_1", "type": "message", "role": "assistant", "model": model,
-                            "content": content, "stop_reason": stop_reason, "stop_sequence": None}
+    body: dict[str, Any] = {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": content,
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+    }
     if usage is not None:
         body["usage"] = usage
     return body
 
 
-def gemini_response(*parts: dict[str, Any], model_version: str = "gemini-test-001", finish_reason: str = "STOP",
-                    usage: dict[str, Any] | None = None) -> dict[str, Any]:
+def gemini_response(
+    *parts: dict[str, Any],
+    model_version: str = "gemini-test-001",
+    finish_reason: str = "STOP",
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A generateContent answer with one candidate made of `parts` ({"text": ...} or {"functionCall": ...})."""
     body: dict[str, Any] = {
         "candidates": [{"content": {"role": "model", "parts": list(parts)}, "finishReason": finish_reason, "index": 0}],
@@ -72,15 +96,26 @@ def gemini_response(*parts: dict[str, Any], model_version: str = "gemini-test-00
     return body
 
 
-def ollama_chat(text: str = "", *, tool_calls: Sequence[dict[str, Any]] = (), model: str = "llama-test:8b",
-                done_reason: str = "stop", prompt_eval_count: int | None = 11,
-                eval_count: int | None = 5) -> dict[str, Any]:
+def ollama_chat(
+    text: str = "",
+    *,
+    tool_calls: Sequence[dict[str, Any]] = (),
+    model: str = "llama-test:8b",
+    done_reason: str = "stop",
+    prompt_eval_count: int | None = 11,
+    eval_count: int | None = 5,
+) -> dict[str, Any]:
     """A non-streamed /api/chat answer; tool calls are {name, arguments} with arguments an object."""
     message: dict[str, Any] = {"role": "assistant", "content": text}
     if tool_calls:
         message["tool_calls"] = [{"function": call} for call in tool_calls]
-    body: dict[str, Any] = {"model": model, "created_at": "2025-01-01T00:00:00Z", "message": message,
-                            "done": True, "done_reason": done_reason}
+    body: dict[str, Any] = {
+        "model": model,
+        "created_at": "2025-01-01T00:00:00Z",
+        "message": message,
+        "done": True,
+        "done_reason": done_reason,
+    }
     if prompt_eval_count is not None:
         body["prompt_eval_count"] = prompt_eval_count
     if eval_count is not None:
@@ -95,16 +130,30 @@ def sse_event(data: Any, event: str | None = None, newline: str = "\n") -> bytes
     return newline.join(lines).encode()
 
 
-def chat_chunks(*pieces: str, tool_calls: Sequence[dict[str, Any]] = (), model: str = "test-model-2024-01-01",
-                fingerprint: str = "fp_stream1", finish_reason: str = "stop",
-                usage: dict[str, Any] | None = None) -> list[bytes]:
+def chat_chunks(
+    *pieces: str,
+    tool_calls: Sequence[dict[str, Any]] = (),
+    model: str = "test-model-2024-01-01",
+    fingerprint: str = "fp_stream1",
+    finish_reason: str = "stop",
+    usage: dict[str, Any] | None = None,
+) -> list[bytes]:
     """A streamed chat completion as OpenAI sends it: a role-only first chunk (no content yet), one chunk per
     text piece, one per tool-call delta ({index, id?, function: {name?, arguments}}), a chunk with the
     finish_reason, the usage chunk (`choices` empty) when `usage` is given, then `data: [DONE]`."""
 
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        return sse_event({"id": "chatcmpl-s1", "object": "chat.completion.chunk", "created": 1, "model": model,
-                          "system_fingerprint": fingerprint, "choices": choices, **extra})
+        return sse_event(
+            {
+                "id": "chatcmpl-s1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": model,
+                "system_fingerprint": fingerprint,
+                "choices": choices,
+                **extra,
+            }
+        )
 
     events = [chunk([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
     events += [chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}]) for piece in pieces]
@@ -115,38 +164,85 @@ def chat_chunks(*pieces: str, tool_calls: Sequence[dict[str, Any]] = (), model: 
     return events + [sse_event("[DONE]")]
 
 
-def anthropic_events(*pieces: str, tool_use: dict[str, Any] | None = None, json_pieces: Sequence[str] = (),
-                     model: str = "claude-test-20250101", stop_reason: str = "end_turn",
-                     start_usage: dict[str, Any] | None = None, output_tokens: int = 7) -> list[bytes]:
+def anthropic_events(
+    *pieces: str,
+    tool_use: dict[str, Any] | None = None,
+    json_pieces: Sequence[str] = (),
+    model: str = "claude-test-20250101",
+    stop_reason: str = "end_turn",
+    start_usage: dict[str, Any] | None = None,
+    output_tokens: int = 7,
+) -> list[bytes]:
     """A streamed Message as Anthropic sends it: message_start, a ping, a text block of `pieces` (if any), a
     tool_use block ({id, name}) whose input comes as `json_pieces`, message_delta and message_stop."""
     usage = start_usage or {"input_tokens": 9, "output_tokens": 1}
-    message = {"id": "msg_s1", "type": "message", "role": "assistant", "model": model, "content": [],
-               "stop_reason": None, "stop_sequence": None, "usage": usage}
-    events = [sse_event({"type": "message_start", "message": message}, "message_start"),
-              sse_event({"type": "ping"}, "ping")]
+    message = {
+        "id": "msg_s1",
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    events = [
+        sse_event({"type": "message_start", "message": message}, "message_start"),
+        sse_event({"type": "ping"}, "ping"),
+    ]
     index = 0
     if pieces:
-        events.append(sse_event({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                                "content_block_start"))
-        events += [sse_event({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                             "content_block_delta") for piece in pieces]
+        events.append(
+            sse_event(
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                "content_block_start",
+            )
+        )
+        events += [
+            sse_event(
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                "content_block_delta",
+            )
+            for piece in pieces
+        ]
         events.append(sse_event({"type": "content_block_stop", "index": 0}, "content_block_stop"))
         index = 1
     if tool_use is not None:
         block = {"type": "tool_use", **tool_use, "input": {}}
-        events.append(sse_event({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start"))
-        events += [sse_event({"type": "content_block_delta", "index": index,
-                              "delta": {"type": "input_json_delta", "partial_json": piece}}, "content_block_delta")
-                   for piece in json_pieces]
+        events.append(
+            sse_event({"type": "content_block_start", "index": index, "content_block": block}, "content_block_start")
+        )
+        events += [
+            sse_event(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                },
+                "content_block_delta",
+            )
+            for piece in json_pieces
+        ]
         events.append(sse_event({"type": "content_block_stop", "index": index}, "content_block_stop"))
-    events.append(sse_event({"type": "message_delta", "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                             "usage": {"output_tokens": output_tokens}}, "message_delta"))
+    events.append(
+        sse_event(
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                "usage": {"output_tokens": output_tokens},
+            },
+            "message_delta",
+        )
+    )
     return events + [sse_event({"type": "message_stop"}, "message_stop")]
 
 
-def gemini_events(*parts: dict[str, Any], model_version: str = "gemini-test-001", finish_reason: str = "STOP",
-                  usage: dict[str, Any] | None = None) -> list[bytes]:
+def gemini_events(
+    *parts: dict[str, Any],
+    model_version: str = "gemini-test-001",
+    finish_reason: str = "STOP",
+    usage: dict[str, Any] | None = None,
+) -> list[bytes]:
     """A streamGenerateContent answer with alt=sse, lines ending in CRLF (which SSE allows as well as LF, so the
     reader must take both): one GenerateContentResponse per part; the last carries the finishReason and the whole
     usageMetadata."""
@@ -162,19 +258,41 @@ def gemini_events(*parts: dict[str, Any], model_version: str = "gemini-test-001"
     return events
 
 
-def ollama_lines(*pieces: str, tool_calls: Sequence[dict[str, Any]] = (), model: str = "llama-test:8b",
-                 done_reason: str = "stop", prompt_eval_count: int = 11, eval_count: int = 5) -> list[bytes]:
+def ollama_lines(
+    *pieces: str,
+    tool_calls: Sequence[dict[str, Any]] = (),
+    model: str = "llama-test:8b",
+    done_reason: str = "stop",
+    prompt_eval_count: int = 11,
+    eval_count: int = 5,
+) -> list[bytes]:
     """A streamed /api/chat answer: one JSON line per piece, one with the tool calls, then the `done` line."""
 
     def line(message: dict[str, Any], **extra: Any) -> bytes:
-        return json.dumps({"model": model, "created_at": "2025-01-01T00:00:00Z",
-                           "message": {"role": "assistant", **message}, **extra}).encode() + b"\n"
+        return (
+            json.dumps(
+                {
+                    "model": model,
+                    "created_at": "2025-01-01T00:00:00Z",
+                    "message": {"role": "assistant", **message},
+                    **extra,
+                }
+            ).encode()
+            + b"\n"
+        )
 
     lines = [line({"content": piece}, done=False) for piece in pieces]
     if tool_calls:
         lines.append(line({"content": "", "tool_calls": [{"function": call} for call in tool_calls]}, done=False))
-    return lines + [line({"content": ""}, done=True, done_reason=done_reason, prompt_eval_count=prompt_eval_count,
-                         eval_count=eval_count)]
+    return lines + [
+        line(
+            {"content": ""},
+            done=True,
+            done_reason=done_reason,
+            prompt_eval_count=prompt_eval_count,
+            eval_count=eval_count,
+        )
+    ]
 
 
 def last_user_message(request: dict[str, Any]) -> str:
@@ -227,9 +345,15 @@ class ModelServer:
                         self.send_stream(reply)
                         return
                     body = reply.body
-                    data = body if isinstance(body, bytes) else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+                    data = (
+                        body
+                        if isinstance(body, bytes)
+                        else (body.encode() if isinstance(body, str) else json.dumps(body).encode())
+                    )
                     self.send_response(reply.status)
-                    self.send_header("Content-Type", "application/json" if not isinstance(body, (str, bytes)) else "text/plain")
+                    self.send_header(
+                        "Content-Type", "application/json" if not isinstance(body, (str, bytes)) else "text/plain"
+                    )
                     self.send_header("Content-Length", str(len(data)))
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
@@ -286,7 +410,7 @@ class ModelServer:
         """The base URL to put in promptguard.yaml."""
         return f"{self.root}/v1"
 
-    def __enter__(self) -> "ModelServer":
+    def __enter__(self) -> ModelServer:
         self.thread.start()
         return self
 

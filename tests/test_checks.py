@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
 
 from pytest_promptguard.checks import BuildContext, CaseInfo, CheckInput, CheckSpecError, build_check
-from pytest_promptguard.checks.fuzzy import SCORERS, similarity
 from pytest_promptguard.checks.registry import quote
 from pytest_promptguard.checks.structured import parse_json_output
 from pytest_promptguard.checks.text import unified_diff
+from pytest_promptguard.core.results import Call, Usage
+from pytest_promptguard.core.similarity import SCORERS, similarity
 from pytest_promptguard.report.failure import OUTPUT_LIMIT, cut
-from pytest_promptguard.results import Call, Usage
 
 from .recording import RECORDER, read_records
 
@@ -84,55 +85,165 @@ VERDICTS = [
     Verdict("equals-fail", {"equals": "billing"}, "bug", False, "output 'bug' differs from 'billing'"),
     Verdict("contains-pass", {"contains": "30 days"}, REFUND, True, "contains holds"),
     Verdict("contains-list-pass", {"contains": ["30 days", "refund"]}, REFUND, True, "contains holds"),
-    Verdict("contains-list-fail", {"contains": ["30 days", "refund"]}, "A refund within 14 days.", False, "missing '30 days'"),
+    Verdict(
+        "contains-list-fail",
+        {"contains": ["30 days", "refund"]},
+        "A refund within 14 days.",
+        False,
+        "missing '30 days'",
+    ),
     Verdict("contains-case-fail", {"contains": "Refund"}, REFUND, False, "missing 'Refund'"),
-    Verdict("icontains-pass", {"icontains": "STANDARD shipping"}, "Standard Shipping: 3-5 days.", True, "icontains holds"),
-    Verdict("icontains-fail", {"icontains": ["standard shipping", "express"]}, "Standard Shipping.", False, "missing 'express'"),
+    Verdict(
+        "icontains-pass", {"icontains": "STANDARD shipping"}, "Standard Shipping: 3-5 days.", True, "icontains holds"
+    ),
+    Verdict(
+        "icontains-fail",
+        {"icontains": ["standard shipping", "express"]},
+        "Standard Shipping.",
+        False,
+        "missing 'express'",
+    ),
     Verdict("contains_any-pass", {"contains_any": ANY}, "We sent a reset link.", True, "contains_any holds"),
-    Verdict("contains_any-fail", {"contains_any": ANY}, "Call us.", False, "none of 'Forgot password', 'reset link' appears"),
+    Verdict(
+        "contains_any-fail", {"contains_any": ANY}, "Call us.", False, "none of 'Forgot password', 'reset link' appears"
+    ),
     Verdict("not_contains-pass", {"not_contains": ["As an AI", "sorry"]}, "Happy to help!", True, "not_contains holds"),
-    Verdict("not_contains-fail", {"not_contains": ["As an AI", "language model", "sorry"]}, "As an AI language model, I can't.",
-            False, "found 'As an AI', 'language model'"),
-    Verdict("regex-pass", {"regex": DAYS}, "Delivery takes 3-5 business days.", True, f"/{DAYS}/ matched '3-5 business days'"),
+    Verdict(
+        "not_contains-fail",
+        {"not_contains": ["As an AI", "language model", "sorry"]},
+        "As an AI language model, I can't.",
+        False,
+        "found 'As an AI', 'language model'",
+    ),
+    Verdict(
+        "regex-pass",
+        {"regex": DAYS},
+        "Delivery takes 3-5 business days.",
+        True,
+        f"/{DAYS}/ matched '3-5 business days'",
+    ),
     Verdict("regex-fail", {"regex": DAYS}, "Delivery takes a while.", False, f"/{DAYS}/ does not match the output"),
     Verdict("not_regex-pass", {"not_regex": YES}, "We do not sell gift cards.", True, f"/{YES}/ does not match"),
     Verdict("not_regex-fail", {"not_regex": YES}, "Yes, we do!", False, f"/{YES}/ matched 'Yes'"),
-    Verdict("fuzzy-pass", {"fuzzy": {"expected": REFUND}}, "you can return items within 30 days, for a full refund", True,
-            "token_set_ratio 100 >= min 80", 100.0),
-    Verdict("fuzzy-fail", {"fuzzy": {"expected": REFUND}}, "Returns are accepted for two weeks.", False,
-            "token_set_ratio 48.2 < min 80", 48.2),
-    Verdict("fuzzy-min-is-inclusive", {"fuzzy": {"expected": REFUND, "min": 80}}, "Items can be returned within 30 days.",
-            True, "token_set_ratio 80 >= min 80", 80.0),
-    Verdict("fuzzy-ratio-fail", {"fuzzy": {"expected": "refund within 30 days", "scorer": "ratio"}}, REORDERED, False,
-            "ratio 66.6 < min 80", 66.6),
-    Verdict("fuzzy-token_sort_ratio-pass", {"fuzzy": {"expected": "refund within 30 days", "scorer": "token_sort_ratio"}},
-            REORDERED, True, "token_sort_ratio 100 >= min 80", 100.0),
-    Verdict("fuzzy-partial_ratio-pass", {"fuzzy": {"expected": "30 days", "scorer": "partial_ratio", "min": 95}},
-            "You have 30 days to return it.", True, "partial_ratio 100 >= min 95", 100.0),
-    Verdict("fuzzy-WRatio-fail", {"fuzzy": {"expected": REFUND, "scorer": "WRatio", "min": 90}},
-            "Items can be returned within 30 days.", False, "WRatio 76 < min 90", 76.0),
+    Verdict(
+        "fuzzy-pass",
+        {"fuzzy": {"expected": REFUND}},
+        "you can return items within 30 days, for a full refund",
+        True,
+        "token_set_ratio 100 >= min 80",
+        100.0,
+    ),
+    Verdict(
+        "fuzzy-fail",
+        {"fuzzy": {"expected": REFUND}},
+        "Returns are accepted for two weeks.",
+        False,
+        "token_set_ratio 48.2 < min 80",
+        48.2,
+    ),
+    Verdict(
+        "fuzzy-min-is-inclusive",
+        {"fuzzy": {"expected": REFUND, "min": 80}},
+        "Items can be returned within 30 days.",
+        True,
+        "token_set_ratio 80 >= min 80",
+        80.0,
+    ),
+    Verdict(
+        "fuzzy-ratio-fail",
+        {"fuzzy": {"expected": "refund within 30 days", "scorer": "ratio"}},
+        REORDERED,
+        False,
+        "ratio 66.6 < min 80",
+        66.6,
+    ),
+    Verdict(
+        "fuzzy-token_sort_ratio-pass",
+        {"fuzzy": {"expected": "refund within 30 days", "scorer": "token_sort_ratio"}},
+        REORDERED,
+        True,
+        "token_sort_ratio 100 >= min 80",
+        100.0,
+    ),
+    Verdict(
+        "fuzzy-partial_ratio-pass",
+        {"fuzzy": {"expected": "30 days", "scorer": "partial_ratio", "min": 95}},
+        "You have 30 days to return it.",
+        True,
+        "partial_ratio 100 >= min 95",
+        100.0,
+    ),
+    Verdict(
+        "fuzzy-WRatio-fail",
+        {"fuzzy": {"expected": REFUND, "scorer": "WRatio", "min": 90}},
+        "Items can be returned within 30 days.",
+        False,
+        "WRatio 76 < min 90",
+        76.0,
+    ),
     Verdict("json-bare-pass", "json", '{"label": "bug"}', True, "valid JSON (dict)"),
     Verdict("json-true-pass", {"json": True}, "[1, 2]", True, "valid JSON (list)"),
-    Verdict("json-fenced-pass", "json", 'Here it is:\n```json\n{"label": "bug"}\n```\nAnything else?', True,
-            "valid JSON (dict)"),
+    Verdict(
+        "json-fenced-pass",
+        "json",
+        'Here it is:\n```json\n{"label": "bug"}\n```\nAnything else?',
+        True,
+        "valid JSON (dict)",
+    ),
     Verdict("json-fail", "json", "label: bug", False, "output is not JSON: Expecting value at line 1 column 1"),
-    Verdict("json-fenced-fail", "json", '```json\n{"label": }\n```', False,
-            "the ```json block is not valid JSON: Expecting value at line 1 column 11"),
-    Verdict("json_schema-pass", {"json_schema": LABEL_SCHEMA}, '{"label": "bug"}', True, "output conforms to the schema"),
-    Verdict("json_schema-fenced-pass", {"json_schema": LABEL_SCHEMA}, '```json\n{"label": "billing"}\n```', True,
-            "output conforms to the schema"),
-    Verdict("json_schema-fail", {"json_schema": LABEL_SCHEMA}, '{"label": "spam"}', False,
-            "$.label: 'spam' is not one of ['billing', 'bug']"),
-    Verdict("json_schema-missing-fail", {"json_schema": LABEL_SCHEMA}, "{}", False, "$: 'label' is a required property"),
-    Verdict("json_schema-not-json-fail", {"json_schema": LABEL_SCHEMA}, "bug", False,
-            "output is not JSON: Expecting value at line 1 column 1"),
-    Verdict("length-pass", {"length": {"min_chars": 3, "max_chars": 20, "max_output_tokens": 7}}, tokens("hello"), True,
-            "5 chars, 7 output tokens"),
+    Verdict(
+        "json-fenced-fail",
+        "json",
+        '```json\n{"label": }\n```',
+        False,
+        "the ```json block is not valid JSON: Expecting value at line 1 column 11",
+    ),
+    Verdict(
+        "json_schema-pass", {"json_schema": LABEL_SCHEMA}, '{"label": "bug"}', True, "output conforms to the schema"
+    ),
+    Verdict(
+        "json_schema-fenced-pass",
+        {"json_schema": LABEL_SCHEMA},
+        '```json\n{"label": "billing"}\n```',
+        True,
+        "output conforms to the schema",
+    ),
+    Verdict(
+        "json_schema-fail",
+        {"json_schema": LABEL_SCHEMA},
+        '{"label": "spam"}',
+        False,
+        "$.label: 'spam' is not one of ['billing', 'bug']",
+    ),
+    Verdict(
+        "json_schema-missing-fail", {"json_schema": LABEL_SCHEMA}, "{}", False, "$: 'label' is a required property"
+    ),
+    Verdict(
+        "json_schema-not-json-fail",
+        {"json_schema": LABEL_SCHEMA},
+        "bug",
+        False,
+        "output is not JSON: Expecting value at line 1 column 1",
+    ),
+    Verdict(
+        "length-pass",
+        {"length": {"min_chars": 3, "max_chars": 20, "max_output_tokens": 7}},
+        tokens("hello"),
+        True,
+        "5 chars, 7 output tokens",
+    ),
     Verdict("length-min-fail", {"length": {"min_chars": 3}}, tokens("hi"), False, "2 chars < min 3"),
     Verdict("length-max-fail", {"length": {"max_chars": 10}}, tokens("hello world!"), False, "12 chars > max 10"),
-    Verdict("length-tokens-fail", {"length": {"max_output_tokens": 5}}, tokens("a b c"), False, "7 output tokens > max 5"),
-    Verdict("length-both-fail", {"length": {"max_chars": 4, "max_output_tokens": 6}}, tokens("a b c d e f g"), False,
-            "13 chars > max 4; 7 output tokens > max 6"),
+    Verdict(
+        "length-tokens-fail", {"length": {"max_output_tokens": 5}}, tokens("a b c"), False, "7 output tokens > max 5"
+    ),
+    Verdict(
+        "length-both-fail",
+        {"length": {"max_chars": 4, "max_output_tokens": 6}},
+        tokens("a b c d e f g"),
+        False,
+        "13 chars > max 4; 7 output tokens > max 6",
+    ),
 ]
 
 
@@ -152,7 +263,9 @@ def bot(pytester: pytest.Pytester) -> Bot:
 
     def make(answers: dict[str, Any]) -> None:
         (pytester.path / "promptguard.yaml").write_text(CONFIG, encoding="utf-8")
-        source = f"ANSWERS = {answers!r}\n\n\ndef answer(messages, params):\n    return ANSWERS[messages[-1]['content']]\n"
+        source = (
+            f"ANSWERS = {answers!r}\n\n\ndef answer(messages, params):\n    return ANSWERS[messages[-1]['content']]\n"
+        )
         (pytester.path / "bot.py").write_text(source, encoding="utf-8")
         pytester.makeconftest(RECORDER)
 
@@ -198,7 +311,12 @@ def test_check_verdict(tmp_path: Path, row: Verdict) -> None:
     built = build_check(row.name, argument, BuildContext(suite_path=tmp_path / "s.prompt.yaml"))
     assert (built.name, built.scope) == (row.name, "call")
     verdict = built.run(CheckInput(call=_call(row.output), case=CaseInfo(suite="s", id="c")))
-    assert (verdict.name, verdict.passed, verdict.reason, verdict.score) == (row.name, row.passed, row.reason, row.score)
+    assert (verdict.name, verdict.passed, verdict.reason, verdict.score) == (
+        row.name,
+        row.passed,
+        row.reason,
+        row.score,
+    )
     if row.name in ("equals", "fuzzy") and not row.passed:
         assert verdict.diff is not None and verdict.diff.startswith("--- expected\n+++ output\n")
     else:
@@ -301,14 +419,16 @@ def test_suite_checks_apply_to_every_case_before_its_own(pytester: pytest.Pytest
     assert [name for name, *_ in judged(recorded["a"])] == ["not_contains", "length", "contains"]
     assert [name for name, *_ in judged(recorded["c"])] == ["not_contains", "length"]
     assert [(name, passed) for name, passed, *_ in judged(recorded["b"])] == [
-        ("not_contains", False), ("length", True), ("regex", True)
+        ("not_contains", False),
+        ("length", True),
+        ("regex", True),
     ]
     assert "  ✗ not_contains: found 'As an AI'" in failure_of(result.stdout.str(), "b")
 
 
 # -- python checks ----------------------------------------------------------------------------------------------------
 
-JUDGES = '''
+JUDGES = """
 def polite(output, case):
     return "please" in output
 
@@ -333,7 +453,7 @@ def wordy(output, case):
     if output == "crash":
         raise RuntimeError("first line\\n  second line")
     return False, "first line\\n  second line"
-'''
+"""
 
 SCORE_07 = {"function": "judges:score", "min": 0.7}
 PYTHON_VERDICTS = [
@@ -341,17 +461,41 @@ PYTHON_VERDICTS = [
     Verdict("bool-fail", {"python": "judges:polite"}, "no", False, "judges:polite returned False"),
     Verdict("score-pass", {"python": SCORE_07}, "12345678", True, "judges:score scored 0.8 >= min 0.7", 0.8),
     Verdict("score-fail", {"python": SCORE_07}, "123456", False, "judges:score scored 0.6 < min 0.7", 0.6),
-    Verdict("score-without-min", {"python": "judges:score"}, "123456789", False, "judges:score scored 0.9 < min 1", 0.9),
-    Verdict("tuple-pass", {"python": "judges:explain"}, "Dear Ada", True,
-            "judges:explain: greeting for Ada in case tuple-pass of py"),
-    Verdict("tuple-fail", {"python": "judges:explain"}, "Hi Ada", False,
-            "judges:explain: greeting for Ada in case tuple-fail of py"),
+    Verdict(
+        "score-without-min", {"python": "judges:score"}, "123456789", False, "judges:score scored 0.9 < min 1", 0.9
+    ),
+    Verdict(
+        "tuple-pass",
+        {"python": "judges:explain"},
+        "Dear Ada",
+        True,
+        "judges:explain: greeting for Ada in case tuple-pass of py",
+    ),
+    Verdict(
+        "tuple-fail",
+        {"python": "judges:explain"},
+        "Hi Ada",
+        False,
+        "judges:explain: greeting for Ada in case tuple-fail of py",
+    ),
     Verdict("raises", {"python": "judges:boom"}, "anything", False, "judges:boom raised ValueError: judge crashed"),
-    Verdict("returns-none", {"python": "judges:undecided"}, "anything", False,
-            "judges:undecided returned NoneType; return bool, a 0-1 score or (bool, message)"),
-    Verdict("message-on-one-line", {"python": "judges:wordy"}, "anything", False, "judges:wordy: first line second line"),
-    Verdict("exception-on-one-line", {"python": "judges:wordy"}, "crash", False,
-            "judges:wordy raised RuntimeError: first line second line"),
+    Verdict(
+        "returns-none",
+        {"python": "judges:undecided"},
+        "anything",
+        False,
+        "judges:undecided returned NoneType; return bool, a 0-1 score or (bool, message)",
+    ),
+    Verdict(
+        "message-on-one-line", {"python": "judges:wordy"}, "anything", False, "judges:wordy: first line second line"
+    ),
+    Verdict(
+        "exception-on-one-line",
+        {"python": "judges:wordy"},
+        "crash",
+        False,
+        "judges:wordy raised RuntimeError: first line second line",
+    ),
 ]
 
 
@@ -359,7 +503,9 @@ def test_python_checks(pytester: pytest.Pytester, bot: Bot) -> None:
     """A custom check gets the output and the case; bool, score with min, (bool, message), or an exception."""
     bot({row.id: row.output for row in PYTHON_VERDICTS})
     (pytester.path / "judges.py").write_text(JUDGES, encoding="utf-8")
-    cases = [{"id": row.id, "prompt": row.id, "vars": {"name": "Ada"}, "checks": [row.check]} for row in PYTHON_VERDICTS]
+    cases = [
+        {"id": row.id, "prompt": row.id, "vars": {"name": "Ada"}, "checks": [row.check]} for row in PYTHON_VERDICTS
+    ]
     write_suite(pytester, "py.prompt.yaml", {"cases": cases})
     result = pytester.runpytest("--promptguard")
     failing = sum(not row.passed for row in PYTHON_VERDICTS)
@@ -404,17 +550,21 @@ def test_json_schema_yaml_file_lists_every_violation(pytester: pytest.Pytester, 
     write_suite(pytester, "strings.schema.yaml", {"type": "object", "additionalProperties": {"type": "string"}})
     write_suite(pytester, "s.prompt.yaml", one_case("q", {"json_schema": "strings.schema.yaml"}))
     pytester.runpytest("--promptguard").assert_outcomes(failed=1)
-    assert judged(records(pytester)["q"]) == [(
-        "json_schema",
-        False,
-        "$.a: 1 is not of type 'string'; $.b: 2 is not of type 'string'; $.c: 3 is not of type 'string'; "
-        "$.d: 4 is not of type 'string'; $.e: 5 is not of type 'string'",
-        None,
-    )]
+    assert judged(records(pytester)["q"]) == [
+        (
+            "json_schema",
+            False,
+            "$.a: 1 is not of type 'string'; $.b: 2 is not of type 'string'; $.c: 3 is not of type 'string'; "
+            "$.d: 4 is not of type 'string'; $.e: 5 is not of type 'string'",
+            None,
+        )
+    ]
 
 
 def test_json_schema_errors_in_document_order_up_to_ten() -> None:
-    built = build_check("json_schema", {"type": "array", "items": {"type": "integer"}}, BuildContext(Path("s.prompt.yaml")))
+    built = build_check(
+        "json_schema", {"type": "array", "items": {"type": "integer"}}, BuildContext(Path("s.prompt.yaml"))
+    )
     verdict = built.run(CheckInput(call=_call(json.dumps([1] + ["x"] * 12)), case=CaseInfo(suite="s", id="c")))
     listed = "; ".join(f"$[{i}]: 'x' is not of type 'integer'" for i in range(1, 11))
     assert verdict.reason == listed + " (+2 more)"  # $[2] before $[10]: indexes in numeric order
@@ -462,7 +612,7 @@ def test_wrong_check_arguments_are_spec_errors(tmp_path: Path, name: str, argume
     ("text", "value"),
     [
         ('{"a": 1}', {"a": 1}),
-        ('  \n[1, 2]\n', [1, 2]),
+        ("  \n[1, 2]\n", [1, 2]),
         ('"just a string"', "just a string"),
         ('```json\n{"a": 1}\n```', {"a": 1}),
         ('```JSON\n{"a": 1}\n```', {"a": 1}),
@@ -483,8 +633,10 @@ def test_parse_json_output_accepts(text: str, value: Any) -> None:
     [
         ("", "output is not JSON: Expecting value at line 1 column 1"),
         ('{"a": 1} and more', "output is not JSON: Extra data at line 1 column 10"),
-        ("```json\n{'a': 1}\n```",
-         "the ```json block is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2"),
+        (
+            "```json\n{'a': 1}\n```",
+            "the ```json block is not valid JSON: Expecting property name enclosed in double quotes at line 1 column 2",
+        ),
         ("```python\nprint({})\n```", "output is not JSON: Expecting value at line 1 column 1"),
     ],
 )

@@ -7,8 +7,8 @@ import json
 
 import yaml
 
+from pytest_promptguard.core.results import Request
 from pytest_promptguard.providers import anthropic, gemini, ollama, openai
-from pytest_promptguard.results import Request
 
 from .servers import Reply, chat_completion
 
@@ -38,9 +38,15 @@ def agent(request: dict, headers: dict) -> Reply:
     if "Where is my order" in last["content"]:
         body = chat_completion("", prompt_tokens=20, completion_tokens=8, finish_reason="tool_calls")
         body["choices"][0]["message"] = {
-            "role": "assistant", "content": None,
-            "tool_calls": [{"id": "call_abc", "type": "function",
-                            "function": {"name": "lookup_order", "arguments": '{"order_id": "A-17"}'}}],
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_abc",
+                    "type": "function",
+                    "function": {"name": "lookup_order", "arguments": '{"order_id": "A-17"}'},
+                }
+            ],
         }
         return Reply(body=body)
     return Reply(body=chat_completion("You're welcome!", prompt_tokens=40, completion_tokens=3))
@@ -59,12 +65,21 @@ def test_a_three_turn_conversation_with_a_tool_result_in_the_middle(pytester, wr
     first, second, third = model_server.requests
     assert [m["role"] for m in first["messages"]] == ["system", "user"]
     assert second["messages"][2] == {
-        "role": "assistant", "content": None,
-        "tool_calls": [{"id": "call_abc", "type": "function",
-                        "function": {"name": "lookup_order", "arguments": '{"order_id": "A-17"}'}}],
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": "call_abc",
+                "type": "function",
+                "function": {"name": "lookup_order", "arguments": '{"order_id": "A-17"}'},
+            }
+        ],
     }
-    assert second["messages"][3] == {"role": "tool", "tool_call_id": "call_abc",
-                                     "content": '{"status": "shipped", "eta": "Tuesday"}'}
+    assert second["messages"][3] == {
+        "role": "tool",
+        "tool_call_id": "call_abc",
+        "content": '{"status": "shipped", "eta": "Tuesday"}',
+    }
     assert [m["role"] for m in third["messages"]] == ["system", "user", "assistant", "tool", "assistant", "user"]
     # The golden keeps each reply.
     golden = yaml.safe_load((pytester.path / "__golden__" / "s.prompt.golden.yaml").read_text())
@@ -86,7 +101,10 @@ def test_each_reply_is_logged_and_its_figures_summed(pytester, write, model_serv
     run(pytester, f"--promptguard-log={pytester.path / 'calls.jsonl'}").assert_outcomes(failed=1)  # no golden yet
     line = json.loads((pytester.path / "calls.jsonl").read_text().splitlines()[0])
     assert [r["output"] for r in line["replies"]] == [
-        "", "Your order A-17 has shipped and arrives Tuesday.", "You're welcome!"]
+        "",
+        "Your order A-17 has shipped and arrives Tuesday.",
+        "You're welcome!",
+    ]
     assert line["replies"][0]["tool_calls"][0]["arguments"] == {"order_id": "A-17"}
     assert line["tokens_in"] == 90 and line["latency_ms"] >= sum(r["latency_ms"] for r in line["replies"]) - 0.1
     assert line["stopped"] is None
@@ -102,16 +120,20 @@ def test_a_reply_check_failure_names_the_reply(pytester, write, model_server, op
     result.stdout.fnmatch_lines(["*✗ contains: reply 2: *Monday*"])
 
 
-def test_a_model_that_does_not_call_the_tool_ends_the_conversation_as_a_failure(pytester, write, model_server, openai_config):
+def test_a_model_that_does_not_call_the_tool_ends_the_conversation_as_a_failure(
+    pytester, write, model_server, openai_config
+):
     openai_config()
     model_server.responder = lambda request, headers: Reply(body=chat_completion("I cannot look that up."))
     write("s.prompt.yaml", ORDER_SUITE.replace(", golden", ""))
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "*✗ conversation: turn 2: the model did not call 'lookup_order' (it called no tool), so the turn's "
-        "declared tool result cannot be fed back*"
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*✗ conversation: turn 2: the model did not call 'lookup_order' (it called no tool), so the turn's "
+            "declared tool result cannot be fed back*"
+        ]
+    )
     assert len(model_server.requests) == 1  # nothing sent after the conversation broke
 
 
@@ -134,15 +156,20 @@ def test_reply_goldens_drift_per_reply(pytester, write, model_server, openai_con
 
 def test_conversation_mistakes_are_collection_errors(pytester, write, openai_config):
     openai_config()
-    write("a.prompt.yaml", """
+    write(
+        "a.prompt.yaml",
+        """
         cases:
           - id: c
             turns:
               - user: hi
               - assistant: Hello!
               - tool: {name: lookup_order, result: {}}
-    """)
-    write("b.prompt.yaml", """
+    """,
+    )
+    write(
+        "b.prompt.yaml",
+        """
         cases:
           - id: c
             turns:
@@ -150,21 +177,29 @@ def test_conversation_mistakes_are_collection_errors(pytester, write, openai_con
                 checks: [{contains: x}]
               - assistant: Hello!
               - user: bye
-    """)
+    """,
+    )
     result = run(pytester)
-    result.stdout.fnmatch_lines([
-        "a.prompt.yaml:6: case 'c': a tool result must follow a user message (whose reply calls the tool) or another tool result",
-        "*fix: put the tool result right after the user turn that makes the model call the tool",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "a.prompt.yaml:6: case 'c': a tool result must follow a user message (whose reply calls the tool) or another tool result",
+            "*fix: put the tool result right after the user turn that makes the model call the tool",
+        ]
+    )
     result.stdout.fnmatch_lines(["b.prompt.yaml:4: case 'c': turn 1 has checks but the model does not reply after it"])
 
 
 HISTORY = (
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "Where are A-17 and B-2?"},
-    {"role": "assistant", "content": "",
-     "tool_calls": [{"id": "c1", "name": "lookup_order", "arguments": {"order_id": "A-17"}},
-                    {"id": "c2", "name": "lookup_order", "arguments": {"order_id": "B-2"}}]},
+    {
+        "role": "assistant",
+        "content": "",
+        "tool_calls": [
+            {"id": "c1", "name": "lookup_order", "arguments": {"order_id": "A-17"}},
+            {"id": "c2", "name": "lookup_order", "arguments": {"order_id": "B-2"}},
+        ],
+    },
     {"role": "tool", "tool_call_id": "c1", "name": "lookup_order", "content": '{"status": "shipped"}'},
     {"role": "tool", "tool_call_id": "c2", "name": "lookup_order", "content": '{"status": "packed"}'},
 )
@@ -177,26 +212,38 @@ def _request(provider: str) -> Request:
 def test_anthropic_sends_tool_uses_and_merges_parallel_results_into_one_user_turn():
     body = anthropic.request_body(_request("anthropic"))
     assert body["system"] == "Be brief."
-    assert body["messages"][1] == {"role": "assistant", "content": [
-        {"type": "tool_use", "id": "c1", "name": "lookup_order", "input": {"order_id": "A-17"}},
-        {"type": "tool_use", "id": "c2", "name": "lookup_order", "input": {"order_id": "B-2"}},
-    ]}
-    assert body["messages"][2] == {"role": "user", "content": [
-        {"type": "tool_result", "tool_use_id": "c1", "content": '{"status": "shipped"}'},
-        {"type": "tool_result", "tool_use_id": "c2", "content": '{"status": "packed"}'},
-    ]}
+    assert body["messages"][1] == {
+        "role": "assistant",
+        "content": [
+            {"type": "tool_use", "id": "c1", "name": "lookup_order", "input": {"order_id": "A-17"}},
+            {"type": "tool_use", "id": "c2", "name": "lookup_order", "input": {"order_id": "B-2"}},
+        ],
+    }
+    assert body["messages"][2] == {
+        "role": "user",
+        "content": [
+            {"type": "tool_result", "tool_use_id": "c1", "content": '{"status": "shipped"}'},
+            {"type": "tool_result", "tool_use_id": "c2", "content": '{"status": "packed"}'},
+        ],
+    }
 
 
 def test_gemini_sends_function_calls_and_responses():
     body = gemini.request_body(_request("gemini"))
-    assert body["contents"][1] == {"role": "model", "parts": [
-        {"functionCall": {"name": "lookup_order", "args": {"order_id": "A-17"}}},
-        {"functionCall": {"name": "lookup_order", "args": {"order_id": "B-2"}}},
-    ]}
-    assert body["contents"][2] == {"role": "user", "parts": [
-        {"functionResponse": {"name": "lookup_order", "response": {"status": "shipped"}}},
-        {"functionResponse": {"name": "lookup_order", "response": {"status": "packed"}}},
-    ]}
+    assert body["contents"][1] == {
+        "role": "model",
+        "parts": [
+            {"functionCall": {"name": "lookup_order", "args": {"order_id": "A-17"}}},
+            {"functionCall": {"name": "lookup_order", "args": {"order_id": "B-2"}}},
+        ],
+    }
+    assert body["contents"][2] == {
+        "role": "user",
+        "parts": [
+            {"functionResponse": {"name": "lookup_order", "response": {"status": "shipped"}}},
+            {"functionResponse": {"name": "lookup_order", "response": {"status": "packed"}}},
+        ],
+    }
 
 
 def test_ollama_and_openai_history_shapes():
@@ -209,13 +256,16 @@ def test_ollama_and_openai_history_shapes():
 def test_a_turn_can_come_from_the_application_s_prompt_file(pytester, write, model_server, openai_config):
     openai_config()
     write("prompts/followup.md", "And when will order {{order}} arrive?")
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - id: c
             vars: {order: B-2}
             turns:
               - user: hi
               - user: {file: prompts/followup.md}
-    """)
+    """,
+    )
     run(pytester).assert_outcomes(passed=1)
     assert model_server.requests[-1]["messages"][-1] == {"role": "user", "content": "And when will order B-2 arrive?"}

@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_promptguard.errors import PromptguardError
-from pytest_promptguard.yamlsource import load_yaml
+from pytest_promptguard.core.errors import PromptguardError
+from pytest_promptguard.core.yamlsource import load_yaml
 
 CORPUS = Path(__file__).parent / "corpus"
 GOOD = CORPUS / "good"
@@ -159,7 +159,9 @@ def test_the_whole_corpus_at_once(pytester: pytest.Pytester, project: Path) -> N
 
 def test_ordinary_anchors_aliases_and_merges_still_load(tmp_path: Path) -> None:
     """The bounds leave everyday YAML alone: shared checks and `<<` merges whose own keys override."""
-    cases = "".join(f"  - {{id: c{i}, params: {{<<: *defaults, max_tokens: {i}}}, checks: *shared}}\n" for i in range(500))
+    cases = "".join(
+        f"  - {{id: c{i}, params: {{<<: *defaults, max_tokens: {i}}}, checks: *shared}}\n" for i in range(500)
+    )
     path = tmp_path / "s.prompt.yaml"
     path.write_text(
         "params: &defaults {temperature: 0, max_tokens: 100}\n"

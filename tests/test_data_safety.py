@@ -27,11 +27,24 @@ models:
 
 
 def suite(cases: int) -> str:
-    return "checks: [{golden: true}]\ncases:\n" + "".join(f"  - {{id: c{i:03}, prompt: 'q{i}'}}\n" for i in range(cases))
+    return "checks: [{golden: true}]\ncases:\n" + "".join(
+        f"  - {{id: c{i:03}, prompt: 'q{i}'}}\n" for i in range(cases)
+    )
 
 
 def pytest_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "--promptguard", "-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args]
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--promptguard",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        *args,
+    ]
 
 
 def golden_of(folder: Path) -> Path:
@@ -42,7 +55,9 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_or_lost_golden(pytester
     write("app.py", APP)
     write("promptguard.yaml", CONFIG)
     write("s.prompt.yaml", suite(300))
-    assert subprocess.run(pytest_command("--promptguard-update"), cwd=pytester.path, capture_output=True).returncode == 0
+    assert (
+        subprocess.run(pytest_command("--promptguard-update"), cwd=pytester.path, capture_output=True).returncode == 0
+    )
     golden = golden_of(pytester.path)
     generations = {golden.read_bytes()}
     started = time.monotonic()
@@ -53,8 +68,12 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_or_lost_golden(pytester
     for attempt in range(20):
         # Each run records new outputs (the suffix changes), so a completed write is a new generation.
         (pytester.path / "promptguard.yaml").write_text(CONFIG.replace("SUFFIX", f"-{attempt}"))
-        process = subprocess.Popen(pytest_command("--promptguard-update"), cwd=pytester.path,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            pytest_command("--promptguard-update"),
+            cwd=pytester.path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.3, full_run * 1.1))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
@@ -69,7 +88,9 @@ def test_sigkill_at_random_moments_never_leaves_a_broken_or_lost_golden(pytester
         generations.add(text)
     assert kills >= 5  # most runs were really killed somewhere along the way
     # The next run cleans up what a killed writer left behind, and records normally.
-    assert subprocess.run(pytest_command("--promptguard-update"), cwd=pytester.path, capture_output=True).returncode == 0
+    assert (
+        subprocess.run(pytest_command("--promptguard-update"), cwd=pytester.path, capture_output=True).returncode == 0
+    )
     assert not list(golden.parent.glob(".*.tmp"))
 
 
@@ -80,8 +101,12 @@ def test_two_runs_updating_one_golden_file_at_once_lose_nothing(pytester, write)
     for round_ in range(3):
         golden_of(pytester.path).unlink(missing_ok=True)
         runs = [
-            subprocess.Popen(pytest_command("--promptguard-update", "-k", selection), cwd=pytester.path,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            subprocess.Popen(
+                pytest_command("--promptguard-update", "-k", selection),
+                cwd=pytester.path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
             for selection in ("c000 or c001 or c002", "c003 or c004 or c005")
         ]
         outputs = [run.communicate(timeout=60)[0].decode() for run in runs]

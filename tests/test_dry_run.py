@@ -21,14 +21,16 @@ def test_a_dry_run_prices_the_run_and_calls_nothing(pytester, write, model_serve
     # short: 3 calls of 2 input tokens, 0-100 output tokens each; plain: 1 call of 4 input tokens, 0-256 output.
     low = (3 * 2 + 4) * 0.15 / 1e6
     high = low + (3 * 100 + 256) * 0.6 / 1e6
-    result.stdout.fnmatch_lines([
-        "*= promptguard dry run =*",
-        "model * provider * asks * cases * calls * input tok * output tok * est. cost",
-        f"fast * openai * gpt-4o-mini * 2 * 4 * 10 * 0–556 ${low:.6f}–${high:.6f}",
-        f"dry run: nothing was called; at most 4 calls, estimated cost ${low:.6f}–${high:.6f}",
-        "output tokens: at least the goldens' (0 where none is recorded), at most max_tokens (else 256) a reply;*",
-        "1 other test(s) collected and not run (dry run)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*= promptguard dry run =*",
+            "model * provider * asks * cases * calls * input tok * output tok * est. cost",
+            f"fast * openai * gpt-4o-mini * 2 * 4 * 10 * 0–556 ${low:.6f}–${high:.6f}",
+            f"dry run: nothing was called; at most 4 calls, estimated cost ${low:.6f}–${high:.6f}",
+            "output tokens: at least the goldens' (0 where none is recorded), at most max_tokens (else 256) a reply;*",
+            "1 other test(s) collected and not run (dry run)",
+        ]
+    )
 
 
 def test_recorded_goldens_set_the_low_end_of_output_tokens(pytester, write, model_server, openai_config):

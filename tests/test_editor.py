@@ -11,13 +11,15 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from pytest_promptguard.editor import EDITOR_SCHEMAS, editor_schema
+from pytest_promptguard.cli.schemas import EDITOR_SCHEMAS, editor_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_command_writes_the_schemas(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "pytest_promptguard", "schemas", str(tmp_path)], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_promptguard", "schemas", str(tmp_path)], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.schema.json", "suite.schema.json"]
     assert json.loads((tmp_path / "suite.schema.json").read_text()) == editor_schema("suite")
@@ -36,7 +38,9 @@ def test_every_example_is_valid_and_a_misspelt_check_argument_is_not():
     for path in sorted((ROOT / "examples" / "prompts").glob("*.prompt.yaml")):
         assert not list(suite.iter_errors(yaml.safe_load(path.read_text()))), path
     config = jsonschema.Draft202012Validator(editor_schema("config"))
-    assert not list(config.iter_errors(yaml.safe_load((ROOT / "examples" / "prompts" / "promptguard.yaml").read_text())))
+    assert not list(
+        config.iter_errors(yaml.safe_load((ROOT / "examples" / "prompts" / "promptguard.yaml").read_text()))
+    )
     misspelt = {"cases": [{"id": "x", "prompt": "p", "checks": [{"fuzzy": {"expectd": "refund"}}]}]}
     assert list(suite.iter_errors(misspelt))
     unknown = {"cases": [{"id": "x", "prompt": "p", "checks": ["jsn"]}]}

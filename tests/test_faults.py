@@ -13,17 +13,17 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import httpx
 import pytest
 import yaml
 
-from pytest_promptguard.config import ModelSpec
+from pytest_promptguard.call.scheduler import Scheduler
+from pytest_promptguard.config.loader import ModelSpec
 from pytest_promptguard.providers import make_provider
-from pytest_promptguard.providers.base import MAX_BODY_BYTES
-from pytest_promptguard.scheduler import Scheduler
+from pytest_promptguard.providers.http import MAX_BODY_BYTES
 
 from .faults import ANSWER_FIELD, FAULTS, PROVIDERS, SLOW, Fault, FaultServer, RefusingPort, base_url
 
@@ -40,7 +40,9 @@ def timeout_s(fault: Fault) -> float:
 
 def bound_s(fault: Fault) -> float:
     """The bound on a whole call (retries and backoff included), as the scheduler enforces it."""
-    spec = ModelSpec(name="x", provider="openai", timeout_s=timeout_s(fault), retries=RETRIES, max_backoff_s=MAX_BACKOFF_S)
+    spec = ModelSpec(
+        name="x", provider="openai", timeout_s=timeout_s(fault), retries=RETRIES, max_backoff_s=MAX_BACKOFF_S
+    )
     return spec.total_timeout_s
 
 
@@ -97,20 +99,28 @@ def fault_table() -> Iterator[None]:
 
 
 def table(measured: dict[str, dict]) -> str:
-    lines = ["| fault | providers | expected ending (`again` / `always`) | runs completed | items lost | run time "
-             "| asserted bound |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| fault | providers | expected ending (`again` / `always`) | runs completed | items lost | run time "
+        "| asserted bound |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for fault in FAULTS:
         if fault.name not in measured:
             continue
         row = measured[fault.name]
         ending = f"{_ending(expected(fault, 'again'))} / {_ending(expected(fault, 'always'))}"
         bound = bound_s(fault) + RUN_OVERHEAD_S if fault.name in SLOW else QUICK_S
-        lines.append(f"| {fault.name} | {', '.join(PROVIDERS)} | {ending} | {row['completed']}/1 "
-                     f"({row['items']} items) | {row['lost']} | {row['elapsed_s']:.2f} s | < {bound:.1f} s |")
+        lines.append(
+            f"| {fault.name} | {', '.join(PROVIDERS)} | {ending} | {row['completed']}/1 "
+            f"({row['items']} items) | {row['lost']} | {row['elapsed_s']:.2f} s | < {bound:.1f} s |"
+        )
     rows = measured.values()
-    lines += ["", f"{len(rows)} faults × {len(PROVIDERS)} providers: {sum(r['completed'] for r in rows)}/{len(rows)} "
-                  f"runs completed, {sum(r['items'] for r in rows)} items, {sum(r['lost'] for r in rows)} lost; "
-                  f"worst run {max(r['elapsed_s'] for r in rows):.2f} s."]
+    lines += [
+        "",
+        f"{len(rows)} faults × {len(PROVIDERS)} providers: {sum(r['completed'] for r in rows)}/{len(rows)} "
+        f"runs completed, {sum(r['items'] for r in rows)} items, {sum(r['lost'] for r in rows)} lost; "
+        f"worst run {max(r['elapsed_s'] for r in rows):.2f} s.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -133,12 +143,19 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
     refusing = RefusingPort() if fault.refused else None
     root = refusing.root if refusing else fault_server.root
     models = {
-        provider: {"provider": provider, "model": model_id(provider), "base_url": base_url(provider, root),
-                   "timeout_s": timeout_s(fault), "retries": RETRIES, "max_backoff_s": MAX_BACKOFF_S}
+        provider: {
+            "provider": provider,
+            "model": model_id(provider),
+            "base_url": base_url(provider, root),
+            "timeout_s": timeout_s(fault),
+            "retries": RETRIES,
+            "max_backoff_s": MAX_BACKOFF_S,
+        }
         for provider in PROVIDERS
     }
     (pytester.path / "promptguard.yaml").write_text(
-        yaml.safe_dump({"default_models": list(PROVIDERS), "models": models}), encoding="utf-8")
+        yaml.safe_dump({"default_models": list(PROVIDERS), "models": models}), encoding="utf-8"
+    )
     write("faults.prompt.yaml", SUITE)
     pytester.makeconftest(RECORDS_CONFTEST)
     fault_server.plan("again", fault, times=RETRIES)
@@ -159,16 +176,20 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
     # Every item is accounted for, by pytest and in promptguard's own records.
     outcomes = result.parseoutcomes()
     lost = items - sum(outcomes.get(k, 0) for k in ("passed", "failed", "errors", "error"))
-    records = {(r["model"], r["case"]): r
-               for r in map(json.loads, (pytester.path / "records.jsonl").read_text().splitlines())}
+    records = {
+        (r["model"], r["case"]): r for r in map(json.loads, (pytester.path / "records.jsonl").read_text().splitlines())
+    }
     assert lost == 0 and len(records) == items, output
     ends = {case: expected(fault, case) for case in ("again", "always")}
     for provider in PROVIDERS:
         for case, ending in ends.items():
             # Each item ends as the fault says, after the attempts it says.
             [call] = records[provider, case]["calls"]
-            assert (records[provider, case]["outcome"], call["attempts"]) == (ending.outcome, ending.attempts), \
-                (provider, case, call)
+            assert (records[provider, case]["outcome"], call["attempts"]) == (ending.outcome, ending.attempts), (
+                provider,
+                case,
+                call,
+            )
             if ending.outcome != "error":
                 assert call["error"] is None and call["text"] == ("" if fault.ending == "judged" else f"ok: {case}")
                 continue
@@ -186,10 +207,12 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
         assert elapsed < QUICK_S
     # The summary counts them: outcomes per model, and the retries.
     count = {o: sum(e.outcome == o for e in ends.values()) for o in ("passed", "failed", "error")}
-    result.stdout.fnmatch_lines_random([
-        f"faults * {provider} * 2 * {count['passed']} * {count['failed']} * 0 * {count['error']} *"
-        for provider in PROVIDERS
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            f"faults * {provider} * 2 * {count['passed']} * {count['failed']} * 0 * {count['error']} *"
+            for provider in PROVIDERS
+        ]
+    )
     retried = [e for e in ends.values() if e.attempts > 1] * len(PROVIDERS)
     line = f"warning: {len(retried)} call(s) needed retries ({sum(e.attempts - 1 for e in retried)} retries in all)"
     assert (line in output) == bool(retried) and ("needed retries" in output) == bool(retried), output
@@ -201,8 +224,9 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
 
 
 def _error_section(output: str, model: str, case: str) -> str:
-    match = re.search(rf"_+ ERROR at setup of faults::{case}\[{model}\] _+\n(.*?)(?=\n_{{3,}} |\n={{3,}} )", output,
-                      re.DOTALL)
+    match = re.search(
+        rf"_+ ERROR at setup of faults::{case}\[{model}\] _+\n(.*?)(?=\n_{{3,}} |\n={{3,}} )", output, re.DOTALL
+    )
     assert match, output
     return match.group(1)
 
@@ -233,13 +257,17 @@ def test_a_bug_of_ours_costs_one_item_not_the_run(pytester, write, fault_server,
     monkeypatch.setattr(openai, "parse_chat_completion", crash)
     spec = {"provider": "openai", "model": "m-1", "base_url": base_url("openai", fault_server.root), "retries": RETRIES}
     (pytester.path / "promptguard.yaml").write_text(
-        yaml.safe_dump({"default_models": ["openai"], "models": {"openai": spec}}), encoding="utf-8")
+        yaml.safe_dump({"default_models": ["openai"], "models": {"openai": spec}}), encoding="utf-8"
+    )
     write("faults.prompt.yaml", SUITE)
     result = pytester.runpytest("--promptguard", "-p", "no:xdist")
     result.assert_outcomes(errors=2)
     assert "INTERNALERROR" not in result.stdout.str() and "Traceback" not in result.stdout.str()
-    result.stdout.fnmatch_lines([
-        f"model 'openai' (openai, m-1) failed: internal: calling {fault_server.root}/v1/chat/completions raised "
-        "RuntimeError: boom (a promptguard bug: please report it)",
-    ] * 2)
+    result.stdout.fnmatch_lines(
+        [
+            f"model 'openai' (openai, m-1) failed: internal: calling {fault_server.root}/v1/chat/completions raised "
+            "RuntimeError: boom (a promptguard bug: please report it)",
+        ]
+        * 2
+    )
     assert fault_server.attempts == {("openai", "again"): 1, ("openai", "always"): 1}  # not retried

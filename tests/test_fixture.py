@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from .servers import Reply, chat_completion, last_user_message
-from .output import shows, summary
 from .meaning import REFUND_A, REFUND_Q, write_config
+from .output import shows, summary
+from .servers import Reply, chat_completion, last_user_message
 
 SERVED = "gpt-4o-mini-2024-07-18"
 SUMMARY_PROMPT = "Summarise: revenue was $4.2M"
@@ -38,14 +38,21 @@ class Script:
     """What the server answers, by prompt (the server is threaded: never by arrival order), else an echo; the
     test changes it between runs."""
 
-    answers: dict[str, str] = field(default_factory=lambda: {
-        SUMMARY_PROMPT: "Revenue was $4.2M.", "Name a colour.": "Blue.", "Name a fruit.": "An apple."})
+    answers: dict[str, str] = field(
+        default_factory=lambda: {
+            SUMMARY_PROMPT: "Revenue was $4.2M.",
+            "Name a colour.": "Blue.",
+            "Name a fruit.": "An apple.",
+        }
+    )
     fingerprint: str = "fp_1"
 
     def __call__(self, request: dict, headers: dict) -> Reply:
         prompt = last_user_message(request)
         text = self.answers.get(prompt, f"echo: {prompt}")
-        body = chat_completion(text, model=f"{request['model']}-2024-07-18", fingerprint=self.fingerprint, prompt_tokens=10)
+        body = chat_completion(
+            text, model=f"{request['model']}-2024-07-18", fingerprint=self.fingerprint, prompt_tokens=10
+        )
         return Reply(body=body)
 
 
@@ -68,7 +75,8 @@ def golden(pytester, module: str = "test_sum") -> dict:
 
 def test_a_passing_and_a_failing_test_read_like_suite_cases(pytester, model_server, openai_config, script):
     openai_config()
-    pytester.makepyfile(test_sum="""
+    pytester.makepyfile(
+        test_sum="""
         def test_passes(promptguard):
             call = promptguard.call("fast", "Summarise: revenue was $4.2M")
             assert call.text == "Revenue was $4.2M."
@@ -80,12 +88,22 @@ def test_a_passing_and_a_failing_test_read_like_suite_cases(pytester, model_serv
             call = promptguard.call("fast", [{"role": "system", "content": "Be brief."},
                                              {"role": "user", "content": "Summarise: revenue was $4.2M"}])
             promptguard.check(call, contains=["4.2", "million"], not_contains="As an AI")
-    """)
+    """
+    )
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=1)
-    shows(result, "test_fails", "1 of 2 checks failed", "✗ contains: missing 'million'", "prompt:",
-          "[system] Be brief.", "[user] Summarise: revenue was $4.2M", "output:", "Revenue was $4.2M.",
-          f"call: fast (openai, asked gpt-4o-mini, served {SERVED})")
+    shows(
+        result,
+        "test_fails",
+        "1 of 2 checks failed",
+        "✗ contains: missing 'million'",
+        "prompt:",
+        "[system] Be brief.",
+        "[user] Summarise: revenue was $4.2M",
+        "output:",
+        "Revenue was $4.2M.",
+        f"call: fast (openai, asked gpt-4o-mini, served {SERVED})",
+    )
     shows(result, "FAILED test_sum.py::test_fails - ChecksFailed: 1 of 2 checks failed")
     assert "Traceback" not in result.stdout.str() and "promptguard.check(call" not in result.stdout.str()
     # Both tests are cases of their module in the promptguard summary, with their one call each.
@@ -96,7 +114,8 @@ def test_a_passing_and_a_failing_test_read_like_suite_cases(pytester, model_serv
 
 def test_checks_accumulate_and_repeat_gives_samples(pytester, model_server, openai_config, script):
     openai_config(params={"temperature": 0, "max_tokens": 50})
-    pytester.makepyfile(test_sum="""
+    pytester.makepyfile(
+        test_sum="""
         def test_samples(promptguard):
             calls = promptguard.call("fast", "Summarise: revenue was $4.2M", params={"max_tokens": 64}, repeat=3)
             assert isinstance(calls, list) and len(calls) == 3
@@ -105,34 +124,57 @@ def test_checks_accumulate_and_repeat_gives_samples(pytester, model_server, open
             promptguard.check(calls, latency={"p95_ms": 5000}, cost={"max_usd": 1})
             one = promptguard.call("fast", "Name a colour.", repeat=1)
             assert isinstance(one, list) and len(one) == 1
-    """)
+    """
+    )
     result = run(pytester, "--promptguard-report", "report.json")
     result.assert_outcomes(passed=1)
     assert [r["max_tokens"] for r in model_server.requests] == [64, 64, 64, 50]  # params merge over the model's
     assert all(r["temperature"] == 0 for r in model_server.requests)
     (case,) = json.loads((pytester.path / "report.json").read_text())["cases"]
     assert (case["suite"], case["path"], case["case"], case["model"], case["outcome"]) == (
-        "test_sum.py", "test_sum.py", "test_samples", "fast", "passed")
-    assert [[r["name"] for r in sample] for sample in case["checks"]] == [["contains", "regex"], ["contains"], ["contains"], []]
+        "test_sum.py",
+        "test_sum.py",
+        "test_samples",
+        "fast",
+        "passed",
+    )
+    assert [[r["name"] for r in sample] for sample in case["checks"]] == [
+        ["contains", "regex"],
+        ["contains"],
+        ["contains"],
+        [],
+    ]
     assert [r["name"] for r in case["case_checks"]] == ["latency", "cost"]
     assert [(c["case"], c["model"], c["first"], c["count"]) for c in case["fixture_calls"]] == [
-        ("test_samples", "fast", 0, 3), ("test_samples#2", "fast", 3, 1)]
+        ("test_samples", "fast", 0, 3),
+        ("test_samples#2", "fast", 3, 1),
+    ]
     assert case["pass_rate"] == 1.0 and case["messages"] == [{"role": "user", "content": SUMMARY_PROMPT}]
 
 
 def test_a_provider_error_fails_the_test_with_the_suites_explanation(pytester, model_server, openai_config):
     openai_config(retries=0)
-    model_server.responder = lambda request, headers: Reply(status=401, body={"error": {"message": "Incorrect API key"}})
-    pytester.makepyfile(test_sum="""
+    model_server.responder = lambda request, headers: Reply(
+        status=401, body={"error": {"message": "Incorrect API key"}}
+    )
+    pytester.makepyfile(
+        test_sum="""
         def test_calls(promptguard):
             call = promptguard.call("fast", "hello")
             promptguard.check(call, contains="hello")
-    """)
+    """
+    )
     result = run(pytester, "--promptguard-report", "report.json")
     result.assert_outcomes(failed=1)
-    shows(result, "test_calls", "model 'fast' (openai, gpt-4o-mini) failed: ", "(HTTP 401)", "Incorrect API key",
-          "this is a provider error, not a check failure: the output was never judged",
-          "FAILED test_sum.py::test_calls - ModelCallFailed: model 'fast'")
+    shows(
+        result,
+        "test_calls",
+        "model 'fast' (openai, gpt-4o-mini) failed: ",
+        "(HTTP 401)",
+        "Incorrect API key",
+        "this is a provider error, not a check failure: the output was never judged",
+        "FAILED test_sum.py::test_calls - ModelCallFailed: model 'fast'",
+    )
     assert "Traceback" not in result.stdout.str() and "promptguard.call(" not in result.stdout.str()
     (case,) = json.loads((pytester.path / "report.json").read_text())["cases"]
     assert case["outcome"] == "error" and case["calls"][0]["error"]["status"] == 401
@@ -141,9 +183,10 @@ def test_a_provider_error_fails_the_test_with_the_suites_explanation(pytester, m
 
 def test_a_bad_check_argument_or_model_is_a_clear_error(pytester, model_server, openai_config, script):
     openai_config()
-    pytester.makepyfile(test_sum="""
+    pytester.makepyfile(
+        test_sum="""
         import pytest
-        from pytest_promptguard.fixture import CheckArgumentError, PromptguardFixtureError
+        from pytest_promptguard.plugin.fixture import CheckArgumentError, PromptguardFixtureError
 
         def test_bad_argument(promptguard):
             call = promptguard.call("fast", "hello")
@@ -165,16 +208,30 @@ def test_a_bad_check_argument_or_model_is_a_clear_error(pytester, model_server, 
                 promptguard.call("fast", [])
             with pytest.raises(PromptguardFixtureError, match="repeat must be a whole number"):
                 promptguard.call("fast", "hello", repeat=0)
-    """)
+    """
+    )
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=3)
-    shows(result, "test_bad_argument", 'promptguard.check(call, latency={"max_ms": "fast"})',
-          "CheckArgumentError: promptguard.check: check 'latency'.max_ms: 'fast' is not of type 'number'",
-          "fix: latency: {max_ms: every sample at most")
-    shows(result, "test_unknown_check", "promptguard.check: unknown check 'containz' (did you mean 'contains'?)",
-          "fix: use one of: ", "contains")
-    shows(result, "test_unknown_model", "promptguard.call: unknown model 'fsat' (did you mean 'fast'?)",
-          "fix: define it under 'models' in promptguard.yaml (defined there: fast)")
+    shows(
+        result,
+        "test_bad_argument",
+        'promptguard.check(call, latency={"max_ms": "fast"})',
+        "CheckArgumentError: promptguard.check: check 'latency'.max_ms: 'fast' is not of type 'number'",
+        "fix: latency: {max_ms: every sample at most",
+    )
+    shows(
+        result,
+        "test_unknown_check",
+        "promptguard.check: unknown check 'containz' (did you mean 'contains'?)",
+        "fix: use one of: ",
+        "contains",
+    )
+    shows(
+        result,
+        "test_unknown_model",
+        "promptguard.call: unknown model 'fsat' (did you mean 'fast'?)",
+        "fix: define it under 'models' in promptguard.yaml (defined there: fast)",
+    )
     assert "fixture.py" not in result.stdout.str()  # the test's own line is shown, not the plugin's insides
 
 
@@ -183,7 +240,8 @@ def test_a_bad_check_argument_or_model_is_a_clear_error(pytester, model_server, 
 
 def test_skipped_without_the_flag_unless_marked(pytester, model_server, openai_config, script):
     openai_config()
-    pytester.makepyfile(test_sum="""
+    pytester.makepyfile(
+        test_sum="""
         import pytest
 
         def test_unmarked(promptguard):
@@ -196,7 +254,8 @@ def test_skipped_without_the_flag_unless_marked(pytester, model_server, openai_c
         @pytest.mark.promptguard
         def test_marked_fails(promptguard):
             promptguard.check(promptguard.call("fast", "Name a colour."), contains="Red")
-    """)
+    """
+    )
     result = pytester.runpytest("-rs", "-p", "no:randomly", "--strict-markers")
     result.assert_outcomes(passed=1, failed=1, skipped=1)
     shows(result, "SKIPPED [1] ", "promptguard fixture: run with --promptguard (this test calls models)")
@@ -208,7 +267,8 @@ def test_skipped_without_the_flag_unless_marked(pytester, model_server, openai_c
 
 
 def test_without_the_flag_the_machinery_is_not_imported(pytester):
-    pytester.makepyfile(test_plain="""
+    pytester.makepyfile(
+        test_plain="""
         import sys
 
         def test_light(promptguard):
@@ -217,7 +277,8 @@ def test_without_the_flag_the_machinery_is_not_imported(pytester):
         def test_modules():
             heavy = [m for m in sys.modules if m.startswith("pytest_promptguard.") and m != "pytest_promptguard.plugin"]
             assert heavy == []
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("-p", "no:randomly")
     result.assert_outcomes(passed=1, skipped=1)
 
@@ -225,17 +286,24 @@ def test_without_the_flag_the_machinery_is_not_imported(pytester):
 # --- goldens --------------------------------------------------------------------------------------------
 
 
-def test_update_records_goldens_beside_the_test_and_replay_answers_from_them(pytester, model_server, openai_config, script):
+def test_update_records_goldens_beside_the_test_and_replay_answers_from_them(
+    pytester, model_server, openai_config, script
+):
     openai_config()
     pytester.makepyfile(test_sum=EXAMPLE)
     result = run(pytester, "--promptguard-update")
     result.assert_outcomes(passed=2)
-    assert "goldens: 3 added, 0 updated, 0 removed, 0 unchanged (written: __golden__/test_sum.golden.yaml)" in summary(result)
+    assert "goldens: 3 added, 0 updated, 0 removed, 0 unchanged (written: __golden__/test_sum.golden.yaml)" in summary(
+        result
+    )
     assert "unused" not in summary(result)  # the golden file's module is there: it is no orphan
     data = golden(pytester)
     assert data["format_version"] == 1 and data["suite"] == "test_sum.py"
     assert {case: list(models) for case, models in data["cases"].items()} == {
-        "test_summary_keeps_the_numbers": ["fast"], "test_two_calls": ["fast"], "test_two_calls#2": ["fast"]}
+        "test_summary_keeps_the_numbers": ["fast"],
+        "test_two_calls": ["fast"],
+        "test_two_calls#2": ["fast"],
+    }
     entry = data["cases"]["test_summary_keeps_the_numbers"]["fast"]
     assert (entry["output"], entry["model_served"], entry["fingerprint"]) == ("Revenue was $4.2M.", SERVED, "fp_1")
     assert data["cases"]["test_two_calls#2"]["fast"]["output"] == "An apple."
@@ -250,21 +318,27 @@ def test_update_records_goldens_beside_the_test_and_replay_answers_from_them(pyt
     # Replay sends nothing: the calls answer as recorded, the checks run on them.
     script.answers.clear()
     sent = len(model_server.requests)
-    pytester.makepyfile(test_sum=EXAMPLE + """
+    pytester.makepyfile(
+        test_sum=EXAMPLE
+        + """
 
 def test_replayed(promptguard):
     call = promptguard.call("fast", "Name a colour.")
     assert call.source == "replay" and call.text == "Blue."
-""")
+"""
+    )
     result = run(pytester, "--promptguard-replay", "-k", "not test_replayed")
     result.assert_outcomes(passed=2)
     assert len(model_server.requests) == sent
     # ... and a call without its own golden cannot be replayed: an error naming the command that records it.
     result = run(pytester, "--promptguard-replay", "-k", "test_replayed")
     result.assert_outcomes(failed=1)
-    shows(result, "cannot replay: no golden recorded yet; record it: "
-                  "pytest --promptguard --promptguard-update 'test_sum.py::test_replayed'",
-          "replaying goldens (--promptguard-replay): nothing was called, nothing was judged")
+    shows(
+        result,
+        "cannot replay: no golden recorded yet; record it: "
+        "pytest --promptguard --promptguard-update 'test_sum.py::test_replayed'",
+        "replaying goldens (--promptguard-replay): nothing was called, nothing was judged",
+    )
     assert len(model_server.requests) == sent
 
 
@@ -276,17 +350,29 @@ def test_drift_and_a_stale_golden_fail_the_golden_check(pytester, model_server, 
     script.answers["Name a colour."] = "I would rather not say which colour I like best today."
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=1)
-    shows(result, "test_two_calls", "✗ golden: output drifted from the golden: token_set_ratio",
-          "--- golden", "+++ now", "-Blue.", "+I would rather not say")
-    assert "drift" in summary(result) and re.search(r"test_sum\.py\s+fast\s+2\s+1\s+1\s+1", summary(result)), summary(result)
+    shows(
+        result,
+        "test_two_calls",
+        "✗ golden: output drifted from the golden: token_set_ratio",
+        "--- golden",
+        "+++ now",
+        "-Blue.",
+        "+I would rather not say",
+    )
+    assert "drift" in summary(result) and re.search(r"test_sum\.py\s+fast\s+2\s+1\s+1\s+1", summary(result)), summary(
+        result
+    )
 
     # The prompt is edited: the golden is stale, live and in replay.
     pytester.makepyfile(test_sum=EXAMPLE.replace("Summarise: revenue", "Summarise briefly: revenue"))
     script.answers["Summarise briefly: revenue was $4.2M"] = "Revenue was $4.2M."
     result = run(pytester, "-k", "numbers")
     result.assert_outcomes(failed=1)
-    shows(result, "✗ golden: prompt changed since the golden was recorded; review the change, then re-record: "
-                  "pytest --promptguard --promptguard-update 'test_sum.py::test_summary_keeps_the_numbers'")
+    shows(
+        result,
+        "✗ golden: prompt changed since the golden was recorded; review the change, then re-record: "
+        "pytest --promptguard --promptguard-update 'test_sum.py::test_summary_keeps_the_numbers'",
+    )
     result = run(pytester, "--promptguard-replay", "-k", "numbers")
     result.assert_outcomes(failed=1)
     shows(result, "cannot replay: prompt changed since the golden was recorded")
@@ -301,10 +387,13 @@ def test_a_call_no_longer_made_loses_its_golden_and_failing_tests_are_not_record
     openai_config()
     pytester.makepyfile(test_sum=EXAMPLE)
     run(pytester, "--promptguard-update").assert_outcomes(passed=2)
-    one_call = EXAMPLE.split("def test_two_calls")[0] + """
+    one_call = (
+        EXAMPLE.split("def test_two_calls")[0]
+        + """
 def test_two_calls(promptguard):
     promptguard.check(promptguard.call("fast", "Name a colour."), golden=True)
 """
+    )
     pytester.makepyfile(test_sum=one_call)
     result = run(pytester)
     result.assert_outcomes(passed=2)
@@ -321,11 +410,13 @@ def test_two_calls(promptguard):
 
 def test_a_sampled_call_records_a_sampled_golden(pytester, model_server, openai_config, script):
     openai_config()
-    pytester.makepyfile(test_sum="""
+    pytester.makepyfile(
+        test_sum="""
         def test_sampled(promptguard):
             calls = promptguard.call("fast", "Name a fruit.", repeat=3)
             promptguard.check(calls, golden=True)
-    """)
+    """
+    )
     run(pytester, "--promptguard-update").assert_outcomes(passed=1)
     entry = golden(pytester)["cases"]["test_sampled"]["fast"]
     assert entry["output"] == "An apple." and len(entry["samples"]) == 3 and entry["calibrated_min"] is not None
@@ -333,12 +424,16 @@ def test_a_sampled_call_records_a_sampled_golden(pytester, model_server, openai_
 
 
 def test_two_models_in_one_test_and_a_model_change(pytester, model_server, openai_config, script):
-    openai_config(models={"slow": {"provider": "openai", "model": "gpt-4.1", "base_url": model_server.url, "timeout_s": 5}})
-    pytester.makepyfile(test_sum="""
+    openai_config(
+        models={"slow": {"provider": "openai", "model": "gpt-4.1", "base_url": model_server.url, "timeout_s": 5}}
+    )
+    pytester.makepyfile(
+        test_sum="""
         def test_both(promptguard):
             for model in ("fast", "slow"):
                 promptguard.check(promptguard.call(model, "Name a colour."), golden=True)
-    """)
+    """
+    )
     result = run(pytester, "--promptguard-update")
     result.assert_outcomes(passed=1)
     assert re.search(r"test_sum\.py\s+fast\+slow\s+1\s+1", summary(result)), summary(result)
@@ -348,7 +443,10 @@ def test_two_models_in_one_test_and_a_model_change(pytester, model_server, opena
     script.fingerprint = "fp_2"
     result = run(pytester)
     result.assert_outcomes(passed=1)
-    assert "model change: fast: fingerprint fp_1 → fp_2 (reported; fatal with --promptguard-strict) [1 case]" in summary(result)
+    assert (
+        "model change: fast: fingerprint fp_1 → fp_2 (reported; fatal with --promptguard-strict) [1 case]"
+        in summary(result)
+    )
     result = run(pytester, "--promptguard-strict")
     result.assert_outcomes(failed=1)
     shows(result, "✗ model_change: fast: fingerprint fp_1 → fp_2 (fails under --promptguard-strict")
@@ -361,16 +459,29 @@ def test_fixture_tests_are_in_every_report_beside_suites(pytester, write, model_
     openai_config()
     write("s.prompt.yaml", "cases: [{id: hello, prompt: hello, checks: [{contains: hello}]}]")
     pytester.makepyfile(test_sum=EXAMPLE.split("def test_two_calls")[0])
-    result = run(pytester, "--promptguard-report", "r.json", "--promptguard-log", "calls.jsonl",
-                 "--promptguard-html", "r.html", "--promptguard-md", "r.md")
+    result = run(
+        pytester,
+        "--promptguard-report",
+        "r.json",
+        "--promptguard-log",
+        "calls.jsonl",
+        "--promptguard-html",
+        "r.html",
+        "--promptguard-md",
+        "r.md",
+    )
     result.assert_outcomes(passed=1, failed=1)  # the example's golden is not recorded yet
     assert re.search(r"test_sum\.py\s+fast\s+1\s+0\s+1", summary(result)), summary(result)
     report = json.loads((pytester.path / "r.json").read_text())
     assert {(c["path"], c["case"]) for c in report["cases"]} == {
-        ("s.prompt.yaml", "hello"), ("test_sum.py", "test_summary_keeps_the_numbers")}
+        ("s.prompt.yaml", "hello"),
+        ("test_sum.py", "test_summary_keeps_the_numbers"),
+    }
     log = [json.loads(line) for line in (pytester.path / "calls.jsonl").read_text().splitlines()]
     assert {(line["file"], line["case"]) for line in log} == {
-        ("s.prompt.yaml", "hello"), ("test_sum.py", "test_summary_keeps_the_numbers")}
+        ("s.prompt.yaml", "hello"),
+        ("test_sum.py", "test_summary_keeps_the_numbers"),
+    }
     assert "test_summary_keeps_the_numbers" in (pytester.path / "r.html").read_text()
     assert "test_summary_keeps_the_numbers" in (pytester.path / "r.md").read_text()
 
@@ -379,12 +490,22 @@ def test_under_xdist_update_records_and_replay_answers_with_results_in_the_json_
     pytester, model_server, openai_config, script
 ):
     openai_config()
-    pytester.makepyfile(test_sum=EXAMPLE, test_other="""
+    pytester.makepyfile(
+        test_sum=EXAMPLE,
+        test_other="""
         def test_other(promptguard):
             promptguard.check(promptguard.call("fast", "hello"), contains="hello", golden=True)
-    """)
+    """,
+    )
     result = pytester.runpytest_subprocess(
-        "--promptguard", "--promptguard-update", "-n", "2", "-p", "no:cacheprovider", "--promptguard-report", "update.json"
+        "--promptguard",
+        "--promptguard-update",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        "--promptguard-report",
+        "update.json",
     )
     result.assert_outcomes(passed=3)
     assert "goldens: 4 added, 0 updated, 0 removed, 0 unchanged" in summary(result)
@@ -400,7 +521,14 @@ def test_under_xdist_update_records_and_replay_answers_with_results_in_the_json_
     script.answers.clear()
     sent = len(model_server.requests)
     result = pytester.runpytest_subprocess(
-        "--promptguard", "--promptguard-replay", "-n", "2", "-p", "no:cacheprovider", "--promptguard-report", "replay.json"
+        "--promptguard",
+        "--promptguard-replay",
+        "-n",
+        "2",
+        "-p",
+        "no:cacheprovider",
+        "--promptguard-report",
+        "replay.json",
     )
     result.assert_outcomes(passed=3)
     assert len(model_server.requests) == sent
@@ -441,8 +569,12 @@ def test_judge_passes_and_fails_from_a_python_test_with_its_cost_apart(pytester,
     pytester.makepyfile(test_sum=JUDGED)
     result = run(pytester, "--promptguard-report", "r.json")
     result.assert_outcomes(passed=1, failed=1)
-    shows(result, "test_vague", "judge 0.2 < min 0.7 (grader): does not name the return window",
-          "FAILED test_sum.py::test_vague - ChecksFailed: ")
+    shows(
+        result,
+        "test_vague",
+        "judge 0.2 < min 0.7 (grader): does not name the return window",
+        "FAILED test_sum.py::test_vague - ChecksFailed: ",
+    )
     assert "Traceback" not in result.stdout.str()
     assert meaning_server.count["grader"] == 2
     # Each grader call: 100 tokens in at $10/M and 20 out at $50/M = $0.002, apart from the tests' own cost.
@@ -459,7 +591,8 @@ def test_judge_passes_and_fails_from_a_python_test_with_its_cost_apart(pytester,
 def test_semantic_passes_and_fails_from_a_python_test_with_its_cost_apart(pytester, meaning_server):
     write_config(pytester, meaning_server, {"embedding_model": "emb"})
     meaning_answers(meaning_server)
-    pytester.makepyfile(test_sum=f"""
+    pytester.makepyfile(
+        test_sum=f"""
         def test_refund(promptguard):
             call = promptguard.call("fast", "{REFUND_Q}")
             [close] = promptguard.check(call, semantic={{"expected": "{EXPECTED}", "min": 0.85}})
@@ -467,10 +600,16 @@ def test_semantic_passes_and_fails_from_a_python_test_with_its_cost_apart(pytest
 
         def test_vague(promptguard):
             promptguard.check(promptguard.call("fast", "{VAGUE_Q}"), semantic={{"expected": "{EXPECTED}"}})
-    """)
+    """
+    )
     result = run(pytester, "--promptguard-report", "r.json")
     result.assert_outcomes(passed=1, failed=1)
-    shows(result, "test_vague", "cosine similarity 0.000 < min 0.85 (emb)", "FAILED test_sum.py::test_vague - ChecksFailed")
+    shows(
+        result,
+        "test_vague",
+        "cosine similarity 0.000 < min 0.85 (emb)",
+        "FAILED test_sum.py::test_vague - ChecksFailed",
+    )
     assert meaning_server.count["openai"] == 3  # the expected text once, and each output
     assert "embedding cost $0.0004 (3 embedding calls)" in summary(result)
     report = json.loads((pytester.path / "r.json").read_text())
@@ -482,11 +621,13 @@ def test_golden_by_meaning_from_a_python_test_records_a_semantic_sampled_golden(
     write_config(pytester, meaning_server, {"embedding_model": "emb"})
     meaning_answers(meaning_server)
     meaning_server.variants[REFUND_Q] = [REFUND_A, EXPECTED]
-    pytester.makepyfile(test_sum=f"""
+    pytester.makepyfile(
+        test_sum=f"""
         def test_refund(promptguard):
             calls = promptguard.call("fast", "{REFUND_Q}", repeat=2)
             promptguard.check(calls, golden={{"method": "semantic"}})
-    """)
+    """
+    )
     run(pytester, "--promptguard-update").assert_outcomes(passed=1)
     entry = golden(pytester)["cases"]["test_refund"]["fast"]
     assert entry["scorer"] == "semantic" and entry["calibrated_min"] is not None
@@ -505,13 +646,20 @@ def test_judge_scores_are_recorded_by_update_and_replayed_without_a_grader(pytes
     run(pytester, "--promptguard-update", "-k", "refund").assert_outcomes(passed=1, deselected=1)
     [judged] = golden(pytester)["cases"]["test_refund"]["fast"]["judge"]
     assert (judged["rubric"], judged["model"], judged["score"], judged["reason"]) == (
-        RUBRIC, "grader", 0.9, "names the 30-day window")
+        RUBRIC,
+        "grader",
+        0.9,
+        "names the 30-day window",
+    )
     asked = dict(meaning_server.count)
     result = run(pytester, "--promptguard-replay", "-k", "refund", "--promptguard-report", "r.json")
     result.assert_outcomes(passed=1, deselected=1)
     assert dict(meaning_server.count) == asked  # no grader, no model
     [case] = json.loads((pytester.path / "r.json").read_text())["cases"]
-    assert case["checks"][0][0]["reason"] == "judge 0.9 >= min 0.7 (grader, recorded in the golden): names the 30-day window"
+    assert (
+        case["checks"][0][0]["reason"]
+        == "judge 0.9 >= min 0.7 (grader, recorded in the golden): names the 30-day window"
+    )
     assert case["check_calls"][0]["source"] == "replay" and case["check_calls"][0]["cost_usd"] == 0.0
 
 
@@ -522,9 +670,13 @@ def test_a_grader_that_misbehaves_is_an_error_of_the_test_not_a_failed_check(pyt
     pytester.makepyfile(test_sum=JUDGED)
     result = run(pytester, "-k", "refund", "--promptguard-report", "r.json")
     result.assert_outcomes(failed=1, deselected=1)
-    shows(result, "test_refund", "judge: grader 'grader' did not answer JSON {\"score\": 0-1, \"reason\": ...}: "
-          "'The answer looks fine to me", "this is an error of a model the checks call, not a check failure",
-          "FAILED test_sum.py::test_refund - ModelCallFailed: judge: grader 'grader'")
+    shows(
+        result,
+        "test_refund",
+        'judge: grader \'grader\' did not answer JSON {"score": 0-1, "reason": ...}: \'The answer looks fine to me',
+        "this is an error of a model the checks call, not a check failure",
+        "FAILED test_sum.py::test_refund - ModelCallFailed: judge: grader 'grader'",
+    )
     assert "Traceback" not in result.stdout.str() and "promptguard.check(" not in result.stdout.str()
     [case] = json.loads((pytester.path / "r.json").read_text())["cases"]
     assert case["outcome"] == "error" and case["checks"] == [[]]

@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pytest_promptguard.checks import REGISTRY
-from pytest_promptguard.config import Config
-from pytest_promptguard.errors import PromptguardError, display_path
-from pytest_promptguard.suite import Suite, load_suite
+from pytest_promptguard.config.loader import Config
+from pytest_promptguard.core.errors import PromptguardError, display_path
+from pytest_promptguard.suite.loader import Suite, load_suite
 
 FUZZ = settings(
     max_examples=200, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow]
@@ -32,15 +32,75 @@ models:
   fast: {provider: openai, model: gpt-4o-mini, base_url: "http://127.0.0.1:9"}
 """
 
-SUITE_KEYS = ["name", "description", "models", "tags", "vars", "prompt", "params", "checks", "cases", "repeat",
-              "min_pass_rate", "budget_usd", "slo"]
-CASE_KEYS = ["id", "description", "models", "tags", "vars", "prompt", "params", "checks", "skip", "xfail", "repeat",
-             "min_pass_rate"]
-OTHER_KEYS = ["role", "content", "expected", "min", "scorer", "max_chars", "function", "type", "properties",
-              "$ref", "$schema", "pattern", "required", "p95_ms", "max_ms", "regression"]
-TEXTS = ["hello", "echo", "fast", "nope", "{{name}}", "{{missing}}", "pg_stub:echo", "no_such:thing", "(unclosed",
-         "a+b", "schemas/none.json", "../../outside.json", "/etc/passwd", "user", "system", "token_set_ratio", "x y",
-         "case-1", "", "a\0b"]
+SUITE_KEYS = [
+    "name",
+    "description",
+    "models",
+    "tags",
+    "vars",
+    "prompt",
+    "params",
+    "checks",
+    "cases",
+    "repeat",
+    "min_pass_rate",
+    "budget_usd",
+    "slo",
+]
+CASE_KEYS = [
+    "id",
+    "description",
+    "models",
+    "tags",
+    "vars",
+    "prompt",
+    "params",
+    "checks",
+    "skip",
+    "xfail",
+    "repeat",
+    "min_pass_rate",
+]
+OTHER_KEYS = [
+    "role",
+    "content",
+    "expected",
+    "min",
+    "scorer",
+    "max_chars",
+    "function",
+    "type",
+    "properties",
+    "$ref",
+    "$schema",
+    "pattern",
+    "required",
+    "p95_ms",
+    "max_ms",
+    "regression",
+]
+TEXTS = [
+    "hello",
+    "echo",
+    "fast",
+    "nope",
+    "{{name}}",
+    "{{missing}}",
+    "pg_stub:echo",
+    "no_such:thing",
+    "(unclosed",
+    "a+b",
+    "schemas/none.json",
+    "../../outside.json",
+    "/etc/passwd",
+    "user",
+    "system",
+    "token_set_ratio",
+    "x y",
+    "case-1",
+    "",
+    "a\0b",
+]
 SCHEMAS = [
     {"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}}, "$defs": {"a": {"type": "string"}}},
     {"type": "objekt"},
@@ -73,21 +133,29 @@ good_checks = st.one_of(
     st.sampled_from(["json", "golden", {"golden": {"min": 50}}, {"python": "no_such:judge"}]),
     one_check("contains", st.sampled_from(TEXTS) | st.lists(st.sampled_from(TEXTS), max_size=2)),
     one_check("regex", st.sampled_from(["a+", "(unclosed", "[a-", "(?P<1>x)", "x{2,1}"])),
-    one_check("fuzzy", st.fixed_dictionaries(
-        {"expected": st.sampled_from(TEXTS)},
-        optional={"min": st.integers(-10, 120), "scorer": st.sampled_from(["ratio", "WRatio", "levenshtein"])},
-    )),
-    one_check("json_schema", st.sampled_from(SCHEMAS + ["none.json", "../../outside.json", "/etc/passwd", "a\0b"])
-              | st.dictionaries(st.sampled_from(OTHER_KEYS), values, max_size=3)),
+    one_check(
+        "fuzzy",
+        st.fixed_dictionaries(
+            {"expected": st.sampled_from(TEXTS)},
+            optional={"min": st.integers(-10, 120), "scorer": st.sampled_from(["ratio", "WRatio", "levenshtein"])},
+        ),
+    ),
+    one_check(
+        "json_schema",
+        st.sampled_from(SCHEMAS + ["none.json", "../../outside.json", "/etc/passwd", "a\0b"])
+        | st.dictionaries(st.sampled_from(OTHER_KEYS), values, max_size=3),
+    ),
     one_check("length", st.dictionaries(st.sampled_from(["min_chars", "max_chars", "max_words"]), st.integers(-1, 9))),
     one_check("latency", st.dictionaries(st.sampled_from(["max_ms", "p95_ms", "regression"]), st.floats(-1, 9))),
 )
 bad_checks = st.sampled_from(sorted(REGISTRY)) | st.dictionaries(keys, values, min_size=1, max_size=2) | values
 checks = st.lists(mostly(good_checks, bad_checks), max_size=4)
-messages = st.fixed_dictionaries({
-    "role": mostly(st.sampled_from(["user", "system", "assistant"]), st.just("usr") | values),
-    "content": mostly(st.sampled_from(TEXTS), values),
-})
+messages = st.fixed_dictionaries(
+    {
+        "role": mostly(st.sampled_from(["user", "system", "assistant"]), st.just("usr") | values),
+        "content": mostly(st.sampled_from(TEXTS), values),
+    }
+)
 prompts = mostly(st.sampled_from(TEXTS) | st.lists(messages, min_size=1, max_size=3), values)
 common = {
     "models": mostly(st.sampled_from([["echo"], ["fast", "echo"]]), st.sampled_from([["nope"], [], "echo"]) | values),
@@ -120,8 +188,9 @@ model_specs = st.fixed_dictionaries(
         "callable": mostly(st.sampled_from(["pg_stub:echo", "nope"]), values),
         "base_url": mostly(st.sampled_from(["${PG_FUZZ_NEVER_SET}", "${PG_FUZZ_NEVER_SET:-http://x}"]), values),
         "timeout_s": mostly(st.floats(0.1, 60), values),
-        "price": mostly(st.fixed_dictionaries({"input_per_mtok": st.floats(0, 5), "output_per_mtok": st.floats(0, 5)}),
-                        values),
+        "price": mostly(
+            st.fixed_dictionaries({"input_per_mtok": st.floats(0, 5), "output_per_mtok": st.floats(0, 5)}), values
+        ),
         "params": values,
     },
 )

@@ -19,13 +19,14 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pytest_promptguard.checks.fuzzy import similarity
-from pytest_promptguard.golden import GoldenEntry, GoldenFile, GoldenSample
-from pytest_promptguard.results import ToolCall, percentile
+from pytest_promptguard.core.results import ToolCall, percentile
+from pytest_promptguard.core.similarity import similarity
+from pytest_promptguard.golden.entry import GoldenEntry, GoldenSample
+from pytest_promptguard.golden.store import GoldenFile
 
-from .servers import Reply, chat_completion, last_user_message
 from .output import shows, summary
 from .recording import RECORDER, read_records
+from .servers import Reply, chat_completion, last_user_message
 
 SERVED = "gpt-4o-mini-2024-07-18"
 
@@ -47,7 +48,10 @@ class Script:
         prompt, model = last_user_message(request), request["model"]
         text = self.by_model.get(model, {}).get(prompt) or self.answers.get(prompt, f"echo: {prompt}")
         body = chat_completion(
-            text, model=self.served or f"{model}-2024-07-18", fingerprint=self.fingerprint, prompt_tokens=10,
+            text,
+            model=self.served or f"{model}-2024-07-18",
+            fingerprint=self.fingerprint,
+            prompt_tokens=10,
             completion_tokens=self.completion_tokens.get(model),
         )
         return Reply(body=body, delay_s=self.delays.get(model, self.delay_s))
@@ -101,10 +105,13 @@ def test_update_records_one_reviewable_golden_file_per_suite(pytester, write, mo
     result = update(pytester)
     result.assert_outcomes(passed=3)
     assert result.ret == 0
-    assert "goldens: 3 added, 0 updated, 0 removed, 0 unchanged (written: __golden__/other.prompt.golden.yaml, " \
+    assert (
+        "goldens: 3 added, 0 updated, 0 removed, 0 unchanged (written: __golden__/other.prompt.golden.yaml, "
         "__golden__/s.prompt.golden.yaml)" in summary(result)
+    )
     assert sorted(p.name for p in (pytester.path / "__golden__").iterdir()) == [
-        "other.prompt.golden.yaml", "s.prompt.golden.yaml"
+        "other.prompt.golden.yaml",
+        "s.prompt.golden.yaml",
     ]
     text = golden_of(pytester).read_text("utf-8")
     # Stable, suite order; multi-line output as a block literal a reviewer reads as prose.
@@ -162,8 +169,9 @@ def test_update_adds_new_cases_and_rewrites_changed_ones(pytester, write, model_
     script.answers["When are you open?"] = "We are open 9 to 5, Monday to Friday."
     result = update(pytester)
     result.assert_outcomes(passed=3)
-    assert "goldens: 1 added, 1 updated, 0 removed, 1 unchanged (written: __golden__/s.prompt.golden.yaml)" \
-        in summary(result)
+    assert "goldens: 1 added, 1 updated, 0 removed, 1 unchanged (written: __golden__/s.prompt.golden.yaml)" in summary(
+        result
+    )
     cases = load_golden(pytester)["cases"]
     assert list(cases) == ["refund", "password", "hours"]
     assert cases["password"]["fast"]["output"] == "Click 'Forgot password' on the sign-in page."
@@ -202,19 +210,22 @@ def test_unused_goldens_are_reported_and_removed_only_when_the_whole_suite_ran(
         (c, m) for c in ("refund", "password", "hours") for m in ("fast", "big")
     }
     # The case `password` is deleted and the suite stops using `big`.
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         models: [fast]
         cases:
           - {id: refund, prompt: "How long do I have to return an item?", checks: [golden]}
           - {id: hours, prompt: "open?"}
-    """)
+    """,
+    )
     result = run(pytester)
     result.assert_outcomes(passed=2)
     text = summary(result)
     assert "unused golden" in text
     for unused in ("refund[big]", "password[fast]", "password[big]", "hours[big]"):
         assert f"__golden__/s.prompt.golden.yaml: {unused}" in text
-    unused_line = text[text.index("unused golden"):].split("\n")[0]
+    unused_line = text[text.index("unused golden") :].split("\n")[0]
     assert "refund[fast]" not in unused_line and "hours[fast]" not in unused_line
     assert "run the whole suite with --promptguard-update to remove them" in text
     # Only part of the suite ran: its unused entries stay, and are still reported.
@@ -226,8 +237,9 @@ def test_unused_goldens_are_reported_and_removed_only_when_the_whole_suite_ran(
     # The whole suite ran: they go.
     result = update(pytester)
     result.assert_outcomes(passed=2)
-    assert "goldens: 0 added, 0 updated, 4 removed, 2 unchanged (written: __golden__/s.prompt.golden.yaml)" \
-        in summary(result)
+    assert "goldens: 0 added, 0 updated, 4 removed, 2 unchanged (written: __golden__/s.prompt.golden.yaml)" in summary(
+        result
+    )
     assert "unused golden" not in summary(result)
     assert {c: list(m) for c, m in load_golden(pytester)["cases"].items()} == {"refund": ["fast"], "hours": ["fast"]}
 
@@ -250,13 +262,15 @@ def test_golden_check_passes_while_similar_and_fails_on_drift_with_score_thresho
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=1)
     assert result.ret == 1
-    result.stdout.fnmatch_lines([
-        "*✗ golden: output drifted from the golden: token_set_ratio * < min 90 (score *)",
-        "*--- golden",
-        "*+++ now",
-        "*-You can return any item within 30 days of delivery for a full refund.",
-        "*+Sorry, all sales are final.",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*✗ golden: output drifted from the golden: token_set_ratio * < min 90 (score *)",
+            "*--- golden",
+            "*+++ now",
+            "*-You can return any item within 30 days of delivery for a full refund.",
+            "*+Sorry, all sales are final.",
+        ]
+    )
     assert re.search(r"s +fast +2 +1 +1 +1 ", summary(result))  # counted as drift in the summary table
 
 
@@ -265,21 +279,24 @@ def test_golden_threshold_and_scorer_per_check_and_from_the_config(
 ):
     openai_config()
     script.answers["q"] = "The parcel ships on Monday from Berlin."
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - {id: default, prompt: q, checks: [golden]}
           - {id: lenient, prompt: q, checks: [{golden: {min: 80}}]}
           - {id: other-scorer, prompt: q, checks: [{golden: {min: 70, scorer: ratio}}]}
-    """)
+    """,
+    )
     update(pytester).assert_outcomes(passed=3)
     # token_set_ratio 83.08 (shown cut to one decimal: 83), ratio 61.5
     script.answers["q"] = "Your parcel ships on Tuesday from Berlin with DHL express, tracked."
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=2)
-    shows(result, "s::default[fast]", "✗ golden: output drifted from the golden: token_set_ratio 83 < min 90 "
-                  "(score 83)")
-    shows(result, "s::other-scorer[fast]", "✗ golden: output drifted from the golden: ratio 61.5 < min 70 "
-                  "(score 61.5)")
+    shows(
+        result, "s::default[fast]", "✗ golden: output drifted from the golden: token_set_ratio 83 < min 90 (score 83)"
+    )
+    shows(result, "s::other-scorer[fast]", "✗ golden: output drifted from the golden: ratio 61.5 < min 70 (score 61.5)")
     # drift.min_similarity sets the default threshold of every `golden: true`.
     config = yaml.safe_load((pytester.path / "promptguard.yaml").read_text())
     config["drift"]["min_similarity"] = 80
@@ -298,38 +315,60 @@ ORDER = '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "
         pytest.param(
             '{"express": false, "items": [{"qty": 2, "sku": "APPLE"}, {"qty": 3, "sku": "PEAR"}],\n'
             ' "customer": "Ann Lee"}',
-            True, "JSON matches the golden", 100, id="reordered-keys",
+            True,
+            "JSON matches the golden",
+            100,
+            id="reordered-keys",
         ),
         pytest.param(
             '```json\n{"customer": "Ann  Lee.", "items": [{"sku": "APPLE", "qty": 2}, {"sku": "PEAR", "qty": 3}], '
             '"express": false}\n```',
-            True, "JSON matches the golden", 100, id="fenced-and-string-reworded",
+            True,
+            "JSON matches the golden",
+            100,
+            id="fenced-and-string-reworded",
         ),
         pytest.param(
-            ORDER.replace('"qty": 3', '"qty": 4'), False, "JSON drifted from the golden: $.items[1].qty: 3 → 4", 0,
+            ORDER.replace('"qty": 3', '"qty": 4'),
+            False,
+            "JSON drifted from the golden: $.items[1].qty: 3 → 4",
+            0,
             id="changed-number",
         ),
         pytest.param(
-            ORDER.replace('"qty": 2', '"quantity": 2'), False,
-            "JSON drifted from the golden: $.items[0].qty: key missing; $.items[0].quantity: new key", 0,
+            ORDER.replace('"qty": 2', '"quantity": 2'),
+            False,
+            "JSON drifted from the golden: $.items[0].qty: key missing; $.items[0].quantity: new key",
+            0,
             id="renamed-key",
         ),
         pytest.param(
-            ORDER.replace("false", '"no"'), False, "JSON drifted from the golden: $.express: was boolean, now string",
+            ORDER.replace("false", '"no"'),
+            False,
+            "JSON drifted from the golden: $.express: was boolean, now string",
             0,
             id="changed-type",
         ),
         pytest.param(
-            ORDER.replace("Ann Lee", "Bob Stone"), False,
-            "JSON drifted from the golden: $.customer: 'Ann Lee' → 'Bob Stone' (token_set_ratio 25 < 90)", 25,
+            ORDER.replace("Ann Lee", "Bob Stone"),
+            False,
+            "JSON drifted from the golden: $.customer: 'Ann Lee' → 'Bob Stone' (token_set_ratio 25 < 90)",
+            25,
             id="changed-string",
         ),
         pytest.param(
-            '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}], "express": false}', False,
-            "JSON drifted from the golden: $.items: 2 items, now 1", 0, id="dropped-item",
+            '{"customer": "Ann Lee", "items": [{"sku": "APPLE", "qty": 2}], "express": false}',
+            False,
+            "JSON drifted from the golden: $.items: 2 items, now 1",
+            0,
+            id="dropped-item",
         ),
         pytest.param(
-            ORDER[:-1], False, "the golden is JSON, the output no longer is: output is not JSON: ", 0, id="truncated",
+            ORDER[:-1],
+            False,
+            "the golden is JSON, the output no longer is: output is not JSON: ",
+            0,
+            id="truncated",
         ),
     ],
 )
@@ -370,8 +409,11 @@ def test_a_missing_golden_fails_with_the_command_that_records_it(pytester, write
     write("suites/s.prompt.yaml", "cases: [{id: refund, prompt: q, checks: [golden]}]\n")
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    shows(result, "✗ golden: no golden recorded yet; record it: "
-                  "pytest --promptguard --promptguard-update 'suites/s.prompt.yaml::refund[fast]'")
+    shows(
+        result,
+        "✗ golden: no golden recorded yet; record it: "
+        "pytest --promptguard --promptguard-update 'suites/s.prompt.yaml::refund[fast]'",
+    )
     # The command it names does record it.
     update(pytester, "suites/s.prompt.yaml::refund[fast]").assert_outcomes(passed=1)
     assert (pytester.path / "suites" / "__golden__" / "s.prompt.golden.yaml").exists()
@@ -381,10 +423,12 @@ def test_a_missing_golden_fails_with_the_command_that_records_it(pytester, write
 @pytest.mark.parametrize(
     ("edit", "stale"),
     [
-        pytest.param(lambda write, config: write("s.prompt.yaml", TWO_CASES.replace("an item?", "a gift?")), 1,
-                     id="prompt"),
-        pytest.param(lambda write, config: write("s.prompt.yaml", "    params: {temperature: 0.7}" + TWO_CASES), 2,
-                     id="params"),
+        pytest.param(
+            lambda write, config: write("s.prompt.yaml", TWO_CASES.replace("an item?", "a gift?")), 1, id="prompt"
+        ),
+        pytest.param(
+            lambda write, config: write("s.prompt.yaml", "    params: {temperature: 0.7}" + TWO_CASES), 2, id="params"
+        ),
         pytest.param(lambda write, config: config(model="gpt-4.1-mini"), 2, id="model-id"),
     ],
 )
@@ -399,8 +443,12 @@ def test_a_stale_golden_fails_saying_the_prompt_changed(
     edit(write, openai_config)
     result = run(pytester)  # the same answers: only the request changed
     result.assert_outcomes(passed=2 - stale, failed=stale)
-    shows(result, "s::refund[fast]", "✗ golden: prompt changed since the golden was recorded; review the change, "
-                  "then re-record: pytest --promptguard --promptguard-update 's.prompt.yaml::refund[fast]'")
+    shows(
+        result,
+        "s::refund[fast]",
+        "✗ golden: prompt changed since the golden was recorded; review the change, "
+        "then re-record: pytest --promptguard --promptguard-update 's.prompt.yaml::refund[fast]'",
+    )
     update(pytester).assert_outcomes(passed=2)  # re-recorded: current again
     run(pytester).assert_outcomes(passed=2)
 
@@ -421,18 +469,26 @@ def test_a_model_change_is_reported_and_fatal_under_strict_or_config(
     result = run(pytester)
     result.assert_outcomes(passed=2)
     assert result.ret == 0
-    assert "model change: fast: served model gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31; " \
-           "fingerprint fp_1 → fp_2 (reported; fatal with --promptguard-strict) [2 cases]" in summary(result)
+    assert (
+        "model change: fast: served model gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31; "
+        "fingerprint fp_1 → fp_2 (reported; fatal with --promptguard-strict) [2 cases]" in summary(result)
+    )
     result = run(pytester, "--promptguard-strict")
     result.assert_outcomes(failed=2)
     assert result.ret == 1
-    shows(result, "s::refund[fast]", "✗ model_change: fast: served model gpt-4o-mini-2024-07-18 → "
-                  "gpt-4o-mini-2025-01-31; fingerprint fp_1 → fp_2 (fails under --promptguard-strict / "
-                  "drift.model_change: fail)")
+    shows(
+        result,
+        "s::refund[fast]",
+        "✗ model_change: fast: served model gpt-4o-mini-2024-07-18 → "
+        "gpt-4o-mini-2025-01-31; fingerprint fp_1 → fp_2 (fails under --promptguard-strict / "
+        "drift.model_change: fail)",
+    )
     # A fingerprint alone is a change too; drift.model_change: fail makes it fatal without the flag.
     script.served = SERVED
     config = yaml.safe_load((pytester.path / "promptguard.yaml").read_text())
-    (pytester.path / "promptguard.yaml").write_text(yaml.safe_dump({**config, "drift": {**config["drift"], "model_change": "fail"}}))
+    (pytester.path / "promptguard.yaml").write_text(
+        yaml.safe_dump({**config, "drift": {**config["drift"], "model_change": "fail"}})
+    )
     result = run(pytester)
     result.assert_outcomes(failed=2)
     shows(result, "✗ model_change: fast: fingerprint fp_1 → fp_2 (fails under")
@@ -451,14 +507,17 @@ def test_a_model_change_is_reported_and_fatal_under_strict_or_config(
 def test_replay_sends_nothing_and_runs_the_checks_on_the_goldens(pytester, write, model_server, openai_config, script):
     openai_config()
     script.answers.update(ANSWERS)
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - id: refund
             prompt: "How long do I have to return an item?"
             repeat: 2
             checks: [{contains: "30 days"}, golden]
           - {id: password, prompt: "How do I reset my password?", checks: [golden]}
-    """)
+    """,
+    )
     update(pytester).assert_outcomes(passed=2)
     sent = len(model_server.requests)
     script.answers.clear()  # a live run would now drift
@@ -475,14 +534,22 @@ def test_replay_sends_nothing_and_runs_the_checks_on_the_goldens(pytester, write
     assert [r["name"] for r in by_case["refund"]["checks"][0]] == ["contains", "golden"]  # checks ran
     assert "warning: 3 call(s) replayed from goldens (not counted in latency)" in summary(result)
     # The checks are today's: a check the golden output does not meet fails, from the golden alone.
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - {id: refund, prompt: "How long do I have to return an item?", repeat: 2, checks: [{contains: "60 days"}]}
-    """)
+    """,
+    )
     result = run(pytester, "--promptguard-replay")
     result.assert_outcomes(failed=1)
-    shows(result, "✗ contains:", "60 days", "call: fast (openai, asked gpt-4o-mini, served gpt-4o-mini-2024-07-18)",
-          "from replay")
+    shows(
+        result,
+        "✗ contains:",
+        "60 days",
+        "call: fast (openai, asked gpt-4o-mini, served gpt-4o-mini-2024-07-18)",
+        "from replay",
+    )
     assert len(model_server.requests) == sent
 
 
@@ -499,13 +566,19 @@ def test_replay_of_a_missing_or_stale_golden_is_an_error_naming_the_fix(
     result.assert_outcomes(errors=2)
     assert result.ret == 1
     assert len(model_server.requests) == sent
-    shows(result, "ERROR at setup of s::refund[fast]",
-          "cannot replay: prompt changed since the golden was recorded; review the change, then re-record: "
-          "pytest --promptguard --promptguard-update 's.prompt.yaml::refund[fast]'",
-          "replaying goldens (--promptguard-replay): nothing was called, nothing was judged")
-    shows(result, "ERROR at setup of s::password[fast]",
-          "cannot replay: no golden recorded yet; record it: "
-          "pytest --promptguard --promptguard-update 's.prompt.yaml::password[fast]'")
+    shows(
+        result,
+        "ERROR at setup of s::refund[fast]",
+        "cannot replay: prompt changed since the golden was recorded; review the change, then re-record: "
+        "pytest --promptguard --promptguard-update 's.prompt.yaml::refund[fast]'",
+        "replaying goldens (--promptguard-replay): nothing was called, nothing was judged",
+    )
+    shows(
+        result,
+        "ERROR at setup of s::password[fast]",
+        "cannot replay: no golden recorded yet; record it: "
+        "pytest --promptguard --promptguard-update 's.prompt.yaml::password[fast]'",
+    )
 
 
 # --- latency and cost baselines -------------------------------------------------------------------------
@@ -534,8 +607,9 @@ def test_latency_regression_against_the_goldens_p95(pytester, write, model_serve
     pytester.makeconftest(RECORDER)
     run(pytester).assert_outcomes(passed=3)
     reasons = {r["case"]: r["case_checks"][0]["reason"] for r in read_records(pytester) if r["case_checks"]}
-    assert re.search(r"p95 \d+ ms vs baseline p95 \d+ ms × 1.25 \+ 50 ms = \d+ ms \(3 vs 3 samples\)",
-                     reasons["sampled"])
+    assert re.search(
+        r"p95 \d+ ms vs baseline p95 \d+ ms × 1.25 \+ 50 ms = \d+ ms \(3 vs 3 samples\)", reasons["sampled"]
+    )
     assert "thin evidence from one sample: set repeat: 5 for a steadier p95" in reasons["once"]
     # Slower than every golden's p95 × 1.25 + 50 ms, by 150 ms at least.
     worst = max(_p95(entry(pytester, case)["samples"]) for case in ("sampled", "once", "unchecked"))
@@ -543,12 +617,18 @@ def test_latency_regression_against_the_goldens_p95(pytester, write, model_serve
     result = run(pytester)
     result.assert_outcomes(passed=1, failed=2)
     text = result.stdout.str()
-    slow = re.search(r"✗ latency: latency regression: p95 (\d+) ms vs baseline p95 (\d+) ms × 1.25 \+ 50 ms = "
-                     r"(\d+) ms \(3 vs 3 samples\)\n", text)
+    slow = re.search(
+        r"✗ latency: latency regression: p95 (\d+) ms vs baseline p95 (\d+) ms × 1.25 \+ 50 ms = "
+        r"(\d+) ms \(3 vs 3 samples\)\n",
+        text,
+    )
     assert slow and int(slow[1]) >= 1000 * script.delay_s
     assert slow.group(2, 3) == (f"{golden_p95:.0f}", f"{golden_p95 * 1.25 + 50:.0f}")
-    assert re.search(r"✗ latency: latency regression: p95 \d+ ms .* \(1 vs 1 samples\); thin evidence from one "
-                     r"sample", text)
+    assert re.search(
+        r"✗ latency: latency regression: p95 \d+ ms .* \(1 vs 1 samples\); thin evidence from one "
+        r"sample",
+        text,
+    )
     # The command line sets a tolerance for every case that has no latency check of its own.
     result = run(pytester, "--promptguard-latency-tolerance", "0.25")
     result.assert_outcomes(failed=3)
@@ -577,10 +657,13 @@ def test_cached_and_replayed_calls_never_count_as_latency(pytester, write, model
 
 def test_cost_regression_against_the_goldens_tokens_and_cost(pytester, write, model_server, openai_config, script):
     openai_config()
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - {id: c, prompt: a, repeat: 2, checks: [{cost: {regression: 0.25}}]}
-    """)
+    """,
+    )
     script.completion_tokens["gpt-4o-mini"] = 40
     update(pytester).assert_outcomes(passed=1)
     golden = entry(pytester, "c")
@@ -591,15 +674,18 @@ def test_cost_regression_against_the_goldens_tokens_and_cost(pytester, write, mo
     script.completion_tokens["gpt-4o-mini"] = 60  # +50% tokens out, +47% cost
     result = run(pytester)
     result.assert_outcomes(failed=1)
-    shows(result, "✗ cost: cost regression: tokens out 60 vs baseline 40 (+50%, allowed +25%); "
-                  f"cost regression: cost per call ${(10 * 0.15 + 60 * 0.60) / 1e6:.6g} vs baseline ${per_call:.6g} "
-                  "(+47%, allowed +25%)")
+    shows(
+        result,
+        "✗ cost: cost regression: tokens out 60 vs baseline 40 (+50%, allowed +25%); "
+        f"cost regression: cost per call ${(10 * 0.15 + 60 * 0.60) / 1e6:.6g} vs baseline ${per_call:.6g} "
+        "(+47%, allowed +25%)",
+    )
 
 
 # --- writing safely -------------------------------------------------------------------------------------
 
 WRITERS_CONFTEST = """
-from pytest_promptguard import golden
+from pytest_promptguard.golden import store as golden
 
 def pytest_configure(config):
     role = "worker" if hasattr(config, "workerinput") else "controller"
@@ -631,18 +717,25 @@ def test_update_under_xdist_leaves_one_correct_file_per_suite_written_by_the_con
     pytester.makeconftest(WRITERS_CONFTEST)
     result = pytester.runpytest_subprocess("--promptguard", "--promptguard-update", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=12)
-    assert "goldens: 1 added, 1 updated, 0 removed, 10 unchanged (written: __golden__/b.prompt.golden.yaml)" \
-        in summary(result)
+    assert "goldens: 1 added, 1 updated, 0 removed, 10 unchanged (written: __golden__/b.prompt.golden.yaml)" in summary(
+        result
+    )
     # Both suites ran on workers; only the controller wrote, once, the one file that changed.
     assert (pytester.path / "writers.log").read_text().splitlines() == ["controller b.prompt.golden.yaml"]
     assert sorted(p.name for p in (pytester.path / "__golden__").iterdir()) == [
-        "a.prompt.golden.yaml", "b.prompt.golden.yaml"
+        "a.prompt.golden.yaml",
+        "b.prompt.golden.yaml",
     ]
     assert golden_of(pytester, "a").read_bytes() == before_a
     cases = load_golden(pytester, "b")["cases"]
     assert list(cases) == [f"c{i}" for i in range(6)]
     assert [cases[f"c{i}"]["fast"]["output"] for i in range(6)] == [
-        "echo: b0", "echo: b1", "echo: b2", "a new answer", "echo: b4", "echo: b5"
+        "echo: b0",
+        "echo: b1",
+        "echo: b2",
+        "a new answer",
+        "echo: b4",
+        "echo: b5",
     ]
 
 
@@ -656,7 +749,9 @@ def test_a_run_killed_mid_update_leaves_the_old_golden_intact(pytester, write, m
     sent = len(model_server.requests)
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--promptguard", "--promptguard-update", "-p", "no:cacheprovider"],
-        cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=pytester.path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         deadline = time.monotonic() + 10
@@ -683,7 +778,10 @@ def test_a_run_interrupted_mid_update_loses_no_golden(pytester, write, model_ser
     sent = len(model_server.requests)
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--promptguard", "--promptguard-update", "-p", "no:cacheprovider"],
-        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 10
@@ -725,8 +823,10 @@ def test_a_golden_folder_that_cannot_be_written_is_a_clear_error(
         folder.chmod(0o755)
     result.assert_outcomes(passed=2)
     assert result.ret == 1
-    assert "error: __golden__/s.prompt.golden.yaml: cannot write goldens (Permission denied); the file is unchanged: " \
-           "make its folder writable and record again" in summary(result)
+    assert (
+        "error: __golden__/s.prompt.golden.yaml: cannot write goldens (Permission denied); the file is unchanged: "
+        "make its folder writable and record again" in summary(result)
+    )
     assert "written:" not in summary(result)
     assert golden_of(pytester).read_bytes() == before
     assert sorted(p.name for p in folder.iterdir()) == ["s.prompt.golden.yaml"]
@@ -734,8 +834,12 @@ def test_a_golden_folder_that_cannot_be_written_is_a_clear_error(
 
 @pytest.mark.parametrize(
     "text",
-    ["cases: [unclosed\n", "format_version: 1\ncases: {refund: {fast: {output: hi}}}\n",
-     "format_version: 99\ncases: {}\n", ""],
+    [
+        "cases: [unclosed\n",
+        "format_version: 1\ncases: {refund: {fast: {output: hi}}}\n",
+        "format_version: 99\ncases: {}\n",
+        "",
+    ],
     ids=["bad-yaml", "entry-without-hash", "other-version", "empty"],
 )
 def test_a_corrupt_golden_file_is_a_collection_error_naming_it_and_the_fix(
@@ -748,8 +852,12 @@ def test_a_corrupt_golden_file_is_a_collection_error_naming_it_and_the_fix(
     for args in ((), ("--promptguard-update",), ("--promptguard-replay",)):
         result = run(pytester, *args)
         result.assert_outcomes(errors=1, passed=1)  # the other suite still runs
-        shows(result, "ERROR collecting s.prompt.yaml", "__golden__/s.prompt.golden.yaml: golden file cannot be read: ",
-              "fix: restore it from version control, or delete it and record again with --promptguard-update")
+        shows(
+            result,
+            "ERROR collecting s.prompt.yaml",
+            "__golden__/s.prompt.golden.yaml: golden file cannot be read: ",
+            "fix: restore it from version control, or delete it and record again with --promptguard-update",
+        )
         assert result.ret != 0
     assert golden_of(pytester).read_text() == text  # never overwritten
 
@@ -792,8 +900,15 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
 ):
     openai_config(
         price={"input_per_mtok": 1.0, "output_per_mtok": 2.0},
-        models={"fast-next": {"provider": "openai", "model": "gpt-next", "base_url": model_server.url, "timeout_s": 5,
-                              "price": {"input_per_mtok": 2.0, "output_per_mtok": 4.0}}},
+        models={
+            "fast-next": {
+                "provider": "openai",
+                "model": "gpt-next",
+                "base_url": model_server.url,
+                "timeout_s": 5,
+                "price": {"input_per_mtok": 2.0, "output_per_mtok": 4.0},
+            }
+        },
     )
     script.by_model = {
         "gpt-4o-mini": {prompt: answers[0] for prompt, answers in UPGRADE_ANSWERS.items()},
@@ -801,24 +916,30 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     }
     script.completion_tokens = {"gpt-4o-mini": 20, "gpt-next": 30}
     script.delays = {"gpt-next": 0.15}
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         checks: [golden]
         cases:
           - {id: same, prompt: same}
           - {id: reworded, prompt: reworded}
           - {id: broken, prompt: broken, checks: [{contains: "30 days"}]}
           - {id: fixed, prompt: fixed}
-    """)
+    """,
+    )
     update(pytester).assert_outcomes(passed=4)
     # Today the support team wants the company named: fast's recorded answer to `fixed` no longer passes.
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         checks: [golden]
         cases:
           - {id: same, prompt: same}
           - {id: reworded, prompt: reworded}
           - {id: broken, prompt: broken, checks: [{contains: "30 days"}]}
           - {id: fixed, prompt: fixed, checks: [{contains: "Acme"}]}
-    """)
+    """,
+    )
     golden = load_golden(pytester)["cases"]
     sent = len(model_server.requests)
     pytester.makeconftest(RECORDER)
@@ -848,8 +969,10 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     def delta(old: float, new: float, unit: str = "", digits: int = 0) -> str:
         return f"{unit}{old:,.{digits}f} → {unit}{new:,.{digits}f} ({new / old - 1:+.0%})"
 
-    assert f"latency p50 {delta(percentile(then, 50), percentile(now, 50))} ms, " \
-           f"p95 {delta(percentile(then, 95), percentile(now, 95))} ms" in text
+    assert (
+        f"latency p50 {delta(percentile(then, 50), percentile(now, 50))} ms, "
+        f"p95 {delta(percentile(then, 95), percentile(now, 95))} ms" in text
+    )
     old_cost, new_cost = (10 * 1.0 + 20 * 2.0) / 1e6, (10 * 2.0 + 30 * 4.0) / 1e6
     assert f"tokens out/call {delta(20, 30, digits=1)}" in text and "20.0 → 30.0 (+50%)" in text
     assert f"cost/call {delta(old_cost, new_cost, '$', 6)}" in text and "$0.000050 → $0.000140 (+180%)" in text
@@ -871,7 +994,10 @@ def test_a_golden_file_gives_back_exactly_what_was_recorded(output, served):
     with tempfile.TemporaryDirectory() as folder:
         golden = GoldenFile(Path(folder) / "s.prompt.golden.yaml", "s")
         recorded = GoldenEntry(
-            output=output, request_hash="0123abcd", recorded_at="2026-01-01T00:00:00Z", model_served=served,
+            output=output,
+            request_hash="0123abcd",
+            recorded_at="2026-01-01T00:00:00Z",
+            model_served=served,
             tool_calls=(ToolCall(name="lookup", arguments={"query": output, "n": 2}),),
             samples=(GoldenSample(latency_ms=12.5, tokens_in=3, tokens_out=4, cost_usd=1e-06),),
         )

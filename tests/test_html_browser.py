@@ -35,9 +35,7 @@ def test_a_person_sees_the_failure_and_the_figures(pytester, write, model_server
     write("support.prompt.yaml", SUITE)
     pytester.runpytest("--promptguard", "--promptguard-update").assert_outcomes(passed=2)
     answers["refund?"] = "Returns are accepted for store credit within 14 days."
-    result = pytester.runpytest(
-        "--promptguard", "--promptguard-html=out/report.html", "--promptguard-html-screenshot"
-    )
+    result = pytester.runpytest("--promptguard", "--promptguard-html=out/report.html", "--promptguard-html-screenshot")
     result.assert_outcomes(passed=1, failed=1)
     page = pytester.path / "out/report.html"
     source = page.read_text()

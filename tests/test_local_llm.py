@@ -16,8 +16,8 @@ import shutil
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -69,8 +69,9 @@ def test_stop_terminates_the_servers_own_process(tmp_path):
 def test_stop_kills_a_server_that_ignores_terminate_after_the_timeout(tmp_path):
     log = tmp_path / "log"
     with log.open("wb") as out:
-        server = recipe.LocalServer(tmp_path / "none.gguf", command=[sys.executable, "-c", STUBBORN], log=out,
-                                    stop_timeout_s=0.5)
+        server = recipe.LocalServer(
+            tmp_path / "none.gguf", command=[sys.executable, "-c", STUBBORN], log=out, stop_timeout_s=0.5
+        )
         server.start()
         for _ in range(100):  # until it has set up its SIGTERM handler
             if log.read_bytes():
@@ -119,8 +120,10 @@ def local_llm(request, tmp_path_factory) -> Iterator[tuple[object, Path]]:
         server.start()
         try:
             server.wait_ready(timeout_s=180)
-            print(f"\nlocal model server ready in {time.monotonic() - started:.1f} s at {server.base_url} "
-                  f"(pid {server.pid})")
+            print(
+                f"\nlocal model server ready in {time.monotonic() - started:.1f} s at {server.base_url} "
+                f"(pid {server.pid})"
+            )
             yield server, log_path
         finally:
             server.stop()
@@ -204,7 +207,9 @@ def test_a_real_model_records_replays_stays_put_and_drifts(pytester, local_llm, 
 
     plain = ask([{"role": "user", "content": "Hi"}], model="any-name-at-all")
     assert plain["model"] == "any-name-at-all" and plain.get("system_fingerprint") is None
-    with_system = ask([{"role": "system", "content": "Answer in French, in capitals."}, {"role": "user", "content": "Hi"}])
+    with_system = ask(
+        [{"role": "system", "content": "Answer in French, in capitals."}, {"role": "user", "content": "Hi"}]
+    )
     assert with_system["choices"][0]["message"]["content"] == plain["choices"][0]["message"]["content"]
     assert with_system["usage"] == plain["usage"]
 
@@ -242,8 +247,12 @@ def test_a_real_model_records_replays_stays_put_and_drifts(pytester, local_llm, 
 
     # 7. Editing the sampling parameter in place makes the goldens stale (an error naming the fix), not drift.
     config = pytester.path / "promptguard.yaml"
-    config.write_text(config.read_text("utf-8").replace(
-        "params: {temperature: 0, max_tokens: 48}", "params: {temperature: 0.7, max_tokens: 48}", 1), "utf-8")
+    config.write_text(
+        config.read_text("utf-8").replace(
+            "params: {temperature: 0, max_tokens: 48}", "params: {temperature: 0.7, max_tokens: 48}", 1
+        ),
+        "utf-8",
+    )
     sent = chat_posts(server_log)
     result, _ = run("stale", "--promptguard-replay")
     assert result.ret != 0

@@ -40,8 +40,14 @@ def test_passing_case_records_call(pytester, write, model_server, openai_config)
 def test_record_rides_on_report(pytester, write, model_server, openai_config):
     openai_config()
     model_server.responder = lambda request, headers: Reply(
-        body=chat_completion("hello there", model="gpt-4o-mini-2024-07-18", fingerprint="fp_abc", prompt_tokens=7,
-                             completion_tokens=2, finish_reason="length")
+        body=chat_completion(
+            "hello there",
+            model="gpt-4o-mini-2024-07-18",
+            fingerprint="fp_abc",
+            prompt_tokens=7,
+            completion_tokens=2,
+            finish_reason="length",
+        )
     )
     write("greet.prompt.yaml", SUITE)
     records = []
@@ -83,7 +89,9 @@ def test_missing_usage_is_estimated_and_said(pytester, write, model_server, open
 def test_api_key_sent_from_env_and_never_printed(pytester, write, model_server, openai_config, monkeypatch):
     openai_config(api_key_env="TEST_LLM_KEY")
     monkeypatch.setenv("TEST_LLM_KEY", "sk-canary-123456")
-    model_server.responder = lambda request, headers: Reply(status=401, body={"error": {"message": "Incorrect API key"}})
+    model_server.responder = lambda request, headers: Reply(
+        status=401, body={"error": {"message": "Incorrect API key"}}
+    )
     write("greet.prompt.yaml", SUITE)
     result = pytester.runpytest("--promptguard", "--junitxml=junit.xml")
     result.assert_outcomes(errors=1)
@@ -106,8 +114,14 @@ def test_missing_key_env_is_an_error_naming_the_variable(pytester, write, model_
 @pytest.mark.parametrize(
     ("reply", "expected"),
     [
-        (Reply(status=500, body={"error": {"message": "upstream overloaded"}}), "*http (HTTP 500): HTTP 500 from http://127.0.0.1:*/v1/chat/completions: upstream overloaded*"),
-        (Reply(status=404, body={"error": {"message": "The model `gpt-9` does not exist"}}), "*(HTTP 404)*does not exist*"),
+        (
+            Reply(status=500, body={"error": {"message": "upstream overloaded"}}),
+            "*http (HTTP 500): HTTP 500 from http://127.0.0.1:*/v1/chat/completions: upstream overloaded*",
+        ),
+        (
+            Reply(status=404, body={"error": {"message": "The model `gpt-9` does not exist"}}),
+            "*(HTTP 404)*does not exist*",
+        ),
         (Reply(body="<html>oops</html>"), "*bad_response*answered HTTP 200 with a body that is not a JSON object*"),
         (Reply(body={"id": "x"}), "*bad_response*answered without 'choices'*"),
     ],
@@ -119,7 +133,9 @@ def test_provider_failures_are_item_errors(pytester, write, model_server, openai
     write("greet.prompt.yaml", SUITE)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*ERROR at setup of greet::greet[[]fast[]]*", expected, "*provider error, not a check failure*"])
+    result.stdout.fnmatch_lines(
+        ["*ERROR at setup of greet::greet[[]fast[]]*", expected, "*provider error, not a check failure*"]
+    )
     assert "Traceback" not in result.stdout.str()
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from pytest_promptguard.errors import PromptguardError
-from pytest_promptguard.pricing import LongContext, Price, as_of, cost_usd, lookup, price_from_spec
+from pytest_promptguard.config.pricing import LongContext, Price, as_of, cost_usd, lookup, price_from_spec
+from pytest_promptguard.core.errors import PromptguardError
+from pytest_promptguard.core.results import Request, Usage
 from pytest_promptguard.providers.anthropic import _usage as anthropic_usage
-from pytest_promptguard.results import Request, Usage
 
 RATE_FIELDS = ("input_per_mtok", "cached_input_per_mtok", "output_per_mtok")
 
@@ -198,7 +198,9 @@ def test_long_context_tier_bills_the_whole_request_above_the_threshold():
 
 def test_shipped_long_context_tiers():
     small = Usage(input_tokens=100_000, output_tokens=1000)
-    large = Usage(input_tokens=110_000, output_tokens=1000, cached_input_tokens=20_000)  # a 110K prompt, 20K read from cache
+    large = Usage(
+        input_tokens=110_000, output_tokens=1000, cached_input_tokens=20_000
+    )  # a 110K prompt, 20K read from cache
     haiku = lookup("claude-haiku-5-5")
     assert cost_usd(small, haiku) == pytest.approx((100_000 * 0.10 + 1000 * 0.50) / 1e6)
     assert cost_usd(large, haiku) == pytest.approx((90_000 * 0.50 + 20_000 * 0.05 + 1000 * 2.50) / 1e6)

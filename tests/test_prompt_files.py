@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_promptguard.config import ConfigFinder
-from pytest_promptguard.suite import load_suite
-from pytest_promptguard.yamlsource import MAX_FILE_BYTES
+from pytest_promptguard.config.loader import ConfigFinder
+from pytest_promptguard.core.yamlsource import MAX_FILE_BYTES
+from pytest_promptguard.suite.loader import load_suite
 
 from .test_corpus import collection_error
 
@@ -56,7 +56,9 @@ def test_a_suite_prompt_file_is_the_one_user_message_rendered_with_each_case_var
     pytester, write, model_server, openai_config, app
 ):
     openai_config()
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         prompt: {file: ../app/prompts/support.md}
         vars: {company: Acme}
         cases:
@@ -65,7 +67,8 @@ def test_a_suite_prompt_file_is_the_one_user_message_rendered_with_each_case_var
           - id: globex
             vars: {company: Globex}
             checks: [{contains: "You answer for Globex."}]
-    """)
+    """,
+    )
     result = run(pytester)
     result.assert_outcomes(passed=2)
     requests = sorted((request["messages"] for request in model_server.requests), key=str)
@@ -78,21 +81,26 @@ def test_a_suite_prompt_file_is_the_one_user_message_rendered_with_each_case_var
 def test_a_case_prompt_file_replaces_the_suite_prompt(pytester, write, model_server, openai_config, app):
     openai_config()
     write("prompts/other.md", "Summarise: {{text}}")
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         prompt: "inline {{company}}"
         vars: {company: Acme, text: a long story}
         cases:
           - id: inline
           - id: from-file
             prompt: {file: other.md}
-    """)
+    """,
+    )
     run(pytester).assert_outcomes(passed=2)
     assert set(sent_messages(model_server)) == {"inline Acme", "Summarise: a long story"}
 
 
 def test_a_message_content_from_a_file_beside_inline_messages(pytester, write, model_server, openai_config, app):
     openai_config()
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         vars: {company: Acme}
         prompt:
           - role: system
@@ -101,7 +109,8 @@ def test_a_message_content_from_a_file_beside_inline_messages(pytester, write, m
         cases:
           - id: refund
             vars: {question: How long do I have to return an item?}
-    """)
+    """,
+    )
     run(pytester).assert_outcomes(passed=1)
     assert sent_messages(model_server)["How long do I have to return an item?"] == [
         {"role": "system", "content": "You answer for Acme.\nBe brief and friendly.\n"},
@@ -111,11 +120,14 @@ def test_a_message_content_from_a_file_beside_inline_messages(pytester, write, m
 
 def test_the_prompt_shown_on_failure_is_the_rendered_file(pytester, write, model_server, openai_config, app):
     openai_config()
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         prompt: {file: ../app/prompts/support.md}
         cases:
           - {id: a, vars: {company: Initech}, checks: [{contains: nowhere}]}
-    """)
+    """,
+    )
     result = run(pytester)
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*You answer for Initech.*"])
@@ -128,7 +140,9 @@ def test_editing_the_prompt_file_marks_the_golden_stale_and_names_the_file(
     pytester, write, model_server, openai_config, app
 ):
     openai_config()
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         vars: {company: Acme}
         prompt:
           - role: system
@@ -136,7 +150,8 @@ def test_editing_the_prompt_file_marks_the_golden_stale_and_names_the_file(
           - {role: user, content: "Where is my order?"}
         cases:
           - {id: order, checks: [golden]}
-    """)
+    """,
+    )
     run(pytester, "--promptguard-update").assert_outcomes(passed=1)
     run(pytester).assert_outcomes(passed=1)  # unchanged: current
 
@@ -178,7 +193,9 @@ You answer for {{ company }}.
 def test_jinja2_renders_loops_conditionals_and_filters(pytester, write, model_server, openai_config):
     openai_config()
     write("app/prompts/orders.j2", ORDER_J2)
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         vars: {company: Acme, vip: false}
         prompt:
           - role: system
@@ -192,7 +209,8 @@ def test_jinja2_renders_loops_conditionals_and_filters(pytester, write, model_se
               orders: [{id: 1, item: lamp}, {id: 2, item: desk}]
           - id: regular
             vars: {question: Anything for me?, orders: []}
-    """)
+    """,
+    )
     run(pytester).assert_outcomes(passed=2)
     sent = sent_messages(model_server)
     assert sent["Where are my orders?"][0]["content"] == (
@@ -205,10 +223,13 @@ def test_jinja2_includes_are_looked_up_beside_the_prompt_file(pytester, write, m
     openai_config()
     write("app/prompts/partials/tone.j2", "Be {{ tone }}.")
     write("app/prompts/support.j2", 'You answer for Acme. {% include "partials/tone.j2" %}')
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         prompt: {file: ../app/prompts/support.j2, template: jinja2}
         cases: [{id: a, vars: {tone: calm}}]
-    """)
+    """,
+    )
     run(pytester).assert_outcomes(passed=1)
     assert set(sent_messages(model_server)) == {"You answer for Acme. Be calm."}
 
@@ -216,13 +237,16 @@ def test_jinja2_includes_are_looked_up_beside_the_prompt_file(pytester, write, m
 def test_jinja2_undefined_variable_names_the_template_line(pytester, write, openai_config):
     openai_config()
     write("app/prompts/orders.j2", ORDER_J2)
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         prompt:
           file: ../app/prompts/orders.j2
           template: jinja2
         cases:
           - {id: a, vars: {company: Acme, vip: true, order: []}}
-    """)
+    """,
+    )
     result = run(pytester)
     result.assert_outcomes(errors=1)
     first, fix = error_of(result)
@@ -248,14 +272,19 @@ def test_jinja2_undefined_variable_in_an_included_template_names_that_file(pytes
 def test_jinja2_syntax_error_names_the_template_line(pytester, write, openai_config):
     openai_config()
     write("app/prompts/broken.j2", "Hello.\n\n{% for x in items %}{{ x }}\n")
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         cases:
           - id: a
             prompt: {file: ../app/prompts/broken.j2, template: jinja2}
-    """)
+    """,
+    )
     first, fix = error_of(run(pytester))
-    assert first.startswith("prompts/s.prompt.yaml:3: case 'a': prompt file ../app/prompts/broken.j2, line 3: "
-                            "Jinja syntax error: Unexpected end of template"), first
+    assert first.startswith(
+        "prompts/s.prompt.yaml:3: case 'a': prompt file ../app/prompts/broken.j2, line 3: "
+        "Jinja syntax error: Unexpected end of template"
+    ), first
     assert fix == "  fix: fix the template's syntax at that line"
 
 
@@ -273,26 +302,32 @@ def test_a_jinja2_include_outside_the_repository_is_refused(pytester, write, ope
     write("app/prompts/support.j2", '{% include "../../../secret.txt" %}')
     write("prompts/s.prompt.yaml", "prompt: {file: ../app/prompts/support.j2, template: jinja2}\ncases: [{id: a}]\n")
     first, fix = error_of(run(pytester))
-    assert "prompt file ../app/prompts/support.j2, line 1: template ../../../secret.txt is outside the repository" \
-        in first, first
+    assert (
+        "prompt file ../app/prompts/support.j2, line 1: template ../../../secret.txt is outside the repository" in first
+    ), first
     assert "keep templates inside the repository" in fix
 
 
 def test_jinja2_not_installed_says_to_install_the_extra(pytester, write, openai_config, monkeypatch):
     openai_config()
     write("app/prompts/support.j2", "Hello {{ name }}")
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         cases:
           - id: a
             vars: {name: Ada}
             prompt:
               file: ../app/prompts/support.j2
               template: jinja2
-    """)
+    """,
+    )
     monkeypatch.setitem(sys.modules, "jinja2", None)  # `import jinja2` now fails as if it were not installed
     monkeypatch.setitem(sys.modules, "jinja2.sandbox", None)
     first, fix = error_of(run(pytester))
-    assert first == "prompts/s.prompt.yaml:6: case 'a': template: jinja2 needs the jinja2 package, which is not installed"
+    assert (
+        first == "prompts/s.prompt.yaml:6: case 'a': template: jinja2 needs the jinja2 package, which is not installed"
+    )
     assert fix == "  fix: install the extra: pip install 'pytest-promptguard[jinja2]'"
 
 
@@ -309,19 +344,26 @@ def test_without_template_jinja2_a_prompt_file_is_not_read_as_jinja(pytester, wr
 
 def test_an_undefined_variable_in_a_prompt_file_names_its_line(pytester, write, openai_config, app):
     openai_config()
-    write("prompts/s.prompt.yaml", """
+    write(
+        "prompts/s.prompt.yaml",
+        """
         cases:
           - id: a
             vars: {compnay: Acme}
             prompt: {file: ../app/prompts/support.md}
-    """)
+    """,
+    )
     first, fix = error_of(run(pytester))
-    assert first == ("prompts/s.prompt.yaml:4: case 'a': prompt file ../app/prompts/support.md, line 1: undefined "
-                     "variable {{company}} (did you mean 'compnay'?)")
+    assert first == (
+        "prompts/s.prompt.yaml:4: case 'a': prompt file ../app/prompts/support.md, line 1: undefined "
+        "variable {{company}} (did you mean 'compnay'?)"
+    )
     assert fix == "  fix: define 'company' under 'vars' in the case or the suite (defined: compnay)"
 
 
-def test_a_prompt_file_outside_the_repository_is_refused_even_through_a_symlink(pytester, write, openai_config, tmp_path_factory):
+def test_a_prompt_file_outside_the_repository_is_refused_even_through_a_symlink(
+    pytester, write, openai_config, tmp_path_factory
+):
     openai_config()
     secret = tmp_path_factory.mktemp("elsewhere") / "secret.md"
     secret.write_text("a secret", encoding="utf-8")
@@ -329,8 +371,10 @@ def test_a_prompt_file_outside_the_repository_is_refused_even_through_a_symlink(
     os.symlink(secret, pytester.path / "app" / "linked.md")
     write("prompts/s.prompt.yaml", "cases:\n  - {id: a, prompt: {file: ../app/linked.md}}\n")
     first, fix = error_of(run(pytester))
-    assert first.startswith("prompts/s.prompt.yaml:2: case 'a': prompt file ../app/linked.md is outside the repository "
-                            f"(it resolves to {secret.resolve()}"), first
+    assert first.startswith(
+        "prompts/s.prompt.yaml:2: case 'a': prompt file ../app/linked.md is outside the repository "
+        f"(it resolves to {secret.resolve()}"
+    ), first
     assert fix == "  fix: keep prompt files inside the repository and give their path relative to the suite file"
 
 
@@ -339,7 +383,9 @@ def test_a_prompt_file_that_is_a_folder_is_not_found(pytester, write, openai_con
     (pytester.path / "app" / "prompts").mkdir(parents=True)
     write("prompts/s.prompt.yaml", "cases:\n  - {id: a, prompt: {file: ../app/prompts}}\n")
     first, fix = error_of(run(pytester))
-    assert first.startswith("prompts/s.prompt.yaml:2: case 'a': prompt file ../app/prompts not found (looked at "), first
+    assert first.startswith("prompts/s.prompt.yaml:2: case 'a': prompt file ../app/prompts not found (looked at "), (
+        first
+    )
     assert fix == "  fix: give its path relative to the suite file: prompt: {file: path}"
 
 
@@ -350,8 +396,10 @@ def test_a_prompt_file_over_the_size_limit_is_refused(pytester, write, openai_co
     big.write_bytes(b"x" * (MAX_FILE_BYTES + 1))
     write("prompts/s.prompt.yaml", "prompt: {file: ../app/big.md}\ncases: [{id: a}]\n")
     first, fix = error_of(run(pytester))
-    assert first == ("prompts/s.prompt.yaml:1: case 'a': prompt file ../app/big.md: file of 10,485,761 bytes is larger "
-                     "than the limit of 10 MiB")
+    assert first == (
+        "prompts/s.prompt.yaml:1: case 'a': prompt file ../app/big.md: file of 10,485,761 bytes is larger "
+        "than the limit of 10 MiB"
+    )
     assert fix == "  fix: split it into several smaller files"
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
-from pytest_promptguard.config import DEFAULT_BASE_URLS, Config
-from pytest_promptguard.errors import PromptguardError
+from pytest_promptguard.config.loader import DEFAULT_BASE_URLS, Config
+from pytest_promptguard.core.errors import PromptguardError
 from pytest_promptguard.providers import make_provider
 
 from .recording import RECORDER, read_records
@@ -39,8 +38,11 @@ cases:
 
 PRICE = {"input_per_mtok": 2.0, "cached_input_per_mtok": 0.5, "output_per_mtok": 8.0}
 
-WEATHER_TOOL = {"name": "get_weather", "description": "Weather for a city",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}
+WEATHER_TOOL = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
 
 
 @pytest.fixture
@@ -80,8 +82,14 @@ def only_call(records: list[dict]) -> dict:
 
 def test_anthropic_messages_request_and_record(run, configure, model_server, monkeypatch):
     monkeypatch.setenv("PG_ANTHROPIC_KEY", CANARY)
-    configure("anthropic", model_server.url, "claude-x", api_key_env="PG_ANTHROPIC_KEY", params={"temperature": 0},
-              price=PRICE)
+    configure(
+        "anthropic",
+        model_server.url,
+        "claude-x",
+        api_key_env="PG_ANTHROPIC_KEY",
+        params={"temperature": 0},
+        price=PRICE,
+    )
     usage = {"input_tokens": 5, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 20, "output_tokens": 3}
     model_server.responder = lambda request, headers: Reply(body=anthropic_message("hello Ada", usage=usage))
     result, records = run(SUITE)
@@ -103,7 +111,11 @@ def test_anthropic_messages_request_and_record(run, configure, model_server, mon
     assert headers["content-type"] == "application/json"
     assert "authorization" not in headers
     call = only_call(records)
-    assert (call["provider"], call["model_asked"], call["model_served"]) == ("anthropic", "claude-x", "claude-test-20250101")
+    assert (call["provider"], call["model_asked"], call["model_served"]) == (
+        "anthropic",
+        "claude-x",
+        "claude-test-20250101",
+    )
     assert call["finish_reason"] == "end_turn"
     # Anthropic's input_tokens excludes cache reads and writes: the record counts the whole prompt.
     assert call["usage"] == {"input_tokens": 125, "output_tokens": 3, "cached_input_tokens": 100, "estimated": False}
@@ -138,10 +150,12 @@ def test_anthropic_error_body_is_an_item_error(run, configure, model_server, mon
     model_server.responder = lambda request, headers: Reply(status=401, body=error)
     result, _ = run(SUITE)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*model 'main' (anthropic, claude-x) failed: auth (HTTP 401): HTTP 401 from http://127.0.0.1:*/v1/messages: "
-        "invalid x-api-key*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*model 'main' (anthropic, claude-x) failed: auth (HTTP 401): HTTP 401 from http://127.0.0.1:*/v1/messages: "
+            "invalid x-api-key*",
+        ]
+    )
 
 
 # Gemini
@@ -150,12 +164,19 @@ def test_anthropic_error_body_is_an_item_error(run, configure, model_server, mon
 def test_gemini_generate_content_request_and_record(run, configure, model_server, monkeypatch):
     monkeypatch.setenv("PG_GEMINI_KEY", CANARY)
     params = {"temperature": 0, "max_tokens": 64, "top_p": 0.9, "stop": "END", "topK": 40}
-    configure("gemini", f"{model_server.root}/v1beta", "gemini-flash", api_key_env="PG_GEMINI_KEY", params=params,
-              price=PRICE)
-    usage = {"promptTokenCount": 20, "candidatesTokenCount": 4, "thoughtsTokenCount": 6,
-             "cachedContentTokenCount": 8, "totalTokenCount": 30}
-    body = gemini_response({"text": "thinking about it", "thought": True}, {"text": "hello "}, {"text": "Ada"},
-                           usage=usage)
+    configure(
+        "gemini", f"{model_server.root}/v1beta", "gemini-flash", api_key_env="PG_GEMINI_KEY", params=params, price=PRICE
+    )
+    usage = {
+        "promptTokenCount": 20,
+        "candidatesTokenCount": 4,
+        "thoughtsTokenCount": 6,
+        "cachedContentTokenCount": 8,
+        "totalTokenCount": 30,
+    }
+    body = gemini_response(
+        {"text": "thinking about it", "thought": True}, {"text": "hello "}, {"text": "Ada"}, usage=usage
+    )
     model_server.responder = lambda request, headers: Reply(body=body)
     result, records = run(SUITE)
     result.assert_outcomes(passed=1)
@@ -168,8 +189,13 @@ def test_gemini_generate_content_request_and_record(run, configure, model_server
             {"role": "user", "parts": [{"text": "Say hello to Ada"}]},
         ],
         "systemInstruction": {"parts": [{"text": "Be brief."}]},
-        "generationConfig": {"temperature": 0, "maxOutputTokens": 64, "topP": 0.9, "stopSequences": ["END"],
-                             "topK": 40},
+        "generationConfig": {
+            "temperature": 0,
+            "maxOutputTokens": 64,
+            "topP": 0.9,
+            "stopSequences": ["END"],
+            "topK": 40,
+        },
     }
     call = only_call(records)
     assert call["text"] == "hello Ada"
@@ -182,8 +208,10 @@ def test_gemini_generate_content_request_and_record(run, configure, model_server
 def test_gemini_function_call_parts_become_tool_calls(run, configure, model_server):
     tools = [{"functionDeclarations": [WEATHER_TOOL]}]
     configure("gemini", f"{model_server.root}/v1beta", "gemini-flash", params={"tools": tools, "max_tokens": 20})
-    body = gemini_response({"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
-                           usage={"promptTokenCount": 30, "candidatesTokenCount": 5})
+    body = gemini_response(
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
+        usage={"promptTokenCount": 30, "candidatesTokenCount": 5},
+    )
     model_server.responder = lambda request, headers: Reply(body=body)
     result, records = run(TOOL_SUITE)
     result.assert_outcomes(passed=1)
@@ -199,8 +227,16 @@ def test_gemini_function_call_parts_become_tool_calls(run, configure, model_serv
     ("reply", "expected"),
     [
         (
-            Reply(status=400, body={"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.",
-                                              "status": "INVALID_ARGUMENT"}}),
+            Reply(
+                status=400,
+                body={
+                    "error": {
+                        "code": 400,
+                        "message": "API key not valid. Please pass a valid API key.",
+                        "status": "INVALID_ARGUMENT",
+                    }
+                },
+            ),
             "*(gemini, gemini-flash) failed: http (HTTP 400): HTTP 400 from http://127.0.0.1:*/v1beta/models/"
             "gemini-flash:generateContent: API key not valid. Please pass a valid API key.",
         ),
@@ -268,9 +304,11 @@ def test_ollama_error_body_is_an_item_error(run, configure, model_server):
     model_server.responder = lambda request, headers: Reply(status=404, body={"error": "model 'llama9' not found"})
     result, _ = run(SUITE)
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "*(ollama, llama9) failed: http (HTTP 404): HTTP 404 from http://127.0.0.1:*/api/chat: model 'llama9' not found*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*(ollama, llama9) failed: http (HTTP 404): HTTP 404 from http://127.0.0.1:*/api/chat: model 'llama9' not found*",
+        ]
+    )
 
 
 # Configuration

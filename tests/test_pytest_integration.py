@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-
 REPO = Path(__file__).resolve().parents[1]
 
 SUITE = """
@@ -117,7 +116,10 @@ def test_junitxml_lists_cases_with_properties(pytester, write, model_server, ope
 def test_under_xdist(pytester, write, model_server, openai_config):
     openai_config()
     write("greet.prompt.yaml", SUITE)
-    write("more.prompt.yaml", "cases:\n" + "".join(f"  - {{id: c{i}, prompt: 'p{i}', checks: [{{contains: 'p{i}'}}]}}\n" for i in range(6)))
+    write(
+        "more.prompt.yaml",
+        "cases:\n" + "".join(f"  - {{id: c{i}, prompt: 'p{i}', checks: [{{contains: 'p{i}'}}]}}\n" for i in range(6)),
+    )
     result = pytester.runpytest_subprocess("--promptguard", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8, failed=1, skipped=1, xfailed=1)
     # Every call made exactly once, and the controller's summary counts every case.
@@ -133,8 +135,16 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
     for mode in ("--promptguard-replay", "--promptguard-strict"):  # replayed goldens, then the example app live
         result = pytester.runpytest_subprocess("--promptguard", mode, "examples/prompts", "-p", "no:cacheprovider")
         result.assert_outcomes(passed=19)
-        result.stdout.fnmatch_lines(["*promptguard*", "order-extraction *", "support-agent *", "support-answers *",
-                                     "ticket-extraction *", "ticket-triage *"])
+        result.stdout.fnmatch_lines(
+            [
+                "*promptguard*",
+                "order-extraction *",
+                "support-agent *",
+                "support-answers *",
+                "ticket-extraction *",
+                "ticket-triage *",
+            ]
+        )
 
 
 def test_ci_examples_use_real_options(pytester):
@@ -168,7 +178,9 @@ def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, mo
     write("good.prompt.yaml", "cases: [{id: y, prompt: y, checks: [{contains: y}]}]")
     result = pytester.runpytest_subprocess("--promptguard", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*bad.prompt.yaml: loading the suite raised RuntimeError: kaboom (a promptguard bug: please report it)*"])
+    result.stdout.fnmatch_lines(
+        ["*bad.prompt.yaml: loading the suite raised RuntimeError: kaboom (a promptguard bug: please report it)*"]
+    )
     assert "INTERNALERROR" not in result.stdout.str()
 
 
@@ -177,17 +189,22 @@ def test_unknown_candidate_model_names_the_option(pytester, write, model_server,
     write("s.prompt.yaml", "cases: [{id: x, prompt: x}]")
     result = pytester.runpytest("--promptguard", "--promptguard-candidate", "fast=fats")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "s.prompt.yaml: --promptguard-candidate fast=fats: unknown model 'fats' (did you mean 'fast'?)",
-        "  fix: define it under 'models' in promptguard.yaml*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "s.prompt.yaml: --promptguard-candidate fast=fats: unknown model 'fats' (did you mean 'fast'?)",
+            "  fix: define it under 'models' in promptguard.yaml*",
+        ]
+    )
     assert model_server.requests == []
 
 
 def test_conflicting_options_are_usage_errors(pytester, write):
     write("s.prompt.yaml", "cases: [{id: x, prompt: x}]")
     for args, why in (
-        (["--promptguard-update", "--promptguard-replay"], "*records new goldens; --promptguard-replay only reads them*"),
+        (
+            ["--promptguard-update", "--promptguard-replay"],
+            "*records new goldens; --promptguard-replay only reads them*",
+        ),
         (["--promptguard-candidate", "a=b", "--promptguard-replay"], "*calls the candidate model*"),
         (["--promptguard-update-baselines"], "*goes with --promptguard-update*"),
     ):

@@ -6,7 +6,7 @@ import time
 
 from .recording import RECORDER, read_records
 
-APP = '''
+APP = """
 import asyncio, time
 
 def sync_answer(messages, params):
@@ -23,7 +23,7 @@ def broken(messages, params):
 
 def wrong_type(messages, params):
     return 42
-'''
+"""
 
 CONFIG = """
 pythonpath: [.]
@@ -35,9 +35,10 @@ models:
 """
 
 
-
 def suite(model: str, n: int) -> str:
-    return f"models: [{model}]\ncases:\n" + "".join(f"  - {{id: c{i}, prompt: 'q{i}', checks: [{{contains: 'q{i}'}}]}}\n" for i in range(n))
+    return f"models: [{model}]\ncases:\n" + "".join(
+        f"  - {{id: c{i}, prompt: 'q{i}', checks: [{{contains: 'q{i}'}}]}}\n" for i in range(n)
+    )
 
 
 def test_sync_and_async_callables_run_concurrently(pytester, write):
@@ -65,8 +66,10 @@ def test_callable_failures_are_item_errors(pytester, write):
     write("wrong.prompt.yaml", suite("wrong", 1))
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=2)
-    result.stdout.fnmatch_lines([
-        "*model 'broken' (python, app:broken) failed: callable: app:broken raised RuntimeError: database unavailable*",
-        "*model 'wrong' (python, app:wrong_type) failed: bad_response: app:wrong_type returned int; return a str or a dict with 'text'*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*model 'broken' (python, app:broken) failed: callable: app:broken raised RuntimeError: database unavailable*",
+            "*model 'wrong' (python, app:wrong_type) failed: bad_response: app:wrong_type returned int; return a str or a dict with 'text'*",
+        ]
+    )
     assert len([line for line in result.stdout.lines if "attempts" in line]) == 0  # not retried

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pytest_promptguard.results import Call, CaseResult, CheckResult, Usage
+from pytest_promptguard.core.results import Call, CaseResult, CheckResult, Usage
 
 from .servers import Reply, chat_completion, last_user_message
 
@@ -35,26 +35,58 @@ def priced(model_server, openai_config):
 
 def run_with_reports(pytester, *args: str):
     return pytester.runpytest(
-        "--promptguard", "--promptguard-report=out/report.json", "--promptguard-log=out/calls.jsonl",
-        "--promptguard-md=out/summary.md", "--promptguard-html=out/report.html", *args,
+        "--promptguard",
+        "--promptguard-report=out/report.json",
+        "--promptguard-log=out/calls.jsonl",
+        "--promptguard-md=out/summary.md",
+        "--promptguard-html=out/report.html",
+        *args,
     )
 
 
 def case_result(
-    case: str, *, suite: str = "s", model: str = "fast", outcome: str = "passed", samples: int = 1,
-    served: str = "gpt-4o-mini-2024-07-18", fingerprint: str = "fp_a", verdict: dict | None = None,
+    case: str,
+    *,
+    suite: str = "s",
+    model: str = "fast",
+    outcome: str = "passed",
+    samples: int = 1,
+    served: str = "gpt-4o-mini-2024-07-18",
+    fingerprint: str = "fp_a",
+    verdict: dict | None = None,
 ) -> CaseResult:
     """A case as an item leaves it, for unit tests of the reports without a run: `samples` live answers of
     10 tokens in and 5 out at 100 ms, one `contains` check per sample that fails only when the outcome does."""
     calls = [
-        Call(model=model, provider="openai", model_asked="gpt-4o-mini", text="ok", model_served=served,
-             fingerprint=fingerprint, latency_ms=100.0, usage=Usage(10, 5), cost_usd=0.00002)
+        Call(
+            model=model,
+            provider="openai",
+            model_asked="gpt-4o-mini",
+            text="ok",
+            model_served=served,
+            fingerprint=fingerprint,
+            latency_ms=100.0,
+            usage=Usage(10, 5),
+            cost_usd=0.00002,
+        )
         for _ in range(samples)
     ]
-    checks = [[CheckResult("contains", outcome != "failed", "found 'ok'" if outcome != "failed" else "missing 'ok'")] for _ in calls]
+    checks = [
+        [CheckResult("contains", outcome != "failed", "found 'ok'" if outcome != "failed" else "missing 'ok'")]
+        for _ in calls
+    ]
     return CaseResult(
-        suite=suite, path=f"{suite}.prompt.yaml", case=case, model=model, tags=[], request_digest="0" * 16,
-        messages=[{"role": "user", "content": f"{case}?"}], calls=calls, checks=checks, verdict=verdict, outcome=outcome,
+        suite=suite,
+        path=f"{suite}.prompt.yaml",
+        case=case,
+        model=model,
+        tags=[],
+        request_digest="0" * 16,
+        messages=[{"role": "user", "content": f"{case}?"}],
+        calls=calls,
+        checks=checks,
+        verdict=verdict,
+        outcome=outcome,
     )
 
 
@@ -64,12 +96,14 @@ def test_terminal_summary_fits_100_columns_and_has_everything(pytester, write, p
     result = pytester.runpytest("--promptguard", "--promptguard-repeat", "2")
     result.assert_outcomes(passed=2, failed=1)
     section = result.stdout.str().split(" promptguard ")[1].split(" short test summary info ")[0]
-    result.stdout.fnmatch_lines([
-        "suite*model*cases*pass*fail*drift*err*p50 ms*p95 ms*tok in*tok out*cost",
-        "s * fast * 3 * 2 * 1 * 0 * 0 * * * 60 * 30 * $0.0001",
-        "cost by tag: support $0.0001 (6 calls), refunds $0.0000 (2 calls)",
-        "slowest calls:",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "suite*model*cases*pass*fail*drift*err*p50 ms*p95 ms*tok in*tok out*cost",
+            "s * fast * 3 * 2 * 1 * 0 * 0 * * * 60 * 30 * $0.0001",
+            "cost by tag: support $0.0001 (6 calls), refunds $0.0000 (2 calls)",
+            "slowest calls:",
+        ]
+    )
     assert all(len(line) <= 100 for line in section.splitlines())
     assert "\x1b[" not in section  # no colour when not a terminal
 
@@ -96,7 +130,13 @@ def test_json_report_follows_its_schema_and_holds_every_case_call_and_check(pyte
     broken = next(c for c in report["cases"] if c["case"] == "broken")
     assert broken["outcome"] == "failed"
     assert [r["name"] for r in broken["checks"][0]] == ["golden", "contains"]
-    assert broken["checks"][0][1] == {"name": "contains", "passed": False, "reason": "missing 'never said'", "score": None, "diff": None}
+    assert broken["checks"][0][1] == {
+        "name": "contains",
+        "passed": False,
+        "reason": "missing 'never said'",
+        "score": None,
+        "diff": None,
+    }
     assert {t["tag"]: t["calls"] for t in report["cost_by_tag"]} == {"support": 6, "refunds": 2}
     assert len(report["slowest_calls"]) == 5
 
@@ -107,8 +147,24 @@ def test_call_log_has_one_line_per_call_with_prompt_and_output(pytester, write, 
     lines = [json.loads(line) for line in (pytester.path / "out/calls.jsonl").read_text().splitlines()]
     assert len(lines) == 6
     line = next(line for line in lines if line["case"] == "refund")
-    for key in ("time", "suite", "case", "model", "provider", "model_served", "fingerprint", "latency_ms", "tokens_in",
-                "tokens_out", "cost_usd", "attempts", "source", "error", "prompt", "output"):
+    for key in (
+        "time",
+        "suite",
+        "case",
+        "model",
+        "provider",
+        "model_served",
+        "fingerprint",
+        "latency_ms",
+        "tokens_in",
+        "tokens_out",
+        "cost_usd",
+        "attempts",
+        "source",
+        "error",
+        "prompt",
+        "output",
+    ):
         assert key in line
     assert line["prompt"] == [{"role": "user", "content": "refund?"}]
     assert line["output"] == "Refunds within 30 days."
@@ -141,11 +197,18 @@ def test_markdown_file(pytester, write, priced):
 def test_history_appends_a_row_per_run_and_the_html_draws_it(pytester, write, priced):
     write("s.prompt.yaml", SUITE.replace("checks: [{golden: true}]\n", ""))
     for _ in range(3):
-        pytester.runpytest("--promptguard", "--promptguard-history=h/history.jsonl", "--promptguard-html=out/report.html")
+        pytester.runpytest(
+            "--promptguard", "--promptguard-history=h/history.jsonl", "--promptguard-html=out/report.html"
+        )
     rows = [json.loads(line) for line in (pytester.path / "h/history.jsonl").read_text().splitlines()]
     assert len(rows) == 3
     group = rows[-1]["groups"][0]
-    assert (group["suite"], group["model"], group["cases"], group["pass_rate"]) == ("s", "fast", 3, pytest.approx(2 / 3, abs=1e-3))
+    assert (group["suite"], group["model"], group["cases"], group["pass_rate"]) == (
+        "s",
+        "fast",
+        3,
+        pytest.approx(2 / 3, abs=1e-3),
+    )
     assert group["served"] == ["test-model-2024-01-01"] and group["fingerprints"] == ["fp_test1"]
     assert {"time", "git_commit", "mode"} <= rows[0].keys()
     page = (pytester.path / "out/report.html").read_text()
@@ -163,8 +226,12 @@ def test_report_that_cannot_be_written_is_an_error(pytester, write, priced):
 
 def test_no_secret_reaches_any_file_or_the_terminal(pytester, write, model_server, monkeypatch):
     """Canary keys for every provider; the server fails and echoes the request headers in its error body."""
-    canaries = {"OPENAI_KEY": "sk-canary-openai-1", "ANTHROPIC_KEY": "sk-ant-canary-2", "GEMINI_KEY": "AIza-canary-3",
-                "OLLAMA_KEY": "ollama-canary-4"}
+    canaries = {
+        "OPENAI_KEY": "sk-canary-openai-1",
+        "ANTHROPIC_KEY": "sk-ant-canary-2",
+        "GEMINI_KEY": "AIza-canary-3",
+        "OLLAMA_KEY": "ollama-canary-4",
+    }
     for variable, value in canaries.items():
         monkeypatch.setenv(variable, value)
     step_summary = pytester.path / "step.md"
@@ -177,15 +244,40 @@ def test_no_secret_reaches_any_file_or_the_terminal(pytester, write, model_serve
 
     model_server.responder = echo
     base = model_server.url
-    write("promptguard.yaml", yaml.safe_dump({
-        "default_models": ["openai", "anthropic", "gemini", "ollama"],
-        "models": {
-            "openai": {"provider": "openai", "model": "gpt-4o-mini", "base_url": base, "api_key_env": "OPENAI_KEY"},
-            "anthropic": {"provider": "anthropic", "model": "claude-haiku-4-5", "base_url": base, "api_key_env": "ANTHROPIC_KEY"},
-            "gemini": {"provider": "gemini", "model": "gemini-2.5-flash", "base_url": base, "api_key_env": "GEMINI_KEY"},
-            "ollama": {"provider": "ollama", "model": "llama3.2", "base_url": model_server.root, "api_key_env": "OLLAMA_KEY"},
-        },
-    }))
+    write(
+        "promptguard.yaml",
+        yaml.safe_dump(
+            {
+                "default_models": ["openai", "anthropic", "gemini", "ollama"],
+                "models": {
+                    "openai": {
+                        "provider": "openai",
+                        "model": "gpt-4o-mini",
+                        "base_url": base,
+                        "api_key_env": "OPENAI_KEY",
+                    },
+                    "anthropic": {
+                        "provider": "anthropic",
+                        "model": "claude-haiku-4-5",
+                        "base_url": base,
+                        "api_key_env": "ANTHROPIC_KEY",
+                    },
+                    "gemini": {
+                        "provider": "gemini",
+                        "model": "gemini-2.5-flash",
+                        "base_url": base,
+                        "api_key_env": "GEMINI_KEY",
+                    },
+                    "ollama": {
+                        "provider": "ollama",
+                        "model": "llama3.2",
+                        "base_url": model_server.root,
+                        "api_key_env": "OLLAMA_KEY",
+                    },
+                },
+            }
+        ),
+    )
     write("s.prompt.yaml", "cases:\n  - {id: good, prompt: ok}\n  - {id: bad, prompt: bad}\n")
     outputs = []
     for args in (["--promptguard-update", "--promptguard-cache"], ["--promptguard-cache"], ["--promptguard-replay"]):
@@ -207,13 +299,26 @@ def test_figures_are_the_same_with_and_without_xdist(pytester, write, model_serv
         body=chat_completion(f"answer to {last_user_message(request)}", prompt_tokens=7, completion_tokens=3)
     )
     for name in ("a", "b", "c"):
-        write(f"{name}.prompt.yaml", f"tags: [{name}]\ncases:\n" + "".join(
-            f"  - {{id: c{i}, prompt: '{name}{i}', checks: [{{contains: '{name}{i if i % 4 else 99}'}}]}}\n" for i in range(8)
-        ))
+        write(
+            f"{name}.prompt.yaml",
+            f"tags: [{name}]\ncases:\n"
+            + "".join(
+                f"  - {{id: c{i}, prompt: '{name}{i}', checks: [{{contains: '{name}{i if i % 4 else 99}'}}]}}\n"
+                for i in range(8)
+            ),
+        )
     reports = {}
     for workers in ("0", "2"):
-        pytester.runpytest_subprocess("--promptguard", "-n", workers, "-p", "no:cacheprovider",
-                                      f"--promptguard-report=r{workers}.json", "--promptguard-repeat", "2")
+        pytester.runpytest_subprocess(
+            "--promptguard",
+            "-n",
+            workers,
+            "-p",
+            "no:cacheprovider",
+            f"--promptguard-report=r{workers}.json",
+            "--promptguard-repeat",
+            "2",
+        )
         reports[workers] = json.loads((pytester.path / f"r{workers}.json").read_text())
 
     def figures(report):

@@ -8,14 +8,14 @@ import subprocess
 import sys
 import threading
 import time
-from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
 
 import httpx
 import pytest
 
-from pytest_promptguard.limits import RateLimiter
-from pytest_promptguard.providers.base import retry_after
+from pytest_promptguard.call.limits import RateLimiter
+from pytest_promptguard.providers.http import retry_after
 
 from .recording import RECORDER, read_records
 from .servers import Reply, chat_completion, last_user_message
@@ -23,8 +23,6 @@ from .servers import Reply, chat_completion, last_user_message
 
 def cases(n: int, check: str = "{contains: echo}", prefix: str = "p") -> str:
     return "cases:\n" + "".join(f"  - {{id: c{i}, prompt: '{prefix}{i}', checks: [{check}]}}\n" for i in range(n))
-
-
 
 
 def slow(delay_s: float):
@@ -67,7 +65,9 @@ def flaky(first: Reply):
 
 def test_429_with_retry_after_then_success(pytester, write, model_server, openai_config):
     openai_config(max_backoff_s=5)
-    model_server.responder = flaky(Reply(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "0.3"}))
+    model_server.responder = flaky(
+        Reply(status=429, body={"error": {"message": "slow down"}}, headers={"Retry-After": "0.3"})
+    )
     write("one.prompt.yaml", cases(1))
     pytester.makeconftest(RECORDER)
     started = time.perf_counter()
@@ -118,9 +118,17 @@ def test_client_errors_fail_at_once(pytester, write, model_server, openai_config
 
 
 def test_cost_from_builtin_prices_and_override(pytester, write, model_server, openai_config):
-    openai_config(models={"custom": {"provider": "openai", "model": "my-finetune", "base_url": model_server.url,
-                                     "price": {"input_per_mtok": 2.0, "output_per_mtok": 4.0}},
-                          "unknown": {"provider": "openai", "model": "mystery-1", "base_url": model_server.url}})
+    openai_config(
+        models={
+            "custom": {
+                "provider": "openai",
+                "model": "my-finetune",
+                "base_url": model_server.url,
+                "price": {"input_per_mtok": 2.0, "output_per_mtok": 4.0},
+            },
+            "unknown": {"provider": "openai", "model": "mystery-1", "base_url": model_server.url},
+        }
+    )
     model_server.responder = lambda request, headers: Reply(
         body=chat_completion("echo hi", model=request["model"], prompt_tokens=1000, completion_tokens=500)
     )
@@ -180,14 +188,18 @@ def test_cache_hits_skip_the_server(pytester, write, model_server, openai_config
     result.assert_outcomes(passed=3)
     assert len(model_server.requests) == 3  # nothing new sent
     assert {c["source"] for r in read_records(pytester) for c in r["calls"]} == {"cache"}
-    result.stdout.fnmatch_lines(["many * fast * 3 * 3 * 0 * 0 * - * - *", "warning: 3 call(s) answered from the response cache*"])
+    result.stdout.fnmatch_lines(
+        ["many * fast * 3 * 3 * 0 * 0 * - * - *", "warning: 3 call(s) answered from the response cache*"]
+    )
     # A corrupt entry is a miss, replaced by a fresh answer.
     cache_files[0].write_text("{not json")
     pytester.runpytest("--promptguard", "--promptguard-cache").assert_outcomes(passed=3)
     assert len(model_server.requests) == 4
     json.loads(cache_files[0].read_text())
     # Expired entries are misses; without the flag the cache is not used at all.
-    pytester.runpytest("--promptguard", "--promptguard-cache", "--promptguard-cache-ttl", "0s").assert_outcomes(passed=3)
+    pytester.runpytest("--promptguard", "--promptguard-cache", "--promptguard-cache-ttl", "0s").assert_outcomes(
+        passed=3
+    )
     assert len(model_server.requests) == 7
     pytester.runpytest("--promptguard").assert_outcomes(passed=3)
     assert len(model_server.requests) == 10
@@ -203,24 +215,34 @@ def test_repeat_and_min_pass_rate(pytester, write, model_server, openai_config):
             return Reply(body=chat_completion(next(answers)))
 
     model_server.responder = respond
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - {id: lenient, prompt: q, repeat: 3, min_pass_rate: 0.6, checks: [{contains: "42"}]}
-    """)
+    """,
+    )
     pytester.makeconftest(RECORDER)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=1)
     assert len(model_server.requests) == 3
     record = read_records(pytester)[0]
     assert len(record["calls"]) == 3 and record["pass_rate"] == pytest.approx(2 / 3)
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - {id: strict, prompt: q, repeat: 3, checks: [{contains: "42"}]}
-    """)
+    """,
+    )
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["2/3 samples passed (67% < min_pass_rate 100%); latency p50 * ms, p95 * ms, max * ms",
-                                 "sample ?/3: 1 of 1 checks failed"])
+    result.stdout.fnmatch_lines(
+        [
+            "2/3 samples passed (67% < min_pass_rate 100%); latency p50 * ms, p95 * ms, max * ms",
+            "sample ?/3: 1 of 1 checks failed",
+        ]
+    )
 
 
 def test_repeat_option_overrides_every_case(pytester, write, model_server, openai_config):
@@ -233,15 +255,20 @@ def test_repeat_option_overrides_every_case(pytester, write, model_server, opena
 def test_latency_checks(pytester, write, model_server, openai_config):
     openai_config()
     model_server.responder = slow(0.15)
-    write("s.prompt.yaml", """
+    write(
+        "s.prompt.yaml",
+        """
         cases:
           - {id: fast-enough, prompt: a, checks: [{latency: {max_ms: 5000}}]}
           - {id: too-slow, prompt: b, checks: [{latency: {max_ms: 50}}]}
           - {id: p95, prompt: c, repeat: 3, checks: [{latency: {p95_ms: 50}}]}
-    """)
+    """,
+    )
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=1, failed=2)
-    result.stdout.fnmatch_lines(["*latency: 1 of 1 samples over 50 ms (max 1* ms)*", "*latency: p95 1* ms > 50 ms over 3 samples*"])
+    result.stdout.fnmatch_lines(
+        ["*latency: 1 of 1 samples over 50 ms (max 1* ms)*", "*latency: p95 1* ms > 50 ms over 3 samples*"]
+    )
 
 
 def test_suite_slo_item(pytester, write, model_server, openai_config):
@@ -251,10 +278,12 @@ def test_suite_slo_item(pytester, write, model_server, openai_config):
     write("ok.prompt.yaml", "slo: {p50_ms: 5000, p95_ms: 5000}\n" + cases(2))
     result = pytester.runpytest("--promptguard", "-v")
     result.assert_outcomes(passed=3 + 2 + 1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*slow.prompt.yaml::slo[[]fast[]] FAILED*",
-        "*latency SLO broken for model 'fast' over 3 live calls: p95 1* ms > target 30 ms*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*slow.prompt.yaml::slo[[]fast[]] FAILED*",
+            "*latency SLO broken for model 'fast' over 3 live calls: p95 1* ms > target 30 ms*",
+        ]
+    )
 
 
 def test_exitfirst_cancels_calls_not_yet_sent(pytester, write, model_server, openai_config):
@@ -273,7 +302,10 @@ def test_ctrl_c_stops_promptly_without_sending_the_rest(pytester, write, model_s
     write("many.prompt.yaml", cases(40))
     process = subprocess.Popen(
         [sys.executable, "-m", "pytest", "--promptguard", "-p", "no:cacheprovider"],
-        cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=pytester.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 10
     while len(model_server.requests) < 2 and time.monotonic() < deadline:

@@ -8,7 +8,7 @@ import json
 import pytest
 import yaml
 
-from pytest_promptguard.modelchecks import cosine
+from pytest_promptguard.checks.models import cosine
 
 from .meaning import REFUND_A, REFUND_Q, write_config
 from .output import text_of
@@ -19,7 +19,9 @@ FAR = "Please contact our support team."
 
 
 def fixed_vectors(server) -> None:
-    server.vectors.update({EXPECTED: [1.0, 0.0, 0.0], REFUND_A: [0.9, 0.1, 0.0], CLOSE: [0.95, 0.2, 0.05], FAR: [0.0, 1.0, 0.0]})
+    server.vectors.update(
+        {EXPECTED: [1.0, 0.0, 0.0], REFUND_A: [0.9, 0.1, 0.0], CLOSE: [0.95, 0.2, 0.05], FAR: [0.0, 1.0, 0.0]}
+    )
     server.answers.update({REFUND_Q: REFUND_A, "Can I send it back?": FAR})
 
 
@@ -59,8 +61,12 @@ def test_semantic_passes_and_fails_by_cosine_similarity_with_costs_apart(pyteste
 @pytest.mark.parametrize("provider", ["ollama", "gemini"])
 def test_semantic_speaks_the_ollama_and_gemini_embedding_formats(pytester, write, meaning_server, provider):
     base_url = meaning_server.root if provider == "ollama" else f"{meaning_server.root}/v1beta"
-    write_config(pytester, meaning_server, {"embedding_model": "emb"},
-                 emb={"provider": provider, "model": "embed-model", "base_url": base_url, "timeout_s": 5})
+    write_config(
+        pytester,
+        meaning_server,
+        {"embedding_model": "emb"},
+        emb={"provider": provider, "model": "embed-model", "base_url": base_url, "timeout_s": 5},
+    )
     fixed_vectors(meaning_server)
     write("s.prompt.yaml", SUITE)
     result = pytester.runpytest("--promptguard")
@@ -89,13 +95,18 @@ def test_embeddings_are_cached_by_model_and_text_so_a_rerun_embeds_nothing(pytes
 
 
 def test_golden_method_semantic_passes_a_rewording_and_fails_a_change_of_meaning(pytester, write, meaning_server):
-    write_config(pytester, meaning_server, {"embedding_model": "emb", "drift": {"baseline_samples": 1, "min_semantic": 0.9}})
+    write_config(
+        pytester, meaning_server, {"embedding_model": "emb", "drift": {"baseline_samples": 1, "min_semantic": 0.9}}
+    )
     meaning_server.vectors.update({REFUND_A: [1.0, 0.0, 0.0], CLOSE: [0.95, 0.2, 0.05], FAR: [0.0, 1.0, 0.0]})
     meaning_server.answers[REFUND_Q] = REFUND_A
-    write("s.prompt.yaml", f"""
+    write(
+        "s.prompt.yaml",
+        f"""
         cases:
           - {{id: refund, prompt: "{REFUND_Q}", checks: [{{golden: {{method: semantic}}}}]}}
-    """)
+    """,
+    )
     pytester.runpytest("--promptguard", "--promptguard-update").assert_outcomes(passed=1)
     meaning_server.answers[REFUND_Q] = CLOSE  # fuzzy would call this drift; its meaning is the same
     result = pytester.runpytest("--promptguard", "--promptguard-report=r.json")
@@ -112,12 +123,21 @@ def test_a_sampled_semantic_golden_stores_semantic_similarities_and_calibrates_i
     write_config(pytester, meaning_server, {"embedding_model": "emb"})
     variants = [REFUND_A, CLOSE, "Within 30 days you get a full refund for any item."]
     meaning_server.variants[REFUND_Q] = variants
-    meaning_server.vectors.update({variants[0]: [1.0, 0.0, 0.0], variants[1]: [0.95, 0.2, 0.05],
-                                   variants[2]: [0.97, 0.1, 0.1], FAR: [0.0, 1.0, 0.0]})
-    write("s.prompt.yaml", f"""
+    meaning_server.vectors.update(
+        {
+            variants[0]: [1.0, 0.0, 0.0],
+            variants[1]: [0.95, 0.2, 0.05],
+            variants[2]: [0.97, 0.1, 0.1],
+            FAR: [0.0, 1.0, 0.0],
+        }
+    )
+    write(
+        "s.prompt.yaml",
+        f"""
         cases:
           - {{id: refund, prompt: "{REFUND_Q}", checks: [{{golden: {{method: semantic}}}}]}}
-    """)
+    """,
+    )
     pytester.runpytest("--promptguard", "--promptguard-update", "--promptguard-repeat=3").assert_outcomes(passed=1)
     entry = yaml.safe_load((pytester.path / "__golden__/s.prompt.golden.yaml").read_text())["cases"]["refund"]["fast"]
     assert entry["scorer"] == "semantic"
@@ -138,13 +158,22 @@ def test_embedding_config_errors_are_collection_errors_naming_file_line_and_fix(
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
     out = text_of(result)
-    line = next(i for i, text in enumerate((pytester.path / "promptguard.yaml").read_text().splitlines(), 1)
-                if text.startswith("embedding_model"))
+    line = next(
+        i
+        for i, text in enumerate((pytester.path / "promptguard.yaml").read_text().splitlines(), 1)
+        if text.startswith("embedding_model")
+    )
     assert f"promptguard.yaml:{line}: embedding_model: unknown model 'embd' (did you mean 'emb'?)" in out
     assert "fix: define it under 'models' in promptguard.yaml" in out
     write_config(pytester, meaning_server)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
     out = text_of(result)
-    assert "s.prompt.yaml:4: case 'refund': check 'semantic' needs an embedding model, and promptguard.yaml names none" in out
-    assert "fix: add a model that embeds (provider openai, ollama, gemini or sentence-transformers) under 'models', and name it: embedding_model: NAME" in out
+    assert (
+        "s.prompt.yaml:4: case 'refund': check 'semantic' needs an embedding model, and promptguard.yaml names none"
+        in out
+    )
+    assert (
+        "fix: add a model that embeds (provider openai, ollama, gemini or sentence-transformers) under 'models', and name it: embedding_model: NAME"
+        in out
+    )

@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from pytest_promptguard.config import ModelSpec
+from pytest_promptguard.config.loader import ModelSpec
 from pytest_promptguard.providers import local_embeddings
 
 from .meaning import REFUND_A, REFUND_Q, write_config
@@ -73,7 +73,9 @@ cases:
 
 
 @needs_local_model
-def test_semantic_with_the_local_model_passes_a_paraphrase_and_fails_an_unrelated_answer(pytester, write, meaning_server, local_model):
+def test_semantic_with_the_local_model_passes_a_paraphrase_and_fails_an_unrelated_answer(
+    pytester, write, meaning_server, local_model
+):
     write_config(pytester, meaning_server, {"embedding_model": "local"}, local=LOCAL)
     meaning_server.answers.update({REFUND_Q: CLOSE, VAGUE_Q: FAR})
     write("s.prompt.yaml", SUITE)
@@ -93,8 +95,12 @@ def test_semantic_with_the_local_model_passes_a_paraphrase_and_fails_an_unrelate
 @needs_local_model
 def test_the_local_model_may_be_given_as_a_folder(pytester, write, meaning_server, local_model):
     folder = local_embeddings.packaged_model_dir()
-    write_config(pytester, meaning_server, {"embedding_model": "local"},
-                 local={"provider": "sentence-transformers", "model": str(folder)})
+    write_config(
+        pytester,
+        meaning_server,
+        {"embedding_model": "local"},
+        local={"provider": "sentence-transformers", "model": str(folder)},
+    )
     meaning_server.answers.update({REFUND_Q: REFUND_A, VAGUE_Q: FAR})
     write("s.prompt.yaml", SUITE)
     pytester.runpytest("--promptguard").assert_outcomes(passed=1, failed=1)
@@ -102,13 +108,20 @@ def test_the_local_model_may_be_given_as_a_folder(pytester, write, meaning_serve
 
 @needs_local_model
 def test_golden_method_semantic_with_the_local_model(pytester, write, meaning_server, local_model):
-    write_config(pytester, meaning_server, {"embedding_model": "local", "drift": {"baseline_samples": 1, "min_semantic": 0.6}},
-                 local=LOCAL)
+    write_config(
+        pytester,
+        meaning_server,
+        {"embedding_model": "local", "drift": {"baseline_samples": 1, "min_semantic": 0.6}},
+        local=LOCAL,
+    )
     meaning_server.answers[REFUND_Q] = REFUND_A
-    write("s.prompt.yaml", f"""
+    write(
+        "s.prompt.yaml",
+        f"""
         cases:
           - {{id: refund, prompt: "{REFUND_Q}", checks: [{{golden: {{method: semantic}}}}]}}
-    """)
+    """,
+    )
     pytester.runpytest("--promptguard", "--promptguard-update").assert_outcomes(passed=1)
     meaning_server.answers[REFUND_Q] = EXPECTED  # reworded, same meaning
     result = pytester.runpytest("--promptguard", "--promptguard-report=r.json")
@@ -126,7 +139,9 @@ def config_line(pytester, prefix: str) -> int:
     return next(i for i, text in enumerate(lines, 1) if text.strip().startswith(prefix))
 
 
-def test_without_the_package_a_config_naming_the_provider_says_to_install_the_extra(pytester, write, meaning_server, monkeypatch):
+def test_without_the_package_a_config_naming_the_provider_says_to_install_the_extra(
+    pytester, write, meaning_server, monkeypatch
+):
     monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed: find_spec gives None
     write_config(pytester, meaning_server, {"embedding_model": "local"}, local=LOCAL)
     write("s.prompt.yaml", SUITE)
@@ -134,8 +149,10 @@ def test_without_the_package_a_config_naming_the_provider_says_to_install_the_ex
     result.assert_outcomes(errors=1)
     out = text_of(result)
     line = config_line(pytester, "local:")
-    assert (f"promptguard.yaml:{line}: model 'local' has provider sentence-transformers, "
-            "and the sentence-transformers package is not installed") in out, out
+    assert (
+        f"promptguard.yaml:{line}: model 'local' has provider sentence-transformers, "
+        "and the sentence-transformers package is not installed"
+    ) in out, out
     assert 'fix: install the extra: pip install "pytest-promptguard[semantic]"' in out
     assert meaning_server.count["chat"] == 0
 
@@ -147,11 +164,16 @@ def test_a_sentence_transformers_model_used_as_a_chat_model_is_a_config_error(py
     result.assert_outcomes(errors=1)
     out = text_of(result)
     line = config_line(pytester, "local:")
-    assert (f"promptguard.yaml:{line}: model 'local' (provider sentence-transformers) cannot answer prompts: "
-            "sentence-transformers models only embed: use it as embedding_model") in out, out
+    assert (
+        f"promptguard.yaml:{line}: model 'local' (provider sentence-transformers) cannot answer prompts: "
+        "sentence-transformers models only embed: use it as embedding_model"
+    ) in out, out
     # As a grader too.
     write_config(pytester, meaning_server, local=LOCAL)
-    write("s.prompt.yaml", f'cases: [{{id: refund, prompt: "{REFUND_Q}", checks: [{{judge: {{rubric: ok, model: local}}}}]}}]\n')
+    write(
+        "s.prompt.yaml",
+        f'cases: [{{id: refund, prompt: "{REFUND_Q}", checks: [{{judge: {{rubric: ok, model: local}}}}]}}]\n',
+    )
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
     assert "sentence-transformers models only embed: use it as embedding_model" in text_of(result)
@@ -159,15 +181,20 @@ def test_a_sentence_transformers_model_used_as_a_chat_model_is_a_config_error(py
 
 @needs_local_model
 def test_the_model_loads_lazily_once_and_encodes_in_the_schedulers_thread_pool(local_model, monkeypatch):
+    from pytest_promptguard.call.scheduler import Scheduler
     from pytest_promptguard.providers import make_provider
-    from pytest_promptguard.scheduler import Scheduler
 
     monkeypatch.setattr(local_embeddings, "_models", {})  # as in a fresh process (torch stays imported)
     loads, encodes = [], []
     load, encode = local_embeddings.load, local_embeddings.SentenceTransformersProvider._encode
-    monkeypatch.setattr(local_embeddings, "load", lambda spec: loads.append(threading.current_thread().name) or load(spec))
-    monkeypatch.setattr(local_embeddings.SentenceTransformersProvider, "_encode",
-                        lambda self, text: encodes.append(threading.current_thread().name) or encode(self, text))
+    monkeypatch.setattr(
+        local_embeddings, "load", lambda spec: loads.append(threading.current_thread().name) or load(spec)
+    )
+    monkeypatch.setattr(
+        local_embeddings.SentenceTransformersProvider,
+        "_encode",
+        lambda self, text: encodes.append(threading.current_thread().name) or encode(self, text),
+    )
     provider = make_provider(ModelSpec(name="local", provider="sentence-transformers", model="all-MiniLM-L6-v2"))
     scheduler = Scheduler(4)
     try:

@@ -12,15 +12,16 @@ import jsonschema
 import pytest
 
 from pytest_promptguard.cli import main as cli_main
-from pytest_promptguard.results import percentile
-from pytest_promptguard.shard import assign
+from pytest_promptguard.core.results import percentile
+from pytest_promptguard.plugin.shard import assign
 
 from .servers import Reply, chat_completion, last_user_message
 
 
 def cases(prefix: str, count: int, tags: str = "") -> str:
     return "checks: [{golden: true}]\ncases:\n" + "".join(
-        f"  - {{id: {prefix}{i}, prompt: '{prefix} {i}', {tags}checks: [{{contains: '{prefix} {i}'}}]}}\n" for i in range(count)
+        f"  - {{id: {prefix}{i}, prompt: '{prefix} {i}', {tags}checks: [{{contains: '{prefix} {i}'}}]}}\n"
+        for i in range(count)
     )
 
 
@@ -31,7 +32,11 @@ def suites(write, model_server, openai_config):
 
     def answer(request, headers):
         message = last_user_message(request)
-        return Reply(body=chat_completion("nope" if message == "beta 2" else f"echo {message}", prompt_tokens=10, completion_tokens=5))
+        return Reply(
+            body=chat_completion(
+                "nope" if message == "beta 2" else f"echo {message}", prompt_tokens=10, completion_tokens=5
+            )
+        )
 
     model_server.responder = answer
     write("suites/alpha.prompt.yaml", cases("alpha", 6, "tags: [billing], "))
@@ -70,7 +75,9 @@ def test_shards_split_the_files_and_report_the_rest_as_deselected(pytester, suit
 
 
 def test_shards_with_k_select_first_and_split_what_is_left(pytester, suites):
-    assert collected(pytester, "-k", "beta", "--promptguard-shard", "1/3") == [f"suites/beta.prompt.yaml::beta{i}[fast]" for i in range(4)]
+    assert collected(pytester, "-k", "beta", "--promptguard-shard", "1/3") == [
+        f"suites/beta.prompt.yaml::beta{i}[fast]" for i in range(4)
+    ]
     assert collected(pytester, "-k", "beta", "--promptguard-shard", "3/3") == []
 
 
@@ -89,7 +96,9 @@ def test_shard_without_promptguard_is_a_usage_error(pytester, suites):
 def test_shard_under_xdist_runs_the_same_items(pytester, suites, model_server):
     pytester.runpytest("--promptguard", "--promptguard-update")
     model_server.requests.clear()
-    result = pytester.runpytest_subprocess("--promptguard", "--promptguard-shard", "2/2", "-n", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--promptguard", "--promptguard-shard", "2/2", "-n", "2", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=6, failed=1)
     assert sorted(r["messages"][-1]["content"] for r in model_server.requests) == sorted(
         [f"beta {i}" for i in range(4)] + [f"gamma {i}" for i in range(3)]
@@ -119,17 +128,35 @@ def without_timing(document: dict) -> dict:
 
 def test_merged_shards_report_the_figures_of_one_unsharded_run(pytester, suites, write, capsys):
     pytester.runpytest("--promptguard", "--promptguard-update").assert_outcomes(passed=13, failed=1)
-    write("delta.prompt.yaml", cases("delta", 0) + "  - {id: other, prompt: 'delta 0', checks: [{contains: 'delta'}]}\n")
+    write(
+        "delta.prompt.yaml", cases("delta", 0) + "  - {id: other, prompt: 'delta 0', checks: [{contains: 'delta'}]}\n"
+    )
     # Now delta's golden holds an unused entry (delta0): the shard that runs delta must report it.
     common = ("--promptguard", "--promptguard-repeat", "2")
     pytester.runpytest(*common, "--promptguard-report=whole.json").assert_outcomes(passed=12, failed=2)
     for shard in ("1/2", "2/2"):
         pytester.runpytest(*common, f"--promptguard-shard={shard}", f"--promptguard-report=shard{shard[0]}.json")
-    code = cli_main(["merge", "shard2.json", "shard1.json", "--report", "merged.json", "--md", "merged.md", "--html", "merged.html",
-                    "--history", "history.jsonl"])
+    code = cli_main(
+        [
+            "merge",
+            "shard2.json",
+            "shard1.json",
+            "--report",
+            "merged.json",
+            "--md",
+            "merged.md",
+            "--html",
+            "merged.html",
+            "--history",
+            "history.jsonl",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
-    assert "merged 2 report(s): 14 cases" in printed and "reports: merged.json, merged.md, history.jsonl, merged.html" in printed
+    assert (
+        "merged 2 report(s): 14 cases" in printed
+        and "reports: merged.json, merged.md, history.jsonl, merged.html" in printed
+    )
 
     whole, merged = (json.loads((pytester.path / name).read_text()) for name in ("whole.json", "merged.json"))
     schema = json.loads(resources.files("pytest_promptguard").joinpath("schemas/report.schema.json").read_text())
@@ -142,7 +169,9 @@ def test_merged_shards_report_the_figures_of_one_unsharded_run(pytester, suites,
     calls = [c for case in merged["cases"] for c in case["calls"] if c["source"] == "live" and c["error"] is None]
     latencies = [c["latency_ms"] for c in calls]
     assert merged["totals"]["latency_p95_ms"] == round(percentile(latencies, 95), 1)
-    assert [s["latency_ms"] for s in merged["slowest_calls"]] == sorted((round(v, 1) for v in latencies), reverse=True)[:5]
+    assert [s["latency_ms"] for s in merged["slowest_calls"]] == sorted((round(v, 1) for v in latencies), reverse=True)[
+        :5
+    ]
     assert "beta2" in (pytester.path / "merged.md").read_text()  # the failure, from shard 2
     (row,) = [json.loads(line) for line in (pytester.path / "history.jsonl").read_text().splitlines()]
     assert row["time"] == max(json.loads((pytester.path / f"shard{k}.json").read_text())["created_at"] for k in (1, 2))

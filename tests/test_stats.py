@@ -17,7 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_promptguard.stats import (
+from pytest_promptguard.drift.multiple import (
+    benjamini_hochberg,
+    bh_threshold,
+    bonferroni_min,
+    look_sizes,
+    sequential_p,
+    spending_weights,
+)
+from pytest_promptguard.drift.stats import (
     TestResult,
     _doubled_midranks,
     _exact_rank_p,
@@ -26,17 +34,11 @@ from pytest_promptguard.stats import (
     _normal_rank_p,
     _wilson,
     _z,
-    benjamini_hochberg,
-    bh_threshold,
-    bonferroni_min,
     bootstrap_ratio,
     fisher_exact,
-    look_sizes,
     min_rank_p,
     p95,
     rank_test,
-    sequential_p,
-    spending_weights,
 )
 
 FAST = settings(max_examples=60, deadline=None)
@@ -253,10 +255,14 @@ def test_min_rank_p_values():
 def test_rank_null_is_super_uniform():
     # Under H0 (one distribution) the exact p must satisfy P(p <= a) <= a; the sd of the fraction is ~0.01.
     rnd = random.Random(2024)
-    continuous = [rank_test([rnd.random() for _ in range(8)], [rnd.random() for _ in range(7)], "less").p_value
-                  for _ in range(400)]
-    tied = [rank_test([rnd.randint(0, 3) for _ in range(8)], [rnd.randint(0, 3) for _ in range(9)], "greater").p_value
-            for _ in range(400)]
+    continuous = [
+        rank_test([rnd.random() for _ in range(8)], [rnd.random() for _ in range(7)], "less").p_value
+        for _ in range(400)
+    ]
+    tied = [
+        rank_test([rnd.randint(0, 3) for _ in range(8)], [rnd.randint(0, 3) for _ in range(9)], "greater").p_value
+        for _ in range(400)
+    ]
     for ps in (continuous, tied):
         assert sum(p <= 0.05 for p in ps) / len(ps) <= 0.05 + 0.03
         assert sum(p <= 0.20 for p in ps) / len(ps) <= 0.20 + 0.05
@@ -515,8 +521,23 @@ def test_bootstrap_rejects_empty():
 
 # Benjamini & Hochberg (1995), JRSS B 57:289-300, section 4: 15 p-values from a myocardial infarction
 # study; at q = 0.05 the procedure rejects the 4 smallest (Bonferroni only the 3 smallest).
-BH_1995 = [0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240,
-           0.4262, 0.5719, 0.6528, 0.7590, 1.0000]
+BH_1995 = [
+    0.0001,
+    0.0004,
+    0.0019,
+    0.0095,
+    0.0201,
+    0.0278,
+    0.0298,
+    0.0344,
+    0.0459,
+    0.3240,
+    0.4262,
+    0.5719,
+    0.6528,
+    0.7590,
+    1.0000,
+]
 
 
 def test_bh_worked_example():

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_promptguard.config import Config, ModelSpec
-from pytest_promptguard.errors import PromptguardError
+from pytest_promptguard.call.scheduler import Scheduler
+from pytest_promptguard.config.loader import Config, ModelSpec
+from pytest_promptguard.core.errors import PromptguardError
+from pytest_promptguard.core.results import Call, Request
 from pytest_promptguard.providers import make_provider
-from pytest_promptguard.results import Call, Request
-from pytest_promptguard.scheduler import Scheduler
 
 from .recording import RECORDER, read_records
 from .servers import Reply, anthropic_events, chat_chunks, chat_completion, gemini_events, ollama_lines, sse_event
@@ -37,13 +37,19 @@ def streamed(events: list[bytes], head: int = 0, **reply: Any):
     return lambda request, headers: Reply(stream=paced(events, head), **reply)
 
 
-def call_once(provider: str, base_url: str, model: str = "m-1", params: dict[str, Any] | None = None,
-              **spec: Any) -> Call:
+def call_once(
+    provider: str, base_url: str, model: str = "m-1", params: dict[str, Any] | None = None, **spec: Any
+) -> Call:
     """One call through the real scheduler (which times it) with `stream: true`."""
     settings: dict[str, Any] = {"timeout_s": 5, "retries": 1, "max_backoff_s": 0.01, "stream": True, **spec}
     model_spec = ModelSpec(name="main", provider=provider, model=model, base_url=base_url, **settings)
-    request = Request(model="main", provider=provider, model_id=model,
-                      messages=({"role": "user", "content": "Weather in Paris?"},), params=params or {})
+    request = Request(
+        model="main",
+        provider=provider,
+        model_id=model,
+        messages=({"role": "user", "content": "Weather in Paris?"},),
+        params=params or {},
+    )
     scheduler = Scheduler(4)
     try:
         scheduler.submit("case", make_provider(model_spec), request)
@@ -66,9 +72,21 @@ def assert_timed(call: Call, pieces_after_first: int) -> None:
 
 
 def test_openai_stream_assembles_text_usage_and_times_first_token(model_server):
-    usage = {"prompt_tokens": 14, "completion_tokens": 6, "total_tokens": 20, "prompt_tokens_details": {"cached_tokens": 4}}
-    events = chat_chunks("It is ", "sunny ", "in Paris.", model="gpt-x-2025-01-01", fingerprint="fp_s9",
-                         finish_reason="length", usage=usage)
+    usage = {
+        "prompt_tokens": 14,
+        "completion_tokens": 6,
+        "total_tokens": 20,
+        "prompt_tokens_details": {"cached_tokens": 4},
+    }
+    events = chat_chunks(
+        "It is ",
+        "sunny ",
+        "in Paris.",
+        model="gpt-x-2025-01-01",
+        fingerprint="fp_s9",
+        finish_reason="length",
+        usage=usage,
+    )
     model_server.responder = streamed(events, head=1)
     call = call_once("openai", model_server.url, "gpt-x", params={"temperature": 0})
     assert model_server.paths == ["/v1/chat/completions"]
@@ -92,9 +110,12 @@ def test_openai_stream_tool_calls_by_index_and_estimated_usage(model_server):
     ]
     events = chat_chunks(tool_calls=tool_calls, finish_reason="tool_calls")  # no usage chunk: estimated
     model_server.responder = streamed(events, head=1)
-    call = call_once("openai", model_server.url, "gpt-x", params={"tools": [{"type": "function", "function": WEATHER_TOOL}]})
+    call = call_once(
+        "openai", model_server.url, "gpt-x", params={"tools": [{"type": "function", "function": WEATHER_TOOL}]}
+    )
     assert [(t.id, t.name, t.arguments) for t in call.tool_calls] == [
-        ("call_a", "get_weather", {"city": "Paris"}), ("call_b", "get_time", {"tz": "CET"}),
+        ("call_a", "get_weather", {"city": "Paris"}),
+        ("call_b", "get_time", {"tz": "CET"}),
     ]
     assert (call.text, call.finish_reason) == ("", "tool_calls")
     assert call.usage.estimated is True and call.usage.input_tokens == 5
@@ -105,10 +126,21 @@ def test_openai_stream_tool_calls_by_index_and_estimated_usage(model_server):
 
 
 def test_anthropic_stream_assembles_message_and_times_first_token(model_server):
-    start_usage = {"input_tokens": 5, "cache_read_input_tokens": 100, "cache_creation_input_tokens": 20, "output_tokens": 1}
-    events = anthropic_events("Let me ", "check.", tool_use={"id": "toolu_1", "name": "get_weather"},
-                              json_pieces=['{"ci', 'ty": "Par', 'is"}'], stop_reason="tool_use",
-                              start_usage=start_usage, output_tokens=12)
+    start_usage = {
+        "input_tokens": 5,
+        "cache_read_input_tokens": 100,
+        "cache_creation_input_tokens": 20,
+        "output_tokens": 1,
+    }
+    events = anthropic_events(
+        "Let me ",
+        "check.",
+        tool_use={"id": "toolu_1", "name": "get_weather"},
+        json_pieces=['{"ci', 'ty": "Par', 'is"}'],
+        stop_reason="tool_use",
+        start_usage=start_usage,
+        output_tokens=12,
+    )
     model_server.responder = streamed(events, head=3)  # message_start, ping, an empty text block: no content yet
     call = call_once("anthropic", model_server.url, "claude-x", params={"max_tokens": 50})
     assert model_server.paths == ["/v1/messages"]
@@ -123,7 +155,10 @@ def test_anthropic_stream_assembles_message_and_times_first_token(model_server):
 
 @pytest.mark.parametrize(
     ("error", "attempts"),
-    [({"type": "overloaded_error", "message": "Overloaded"}, 2), ({"type": "invalid_request_error", "message": "bad tool"}, 1)],
+    [
+        ({"type": "overloaded_error", "message": "Overloaded"}, 2),
+        ({"type": "invalid_request_error", "message": "bad tool"}, 1),
+    ],
     ids=["overloaded-retried", "invalid-not-retried"],
 )
 def test_anthropic_error_event_mid_stream_is_an_error_naming_it(model_server, error, attempts):
@@ -141,9 +176,14 @@ def test_anthropic_error_event_mid_stream_is_an_error_naming_it(model_server, er
 
 def test_gemini_stream_assembles_response_and_times_first_token(model_server):
     usage = {"promptTokenCount": 20, "candidatesTokenCount": 4, "thoughtsTokenCount": 6, "cachedContentTokenCount": 8}
-    events = gemini_events({"text": "thinking about it", "thought": True}, {"text": "It is "}, {"text": "sunny."},
-                           {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
-                           finish_reason="STOP", usage=usage)
+    events = gemini_events(
+        {"text": "thinking about it", "thought": True},
+        {"text": "It is "},
+        {"text": "sunny."},
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}},
+        finish_reason="STOP",
+        usage=usage,
+    )
     # The thought summary comes at once: the first token is the answer's, after FIRST_S.
     model_server.responder = streamed(events, head=1)
     call = call_once("gemini", f"{model_server.root}/v1beta", "gemini-flash", params={"max_tokens": 64})
@@ -158,9 +198,15 @@ def test_gemini_stream_assembles_response_and_times_first_token(model_server):
 
 def test_gemini_events_split_across_socket_writes_are_joined(model_server):
     """An event cut mid-JSON (and mid-CRLF) between two writes is one event, read whole."""
-    body = b"".join(gemini_events({"text": "Hello "}, {"text": "Ada"}, usage={"promptTokenCount": 3, "candidatesTokenCount": 2}))
+    body = b"".join(
+        gemini_events({"text": "Hello "}, {"text": "Ada"}, usage={"promptTokenCount": 3, "candidatesTokenCount": 2})
+    )
     cut_in_json, cut_in_crlf = body.index(b"Hello") + 2, body.index(b"\r\n\r\n") + 1
-    pieces = [(FIRST_S, body[:cut_in_crlf]), (GAP_S, body[cut_in_crlf:cut_in_json + 40]), (GAP_S, body[cut_in_json + 40:])]
+    pieces = [
+        (FIRST_S, body[:cut_in_crlf]),
+        (GAP_S, body[cut_in_crlf : cut_in_json + 40]),
+        (GAP_S, body[cut_in_json + 40 :]),
+    ]
     model_server.responder = lambda request, headers: Reply(stream=pieces)
     call = call_once("gemini", f"{model_server.root}/v1beta", "gemini-flash")
     assert call.error is None, call.error
@@ -168,8 +214,12 @@ def test_gemini_events_split_across_socket_writes_are_joined(model_server):
 
 
 def test_gemini_error_event_is_retried_by_its_code(model_server):
-    events = [gemini_events({"text": "It is "}, {"text": "sunny."})[0],
-              sse_event({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}, newline="\r\n")]
+    events = [
+        gemini_events({"text": "It is "}, {"text": "sunny."})[0],
+        sse_event(
+            {"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}, newline="\r\n"
+        ),
+    ]
     model_server.responder = streamed(events)
     call = call_once("gemini", f"{model_server.root}/v1beta", "gemini-flash")
     assert call.error is not None and call.error.kind == "stream"
@@ -188,8 +238,14 @@ def test_gemini_blocked_prompt_ends_the_stream_and_says_so(model_server):
 
 
 def test_ollama_streams_json_lines(model_server):
-    lines = ollama_lines("It is ", "sunny.", tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],
-                         done_reason="stop", prompt_eval_count=11, eval_count=5)
+    lines = ollama_lines(
+        "It is ",
+        "sunny.",
+        tool_calls=[{"name": "get_weather", "arguments": {"city": "Paris"}}],
+        done_reason="stop",
+        prompt_eval_count=11,
+        eval_count=5,
+    )
     model_server.responder = streamed(lines, headers={"Content-Type": "application/x-ndjson"})
     call = call_once("ollama", model_server.root, "llama3.2", params={"max_tokens": 30})
     assert model_server.paths == ["/api/chat"]
@@ -197,7 +253,11 @@ def test_ollama_streams_json_lines(model_server):
     assert call.text == "It is sunny."
     assert [(t.name, t.arguments) for t in call.tool_calls] == [("get_weather", {"city": "Paris"})]
     assert (call.model_served, call.finish_reason, call.usage.input_tokens, call.usage.output_tokens) == (
-        "llama-test:8b", "stop", 11, 5)
+        "llama-test:8b",
+        "stop",
+        11,
+        5,
+    )
     assert_timed(call, pieces_after_first=len(lines) - 1)
 
 
@@ -232,7 +292,9 @@ def test_event_data_that_is_not_json_is_a_retried_bad_response(model_server):
 
 
 def test_openai_server_error_chunk_names_it(model_server):
-    error = sse_event({"error": {"message": "The server had an error while processing your request.", "type": "server_error"}})
+    error = sse_event(
+        {"error": {"message": "The server had an error while processing your request.", "type": "server_error"}}
+    )
     model_server.responder = streamed(chat_chunks("It is ")[:2] + [error], head=1)
     call = call_once("openai", model_server.url, retries=0)
     assert call.error is not None and call.error.kind == "stream"
@@ -265,7 +327,9 @@ def test_server_that_does_not_stream_is_told_to_drop_stream(model_server):
 
 
 def test_http_error_before_the_stream_is_reported_as_without_streaming(model_server):
-    model_server.responder = lambda request, headers: Reply(status=401, body={"error": {"message": "Incorrect API key"}})
+    model_server.responder = lambda request, headers: Reply(
+        status=401, body={"error": {"message": "Incorrect API key"}}
+    )
     call = call_once("openai", model_server.url)
     assert call.error is not None and (call.error.kind, call.error.status) == ("auth", 401)
     assert "Incorrect API key" in call.error.message and call.attempts == 1
@@ -305,26 +369,32 @@ def test_latency_check_bounds_time_to_first_token(pytester, write, streaming_ser
     pytester.makeconftest(RECORDER)
     result = pytester.runpytest("--promptguard", "-v")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([
-        "*fast.prompt.yaml::weather?fast? PASSED*",
-        "*slow.prompt.yaml::weather?fast? FAILED*",
-        "*latency: ttft p95 * ms > 50 ms over 1 samples*",
-        "*fast (openai, asked gpt-4o-mini, served test-model-2024-01-01): * ms (first token * ms)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*fast.prompt.yaml::weather?fast? PASSED*",
+            "*slow.prompt.yaml::weather?fast? FAILED*",
+            "*latency: ttft p95 * ms > 50 ms over 1 samples*",
+            "*fast (openai, asked gpt-4o-mini, served test-model-2024-01-01): * ms (first token * ms)*",
+        ]
+    )
     for record in read_records(pytester):
         call = record["calls"][0]
         assert FIRST_S * 1000 <= call["ttft_ms"] < call["latency_ms"]
 
 
-def test_slo_on_time_to_first_token_fails_when_the_first_token_is_late(pytester, write, streaming_server, openai_config):
+def test_slo_on_time_to_first_token_fails_when_the_first_token_is_late(
+    pytester, write, streaming_server, openai_config
+):
     openai_config(stream=True)
     write("answers.prompt.yaml", SLO_SUITE)
     result = pytester.runpytest("--promptguard", "-v")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines([
-        "*answers.prompt.yaml::slo?fast? FAILED*",
-        "*latency SLO broken for model 'fast' over 2 live calls: ttft_p95 * ms > target 100 ms",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*answers.prompt.yaml::slo?fast? FAILED*",
+            "*latency SLO broken for model 'fast' over 2 live calls: ttft_p95 * ms > target 100 ms",
+        ]
+    )
 
 
 def test_call_log_carries_ttft(pytester, write, streaming_server, openai_config):
@@ -343,13 +413,19 @@ def test_ttft_bound_without_stream_fails_with_the_hint(pytester, write, model_se
     pytester.makeconftest(RECORDER)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=2, failed=2)
-    result.stdout.fnmatch_lines([
-        "*latency: no time to first token measured over 1 live samples: set stream: true on model 'fast' in promptguard.yaml*",
-    ])
-    result.stdout.fnmatch_lines([
-        ("*latency SLO broken for model 'fast' over 2 live calls: ttft_p95: no time to first token measured; "
-         "set stream: true on model 'fast' in promptguard.yaml"),
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*latency: no time to first token measured over 1 live samples: set stream: true on model 'fast' in promptguard.yaml*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "*latency SLO broken for model 'fast' over 2 live calls: ttft_p95: no time to first token measured; "
+                "set stream: true on model 'fast' in promptguard.yaml"
+            ),
+        ]
+    )
     assert all(record["calls"][0]["ttft_ms"] is None for record in read_records(pytester))
     assert "stream" not in model_server.requests[0]
 
@@ -360,11 +436,15 @@ def test_stream_on_a_python_model_is_a_config_error(pytester, write):
     write("app.prompt.yaml", "models: [app]\ncases:\n  - {id: one, prompt: 'one?'}\n")
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        ("*promptguard.yaml:5: model 'app': stream: true needs a provider that streams, and a python callable "
-         "returns its answer whole (there is no first token to time)"),
-        "*fix: remove 'stream: true' from this model, or stream from an openai, anthropic, gemini or ollama model",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            (
+                "*promptguard.yaml:5: model 'app': stream: true needs a provider that streams, and a python callable "
+                "returns its answer whole (there is no first token to time)"
+            ),
+            "*fix: remove 'stream: true' from this model, or stream from an openai, anthropic, gemini or ollama model",
+        ]
+    )
 
 
 def test_stream_must_be_true_or_false(tmp_path):

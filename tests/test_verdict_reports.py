@@ -10,8 +10,9 @@ from importlib import resources
 import jsonschema
 import pytest
 
+from pytest_promptguard.report.charts import history_changes
 from pytest_promptguard.report.files import RunInfo, history_row, report_document
-from pytest_promptguard.report.html import history_changes, html_report
+from pytest_promptguard.report.html import html_report
 from pytest_promptguard.report.markdown import markdown
 from pytest_promptguard.report.summary import summarize
 from pytest_promptguard.report.terminal import WIDTH, summary_lines, totals_line
@@ -22,22 +23,53 @@ DRIFT_REASON = "similarity 94 → 61 (p = 0.002, 5 vs 5 samples)"
 FLAKY_REASON = "pass rate: contains 100% → 60% (p = 0.04, 5 vs 5 samples)"
 
 
-def verdict(name: str = "stable", *, reasons: tuple[str, ...] = (), calls_if_fixed: int | None = None,
-            tests: list[dict] | None = None, alpha: float = 0.01, family: int = 12) -> dict:
+def verdict(
+    name: str = "stable",
+    *,
+    reasons: tuple[str, ...] = (),
+    calls_if_fixed: int | None = None,
+    tests: list[dict] | None = None,
+    alpha: float = 0.01,
+    family: int = 12,
+) -> dict:
     """A verdict as verdict.py fills it in."""
     return {
-        "verdict": name, "fails": name == "drifted", "alpha": alpha, "family": family, "p_value": 0.002 if name == "drifted" else 0.4,
-        "samples": 5, "baseline_samples": 5, "calls_if_fixed": calls_if_fixed,
-        "tests": tests if tests is not None else [
-            {"name": "similarity", "p_value": 0.4, "effect": -1.0, "ci": [-4.0, 2.0], "then": 94.0, "now": 93.0,
-             "significant": False, "beyond_tolerance": False},
+        "verdict": name,
+        "fails": name == "drifted",
+        "alpha": alpha,
+        "family": family,
+        "p_value": 0.002 if name == "drifted" else 0.4,
+        "samples": 5,
+        "baseline_samples": 5,
+        "calls_if_fixed": calls_if_fixed,
+        "tests": tests
+        if tests is not None
+        else [
+            {
+                "name": "similarity",
+                "p_value": 0.4,
+                "effect": -1.0,
+                "ci": [-4.0, 2.0],
+                "then": 94.0,
+                "now": 93.0,
+                "significant": False,
+                "beyond_tolerance": False,
+            },
         ],
         "reasons": list(reasons),
     }
 
 
-SIMILARITY_DROP = {"name": "similarity", "p_value": 0.002, "effect": -33.0, "ci": [-45.0, -20.5], "then": 94.0,
-                   "now": 61.0, "significant": True, "beyond_tolerance": True}
+SIMILARITY_DROP = {
+    "name": "similarity",
+    "p_value": 0.002,
+    "effect": -33.0,
+    "ci": [-45.0, -20.5],
+    "then": 94.0,
+    "now": 61.0,
+    "significant": True,
+    "beyond_tolerance": True,
+}
 
 
 def twelve_cases() -> list:
@@ -45,8 +77,17 @@ def twelve_cases() -> list:
     10 stable, 1 drifted (its golden checks all passed: drift seen only by the statistics), 1 flaky."""
     results = [
         case_result("flaky-one", samples=8, verdict=verdict("flaky", reasons=(FLAKY_REASON,), calls_if_fixed=20)),
-        case_result("refund", outcome="failed", samples=6, verdict=verdict(
-            "drifted", reasons=(DRIFT_REASON, "latency p95 812 → 1,204 ms"), calls_if_fixed=20, tests=[SIMILARITY_DROP])),
+        case_result(
+            "refund",
+            outcome="failed",
+            samples=6,
+            verdict=verdict(
+                "drifted",
+                reasons=(DRIFT_REASON, "latency p95 812 → 1,204 ms"),
+                calls_if_fixed=20,
+                tests=[SIMILARITY_DROP],
+            ),
+        ),
     ]
     results += [case_result(f"c{i}", samples=5, verdict=verdict(calls_if_fixed=20)) for i in range(10)]
     return results
@@ -82,8 +123,10 @@ def test_terminal_without_auto_has_no_repeat_line_and_says_max_when_repeats_diff
     lines = summary_lines(summarize([case_result("a", samples=5, verdict=verdict(alpha=0.05))]))
     assert "verdicts: 1 case tested (FDR 5%): 1 stable" in lines
     assert not any(line.startswith("repeat: auto") for line in lines)
-    mixed = [case_result("a", samples=3, verdict=verdict(calls_if_fixed=10)),
-             case_result("b", samples=4, verdict=verdict(calls_if_fixed=20))]
+    mixed = [
+        case_result("a", samples=3, verdict=verdict(calls_if_fixed=10)),
+        case_result("b", samples=4, verdict=verdict(calls_if_fixed=20)),
+    ]
     assert "repeat: auto made 7 calls where a fixed repeat: max would have made 30" in summary_lines(summarize(mixed))
 
 
@@ -115,13 +158,16 @@ def test_html_shows_badges_reasons_and_the_tests_behind_a_verdict():
     page = html_report(summarize(results), results, "2026-03-03T02:00:00Z", None)
     assert '<span class="badge v-drifted">drifted</span>' in page
     assert '<span class="badge v-flaky">flaky</span>' in page and '<span class="badge v-stable">stable</span>' in page
-    assert '<p>verdicts: 12 cases tested (FDR 1%): 10 stable, 1 drifted, 1 flaky</p>' in page
+    assert "<p>verdicts: 12 cases tested (FDR 1%): 10 stable, 1 drifted, 1 flaky</p>" in page
     assert "<p>repeat: auto made 64 calls where a fixed repeat: 20 would have made 240</p>" in page
     assert page.index('<div class="verdicts">') < page.index("<h2>Suites</h2>")  # the sentence is at the top
     assert "similarity 94 → 61 (p = 0.002, 5 vs 5 samples)" in page and "latency p95 812 → 1,204 ms" in page
     # the test table: test, then → now, effect with its interval, p-value
     assert "<th>test</th><th>then → now</th><th>effect [interval]</th><th>p-value</th>" in page
-    assert '<tr class="significant"><td>similarity</td><td class="n">94 → 61</td><td class="n">-33 [-45, -20.5]</td><td class="n">0.002</td>' in page
+    assert (
+        '<tr class="significant"><td>similarity</td><td class="n">94 → 61</td><td class="n">-33 [-45, -20.5]</td><td class="n">0.002</td>'
+        in page
+    )
     assert "combined p = 0.002 · 5 baseline vs 5 samples · FDR 1% over 12 cases" in page
     # the not-stable cases are linked from the top to their row
     anchor = re.search(r'<a href="#(case-\d+)"><span class="badge v-drifted">', page).group(1)
@@ -138,16 +184,25 @@ def history(rows: list[tuple[str, str, str, int]]) -> list[dict]:
     """History rows as --promptguard-history writes them, one per (time, served, fingerprint, drifted cases)."""
     written = []
     for time, served, fingerprint, drifted in rows:
-        results = [case_result(f"c{i}", samples=5, served=served, fingerprint=fingerprint,
-                               verdict=verdict("drifted" if i < drifted else "stable", reasons=(DRIFT_REASON,) * (i < drifted)))
-                   for i in range(6)]
+        results = [
+            case_result(
+                f"c{i}",
+                samples=5,
+                served=served,
+                fingerprint=fingerprint,
+                verdict=verdict("drifted" if i < drifted else "stable", reasons=(DRIFT_REASON,) * (i < drifted)),
+            )
+            for i in range(6)
+        ]
         written.append(json.loads(json.dumps(history_row(summarize(results), RunInfo(time, "abc123", "live")))))
     return written
 
 
 def test_history_row_carries_served_fingerprints_verdicts_and_similarity():
-    results = [case_result("a", samples=5, fingerprint="fp_b", verdict=verdict("drifted")),
-               case_result("b", samples=5, verdict=verdict())]
+    results = [
+        case_result("a", samples=5, fingerprint="fp_b", verdict=verdict("drifted")),
+        case_result("b", samples=5, verdict=verdict()),
+    ]
     results[0].golden = {"state": "ok", "similarity": 61.0}
     results[1].golden = {"state": "ok", "similarity": 93.0}
     group = history_row(summarize(results), RunInfo("2026-03-03T02:00:00Z", None, "live"))["groups"][0]
@@ -158,11 +213,13 @@ def test_history_row_carries_served_fingerprints_verdicts_and_similarity():
 
 
 def test_html_trend_marks_the_run_where_the_fingerprint_changed_and_the_drift_that_day():
-    rows = history([
-        ("2026-03-01T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_a", 0),
-        ("2026-03-02T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_a", 0),
-        ("2026-03-03T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_b", 4),
-    ])
+    rows = history(
+        [
+            ("2026-03-01T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_a", 0),
+            ("2026-03-02T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_a", 0),
+            ("2026-03-03T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_b", 4),
+        ]
+    )
     results = [case_result("a", samples=5)]
     page = html_report(summarize(results), results, "2026-03-03T02:00:00Z", None, rows)
     sentence = "s[fast]: fingerprint changed on 2026-03-03 (fp_a → fp_b); 4 cases drifted the same day"
@@ -174,10 +231,12 @@ def test_html_trend_marks_the_run_where_the_fingerprint_changed_and_the_drift_th
 
 
 def test_served_model_change_without_drift_and_what_cannot_fake_a_change():
-    rows = history([
-        ("2026-03-01T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_a", 0),
-        ("2026-03-02T02:00:00Z", "gpt-4o-mini-2025-01-31", "fp_a", 0),
-    ])
+    rows = history(
+        [
+            ("2026-03-01T02:00:00Z", "gpt-4o-mini-2024-07-18", "fp_a", 0),
+            ("2026-03-02T02:00:00Z", "gpt-4o-mini-2025-01-31", "fp_a", 0),
+        ]
+    )
     assert [c.sentence() for c in history_changes(rows)] == [
         "s[fast]: served model changed on 2026-03-02 (gpt-4o-mini-2024-07-18 → gpt-4o-mini-2025-01-31); no case drifted",
     ]
@@ -205,9 +264,13 @@ def test_json_report_with_verdicts_follows_its_schema():
     assert document["totals"]["verdicts"] == {"stable": 10, "drifted": 1, "flaky": 1}
     drifted = next(c for c in document["cases"] if c["case"] == "refund")
     assert drifted["verdict"]["tests"][0]["ci"] == [-45.0, -20.5]
-    for path, bad in ((("cases", 0, "verdict", "verdict"), "sideways"), (("cases", 0, "verdict", "alpha"), 2),
-                      (("cases", 0, "verdict", "fails"), "yes"),
-                      (("totals", "verdicts", "stable"), 0), (("verdicts", "tested"), "12")):
+    for path, bad in (
+        (("cases", 0, "verdict", "verdict"), "sideways"),
+        (("cases", 0, "verdict", "alpha"), 2),
+        (("cases", 0, "verdict", "fails"), "yes"),
+        (("totals", "verdicts", "stable"), 0),
+        (("verdicts", "tested"), "12"),
+    ):
         broken = json.loads(json.dumps(document))
         target = broken
         for key in path[:-1]:

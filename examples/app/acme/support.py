@@ -31,9 +31,15 @@ def answer(messages: list[dict], params: dict) -> dict:
     question = messages[-1]["content"].lower()
     system = next((m["content"] for m in messages if m["role"] == "system"), "")
     company = system.split("for ", 1)[1].split(".", 1)[0] if "for " in system else "Acme"
-    text = next((reply for keys, reply in ANSWERS if any(k in question for k in keys)), FALLBACK.format(company=company))
+    text = next(
+        (reply for keys, reply in ANSWERS if any(k in question for k in keys)), FALLBACK.format(company=company)
+    )
     limit = params.get("max_tokens")
     if limit:
         text = " ".join(text.split()[: limit * 3 // 4]) if len(text.split()) > limit * 3 // 4 else text
     words = sum(len(m["content"].split()) for m in messages)
-    return {"text": text, "model": "acme-support-1.2", "usage": {"input_tokens": words, "output_tokens": len(text.split())}}
+    return {
+        "text": text,
+        "model": "acme-support-1.2",
+        "usage": {"input_tokens": words, "output_tokens": len(text.split())},
+    }

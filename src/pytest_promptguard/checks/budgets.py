@@ -5,8 +5,8 @@ from __future__ import annotations
 from statistics import fmean
 from typing import Any
 
-from ..golden import GoldenEntry
-from ..results import percentile
+from ..core.results import percentile
+from ..golden.entry import GoldenEntry
 from .registry import BuildContext, CaseInput, Check, CheckInput, register, result
 
 
@@ -87,7 +87,8 @@ _REGRESSION = {"type": "number", "exclusiveMinimum": 0, "description": "allowed 
     "latency",
     {
         "type": "object",
-        "description": "latency: {max_ms: every sample at most, p50_ms / p95_ms / p99_ms: the samples' percentiles at most, "
+        "description": "latency: {max_ms: every sample at most, p50_ms / p95_ms / p99_ms: the samples' percentiles "
+        "at most, "
         "ttft_p50_ms / ttft_p95_ms: the samples' time to first token at most (needs stream: true on the model), "
         "regression: allowed p95 growth over the golden's (0.25 = +25%), slack_ms: added to that bound (default 50)}",
         "additionalProperties": False,
@@ -117,7 +118,9 @@ def build_latency(argument: dict[str, float], context: BuildContext) -> Any:
             figures.append(f"max {worst:.0f} ms")
             if worst > argument["max_ms"]:
                 slow = sum(value > argument["max_ms"] for value in latencies)
-                problems.append(f"{slow} of {len(latencies)} samples over {argument['max_ms']:g} ms (max {worst:.0f} ms)")
+                problems.append(
+                    f"{slow} of {len(latencies)} samples over {argument['max_ms']:g} ms (max {worst:.0f} ms)"
+                )
         for key in ("p50_ms", "p95_ms", "p99_ms"):
             if key in argument:
                 value = percentile(latencies, float(key[1:3])) or 0.0
@@ -132,10 +135,16 @@ def build_latency(argument: dict[str, float], context: BuildContext) -> Any:
             else:
                 tolerance, slack = argument["regression"], argument.get("slack_ms", 50.0)
                 bound = golden.latency_p95_ms * (1 + tolerance) + slack
-                compared = f"p95 {p95:.0f} ms vs baseline p95 {golden.latency_p95_ms:.0f} ms × {1 + tolerance:g} + {slack:g} ms = {bound:.0f} ms ({len(latencies)} vs {len(golden.samples)} samples)"
+                then = golden.latency_p95_ms
+                compared = (
+                    f"p95 {p95:.0f} ms vs baseline p95 {then:.0f} ms × {1 + tolerance:g} + {slack:g} ms "
+                    f"= {bound:.0f} ms ({len(latencies)} vs {len(golden.samples)} samples)"
+                )
                 if len(latencies) == 1:
                     compared += "; thin evidence from one sample: set repeat: 5 for a steadier p95"
-                (problems if p95 > bound else figures).append(("latency regression: " if p95 > bound else "") + compared)
+                (problems if p95 > bound else figures).append(
+                    ("latency regression: " if p95 > bound else "") + compared
+                )
         if problems:
             return result("latency", False, "; ".join(problems))
         return result("latency", True, ", ".join(figures) + f" over {len(latencies)} samples")
@@ -172,7 +181,9 @@ def build_cost(argument: dict[str, float], context: BuildContext) -> Any:
                 )
             else:
                 worst = max(c.cost_usd for c in calls)  # type: ignore[type-var]
-                (figures if worst <= limit else problems).append(f"${worst:.6f} {'<=' if worst <= limit else '>'} max ${limit:g}")
+                (figures if worst <= limit else problems).append(
+                    f"${worst:.6f} {'<=' if worst <= limit else '>'} max ${limit:g}"
+                )
         if "regression" in argument:
             golden, why_not = _baseline(given)
             if golden is None:
@@ -180,13 +191,26 @@ def build_cost(argument: dict[str, float], context: BuildContext) -> Any:
             else:
                 growth = 1 + argument["regression"]
                 for label, now, then, unit in (
-                    ("tokens out", fmean([c.tokens_out for c in calls if c.tokens_out is not None] or [0]), golden.tokens_out, ""),
-                    ("cost per call", fmean([c.cost_usd for c in calls if c.cost_usd is not None] or [0]), golden.cost_usd, "$"),
+                    (
+                        "tokens out",
+                        fmean([c.tokens_out for c in calls if c.tokens_out is not None] or [0]),
+                        golden.tokens_out,
+                        "",
+                    ),
+                    (
+                        "cost per call",
+                        fmean([c.cost_usd for c in calls if c.cost_usd is not None] or [0]),
+                        golden.cost_usd,
+                        "$",
+                    ),
                 ):
                     if then is None or not then:
                         continue
-                    text = f"{label} {unit}{now:.6g} vs baseline {unit}{then:.6g} ({now / then - 1:+.0%}, allowed +{growth - 1:.0%})"
-                    (problems if now > then * growth else figures).append(("cost regression: " if now > then * growth else "") + text)
+                    change = f"{now / then - 1:+.0%}, allowed +{growth - 1:.0%}"
+                    text = f"{label} {unit}{now:.6g} vs baseline {unit}{then:.6g} ({change})"
+                    (problems if now > then * growth else figures).append(
+                        ("cost regression: " if now > then * growth else "") + text
+                    )
         if problems:
             return result("cost", False, "; ".join(problems))
         return result("cost", True, "; ".join(figures) or "within budget")

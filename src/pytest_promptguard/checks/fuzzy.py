@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable
+from typing import Any
 
-from rapidfuzz import fuzz, utils
-
+from ..core.similarity import DEFAULT_SCORER, SCORERS, shown, similarity
 from .registry import BuildContext, Check, CheckInput, register, result
 from .text import unified_diff
 
-SCORERS: dict[str, Callable[..., float]] = {
-    "ratio": fuzz.ratio,
-    "partial_ratio": fuzz.partial_ratio,
-    "token_sort_ratio": fuzz.token_sort_ratio,
-    "token_set_ratio": fuzz.token_set_ratio,
-    "WRatio": fuzz.WRatio,
-}
-DEFAULT_SCORER = "token_set_ratio"
 DEFAULT_MIN = 80.0
-
-
-def similarity(expected: str, actual: str, scorer: str = DEFAULT_SCORER) -> float:
-    """0-100; case and punctuation are ignored (rapidfuzz's default_process)."""
-    return float(SCORERS[scorer](expected, actual, processor=utils.default_process))
-
-
-def shown(score: float) -> float:
-    """A score cut (not rounded) to one decimal, so 79.96 never reads as passing a min of 80."""
-    return math.floor(score * 10) / 10
 
 
 @register(
@@ -54,6 +34,8 @@ def build_fuzzy(argument: dict[str, Any], context: BuildContext) -> Check:
         raw = similarity(expected, given.call.text, scorer)
         passed, score = raw >= minimum, shown(raw)
         reason = f"{scorer} {score:g} {'>=' if passed else '<'} min {minimum:g}"
-        return result("fuzzy", passed, reason, score=score, diff=None if passed else unified_diff(expected, given.call.text))
+        return result(
+            "fuzzy", passed, reason, score=score, diff=None if passed else unified_diff(expected, given.call.text)
+        )
 
     return fuzzy

@@ -12,13 +12,15 @@ is judged by them alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import Any, Sequence
+from typing import Any
 
-from ..results import Call, CheckResult, ToolCall, canonical_json
-from .fuzzy import SCORERS, shown, similarity
+from ..core.results import Call, CheckResult, ToolCall, canonical_json
+from ..core.similarity import SCORERS, shown, similarity
 from .registry import BuildContext, Check, CheckInput, register, result
-from .semantic import SCORER as SEMANTIC, embedding_spec, semantic_golden_verdict
+from .semantic import SCORER as SEMANTIC
+from .semantic import embedding_spec, semantic_golden_verdict
 from .structured import parse_json_output
 from .text import unified_diff
 from .tools import call_text
@@ -62,7 +64,9 @@ def compare_json(
         return problems, scores
     if isinstance(golden, str):
         score = similarity(golden, now, scorer)
-        return ([f"{path}: {golden!r} → {now!r} ({scorer} {score:.0f} < {minimum:g})"] if score < minimum else []), [score]
+        return ([f"{path}: {golden!r} → {now!r} ({scorer} {score:.0f} < {minimum:g})"] if score < minimum else []), [
+            score
+        ]
     if isinstance(golden, _NUMBER) and not isinstance(golden, bool):
         return ([f"{path}: {golden} → {now}"], [0.0]) if abs(golden - now) > tolerance else ([], [])
     return ([f"{path}: {golden!r} → {now!r}"], [0.0]) if golden != now else ([], [])
@@ -71,8 +75,10 @@ def compare_json(
 @register(
     "golden",
     {
-        "description": "golden: true, or {min: 0-100 (default: a sampled golden's calibrated_min, else drift.min_similarity, else 90), scorer: "
-        + " | ".join(SCORERS) + ", tolerance: allowed difference of JSON numbers (default 0), method: fuzzy | semantic "
+        "description": "golden: true, or {min: 0-100 (default: a sampled golden's calibrated_min, "
+        "else drift.min_similarity, else 90), scorer: "
+        + " | ".join(SCORERS)
+        + ", tolerance: allowed difference of JSON numbers (default 0), method: fuzzy | semantic "
         "(semantic: cosine similarity of embeddings, min -1..1, default drift.min_semantic, else 0.85)}",
         "oneOf": [
             {"const": True},
@@ -121,10 +127,14 @@ def build_golden(argument: Any, context: BuildContext) -> Check:
 
     def _semantic(given: CheckInput, entry: Any) -> CheckResult:
         # A sampled golden recorded with semantic similarities (100 x cosine) calibrates the bar, as fuzzy does.
-        calibrated = entry.calibrated_min / 100 if entry.scorer == SEMANTIC and entry.calibrated_min is not None else None
+        calibrated = (
+            entry.calibrated_min / 100 if entry.scorer == SEMANTIC and entry.calibrated_min is not None else None
+        )
         minimum = explicit_min if explicit_min is not None else calibrated
         bar = "calibrated min" if explicit_min is None and calibrated is not None else "min"
-        text = semantic_golden_verdict(context, semantic, given, entry.output, context.semantic_min if minimum is None else minimum, bar)
+        text = semantic_golden_verdict(
+            context, semantic, given, entry.output, context.semantic_min if minimum is None else minimum, bar
+        )
         argument_min = context.golden_min
         calls = _tool_call_verdict(entry.tool_calls, given.call.tool_calls, argument_min, scorer, tolerance)
         return text if calls is None else _joined(text, calls)
@@ -152,7 +162,11 @@ def _text_verdict(expected: str, output: str, minimum: float, bar: str, scorer: 
     if raw >= minimum:
         return result("golden", True, f"{scorer} {score:g} >= {bar} {minimum:g} against the golden", score=score)
     return result(
-        "golden", False, f"output drifted from the golden: {scorer} {score:g} < {bar} {minimum:g}", score=score, diff=diff
+        "golden",
+        False,
+        f"output drifted from the golden: {scorer} {score:g} < {bar} {minimum:g}",
+        score=score,
+        diff=diff,
     )
 
 
@@ -177,14 +191,16 @@ def compare_tool_calls(
         old, new = list(golden[i1:i2]), list(now[j1:j2])
         if tag == "equal":
             for then, today in zip(old, new):
-                more, more_scores = compare_json(_arguments(then), _arguments(today), minimum, scorer, tolerance, then.name)
+                more, more_scores = compare_json(
+                    _arguments(then), _arguments(today), minimum, scorer, tolerance, then.name
+                )
                 problems += more
                 scores += more_scores
             continue
         for then, today in zip(old, new):  # calls at the same place under another name
             problems.append(f"tool renamed: {then.name} → {today.name} ({call_text(then)} → {call_text(today)})")
-        problems += [f"tool call missing: {call_text(then)}" for then in old[len(new):]]
-        problems += [f"new tool call: {call_text(today)}" for today in new[len(old):]]
+        problems += [f"tool call missing: {call_text(then)}" for then in old[len(new) :]]
+        problems += [f"new tool call: {call_text(today)}" for today in new[len(old) :]]
         scores.append(0.0)
     return problems, scores
 
@@ -222,7 +238,9 @@ def _tool_call_verdict(
     score = shown(min(scores)) if scores else 100.0
     if problems:
         diff = tool_calls_diff(golden, now)
-        return result("golden", False, f"tool calls drifted from the golden: {_listed(problems)}", score=score, diff=diff)
+        return result(
+            "golden", False, f"tool calls drifted from the golden: {_listed(problems)}", score=score, diff=diff
+        )
     count = f"{len(now)} tool call{'s' if len(now) != 1 else ''}"
     return result("golden", True, f"{count} match the golden", score=score)
 
@@ -233,6 +251,9 @@ def _joined(text: CheckResult, calls: CheckResult) -> CheckResult:
     scores = [r.score for r in (text, calls) if r.score is not None]
     diffs = [r.diff for r in failed if r.diff]
     return result(
-        "golden", not failed, "; ".join(r.reason for r in (failed or [text, calls])),
-        score=min(scores) if scores else None, diff="\n".join(diffs) or None,
+        "golden",
+        not failed,
+        "; ".join(r.reason for r in (failed or [text, calls])),
+        score=min(scores) if scores else None,
+        diff="\n".join(diffs) or None,
     )

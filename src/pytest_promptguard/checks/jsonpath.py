@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .fuzzy import DEFAULT_MIN, DEFAULT_SCORER, SCORERS, shown, similarity
+from ..core.similarity import DEFAULT_SCORER, SCORERS, shown, similarity
+from .fuzzy import DEFAULT_MIN
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, quote, register, result
 from .structured import parse_json_output
 from .text import compile_regex
@@ -184,7 +185,9 @@ ASSERTIONS = ("equals", "regex", "fuzzy", "type", "exists")
     {
         "type": "object",
         "description": "json_path: {path: '$.items[0].sku', then equals: value | regex: pattern | fuzzy: text (with "
-        "min, scorer) | type: " + " | ".join(TYPES) + " | exists: true/false}: every value the path matches in the JSON "
+        "min, scorer) | type: "
+        + " | ".join(TYPES)
+        + " | exists: true/false}: every value the path matches in the JSON "
         "output must pass; a path matching nothing fails (unless exists: false)",
         "required": ["path"],
         "additionalProperties": False,
@@ -226,7 +229,9 @@ def build_json_path(argument: dict[str, Any], context: BuildContext) -> Check:
             hint="a path that must match nothing has no values to judge: use two checks",
         )
     if ("min" in argument or "scorer" in argument) and "fuzzy" not in argument:
-        raise CheckSpecError(f"check 'json_path' on {path}: min and scorer belong to fuzzy", hint="add fuzzy: expected text")
+        raise CheckSpecError(
+            f"check 'json_path' on {path}: min and scorer belong to fuzzy", hint="add fuzzy: expected text"
+        )
     regex = compile_regex(argument["regex"]) if "regex" in argument else None
     minimum, scorer = float(argument.get("min", DEFAULT_MIN)), argument.get("scorer", DEFAULT_SCORER)
 
@@ -246,7 +251,8 @@ def build_json_path(argument: dict[str, Any], context: BuildContext) -> Check:
                 return f"{_shown(value)} is {_article(json_type(value))}, not text like {quote(argument['fuzzy'])}"
             score = similarity(argument["fuzzy"], value, scorer)
             if score < minimum:
-                return f"{_shown(value)} is not like {quote(argument['fuzzy'])} ({scorer} {shown(score):g} < min {minimum:g})"
+                like = quote(argument["fuzzy"])
+                return f"{_shown(value)} is not like {like} ({scorer} {shown(score):g} < min {minimum:g})"
         return None
 
     def described() -> str:

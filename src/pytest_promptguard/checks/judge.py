@@ -14,17 +14,10 @@ import json
 import re
 from typing import Any
 
-from ..errors import PromptguardError
-from ..modelchecks import CheckCallError, text_hash
-from .registry import (
-    BuildContext,
-    Check,
-    CheckInput,
-    CheckSpecError,
-    quote,
-    register,
-    result,
-)
+from ..core.errors import PromptguardError
+from ..core.results import text_hash
+from .models import CheckCallError
+from .registry import BuildContext, Check, CheckInput, CheckSpecError, quote, register, result
 
 DEFAULT_MIN = 0.7
 DEFAULT_PROMPT = """You are grading an AI assistant's answer against a rubric.
@@ -98,7 +91,9 @@ def parse_grade(text: str) -> tuple[float, str] | None:
 def build_judge(argument: dict[str, Any], context: BuildContext) -> Check:
     models = context.models
     if models is None:
-        raise CheckSpecError("check 'judge' was built without the run's models to grade with (a promptguard bug: please report it)")
+        raise CheckSpecError(
+            "check 'judge' was built without the run's models to grade with (a promptguard bug: please report it)"
+        )
     settings = models.judge_settings
     name = argument.get("model") or settings.get("model")
     if not name:
@@ -125,31 +120,56 @@ def build_judge(argument: dict[str, Any], context: BuildContext) -> Check:
         if graded is None:
             models.note(asker, "judge", answer, source, key=key)
             raise CheckCallError(
-                f"judge: grader '{grader.name}' did not answer JSON {{\"score\": 0-1, \"reason\": ...}}: "
+                f'judge: grader \'{grader.name}\' did not answer JSON {{"score": 0-1, "reason": ...}}: '
                 f"{quote(answer.text, 80)}"
             )
         score, reason = graded
-        models.note(asker, "judge", answer, source, key=key, rubric=rubric, output_hash=text_hash(call.text),
-                    score=score, reason=reason)
+        models.note(
+            asker,
+            "judge",
+            answer,
+            source,
+            key=key,
+            rubric=rubric,
+            output_hash=text_hash(call.text),
+            score=score,
+            reason=reason,
+        )
         return _verdict(score, reason, grader.name)
 
     def _replayed(given: CheckInput, asker: tuple[str, str, str]) -> Any:
         entry = given.golden.entry if given.golden is not None else None
         if entry is None or given.call.text != entry.output:
-            raise CheckCallError(f"judge: the grader '{grader.name}' cannot be called under --promptguard-replay, "
-                                 "and this output is not the golden's")
+            raise CheckCallError(
+                f"judge: the grader '{grader.name}' cannot be called under --promptguard-replay, "
+                "and this output is not the golden's"
+            )
         recorded = next((j for j in entry.judge if j.key == key), None)
         if recorded is None:
-            raise CheckCallError("judge: the golden has no judge score for this rubric and grader; "
-                                 f"record it: {given.golden.record_command}")
-        models.note(asker, "judge", None, "replay", model=grader.name, cost_usd=0.0, key=key, rubric=rubric,
-                    output_hash=text_hash(given.call.text), score=recorded.score, reason=recorded.reason)
+            raise CheckCallError(
+                "judge: the golden has no judge score for this rubric and grader; "
+                f"record it: {given.golden.record_command}"
+            )
+        models.note(
+            asker,
+            "judge",
+            None,
+            "replay",
+            model=grader.name,
+            cost_usd=0.0,
+            key=key,
+            rubric=rubric,
+            output_hash=text_hash(given.call.text),
+            score=recorded.score,
+            reason=recorded.reason,
+        )
         return _verdict(recorded.score, recorded.reason, grader.name, replayed=True)
 
     def _verdict(score: float, reason: str, grader_name: str, replayed: bool = False) -> Any:
         passed = score >= minimum
         how = f"{grader_name}, recorded in the golden" if replayed else grader_name
-        return result("judge", passed, f"judge {score:g} {'>=' if passed else '<'} min {minimum:g} ({how}): {reason}",
-                      score=score)
+        return result(
+            "judge", passed, f"judge {score:g} {'>=' if passed else '<'} min {minimum:g} ({how}): {reason}", score=score
+        )
 
     return judge

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import PromptguardError
+from ..core.errors import PromptguardError
 from ..providers.python import resolve_callable
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, register, result
 
@@ -60,7 +60,12 @@ def _interpret(reference: str, verdict: Any, minimum: float | None) -> Any:
     if isinstance(verdict, (int, float)):
         threshold = 1.0 if minimum is None else minimum
         passed = verdict >= threshold
-        return result("python", passed, f"{reference} scored {verdict:g} {'>=' if passed else '<'} min {threshold:g}", score=float(verdict))
+        return result(
+            "python",
+            passed,
+            f"{reference} scored {verdict:g} {'>=' if passed else '<'} min {threshold:g}",
+            score=float(verdict),
+        )
     return result(
         "python", False, f"{reference} returned {type(verdict).__name__}; return bool, a 0-1 score or (bool, message)"
     )

@@ -6,15 +6,16 @@ line number) and then applied to every call of the case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import jsonschema
 
-from ..golden import GoldenEntry
-from ..results import Call, CheckResult
+from ..core.results import Call, CheckResult
+from ..golden.entry import GoldenEntry
 
 
 @dataclass(frozen=True)
@@ -37,13 +38,17 @@ class GoldenRef:
     record_command: str = "pytest --promptguard --promptguard-update"
     prompt_files: tuple[str, ...] = ()  # the application's files the prompt comes from: an edit there makes it stale
 
-    def turn(self, index: int) -> "GoldenRef":
+    def turn(self, index: int) -> GoldenRef:
         """The golden of a conversation's `index`-th reply (none when the golden has no such reply)."""
         entry = self.entry
         if entry is not None:
             turn = entry.turns[index] if index < len(entry.turns) else None
-            entry = None if turn is None else replace(
-                entry, output=turn.output, tool_calls=turn.tool_calls, turns=(), samples=(), calibrated_min=None
+            entry = (
+                None
+                if turn is None
+                else replace(
+                    entry, output=turn.output, tool_calls=turn.tool_calls, turns=(), samples=(), calibrated_min=None
+                )
             )
         return replace(self, entry=entry)
 
@@ -132,7 +137,7 @@ def register(name: str, schema: dict[str, Any], scope: Scope = "call") -> Callab
     return decorator
 
 
-@lru_cache(maxsize=None)
+@cache
 def _argument_validator(name: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(REGISTRY[name].schema)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from ..errors import PromptguardError
+from ..core.errors import PromptguardError
+from ..core.similarity import SEMANTIC
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, register, result
 from .text import unified_diff
 
@@ -20,14 +21,16 @@ def shown(score: float) -> float:
     return math.floor(score * 1000) / 1000
 
 
-SCORER = "semantic"  # a sampled golden's `scorer` when its similarities are semantic (stored as 100 x cosine)
+SCORER = SEMANTIC
 
 
 def embedding_spec(context: BuildContext, check: str) -> Any:
     """The embedding model a check of `check` uses; CheckSpecError when the config names none."""
     models = context.models
     if models is None:
-        raise CheckSpecError(f"check '{check}' was built without the run's models to embed with (a promptguard bug: please report it)")
+        raise CheckSpecError(
+            f"check '{check}' was built without the run's models to embed with (a promptguard bug: please report it)"
+        )
     try:
         return models.embedder()
     except ValueError:
@@ -46,7 +49,8 @@ def asker(context: BuildContext, given: CheckInput) -> tuple[str, str, str]:
     "semantic",
     {
         "type": "object",
-        "description": "semantic: {expected: text, min: cosine similarity -1..1 (default: drift.min_semantic, else 0.85)}; "
+        "description": "semantic: {expected: text, min: cosine similarity -1..1 (default: drift.min_semantic, "
+        "else 0.85)}; "
         "needs embedding_model in promptguard.yaml",
         "required": ["expected"],
         "additionalProperties": False,
@@ -62,23 +66,42 @@ def build_semantic(argument: dict[str, Any], context: BuildContext) -> Check:
     minimum = float(argument.get("min", context.semantic_min))
 
     def semantic(given: CheckInput) -> Any:
-        score = context.models.similarity(spec, expected, given.call.text, asker(context, given))  # CheckCallError: an ERROR
+        score = context.models.similarity(
+            spec, expected, given.call.text, asker(context, given)
+        )  # CheckCallError: an ERROR
         passed = score >= minimum
         reason = f"cosine similarity {shown(score):.3f} {'>=' if passed else '<'} min {minimum:g} ({spec.name})"
-        return result("semantic", passed, reason, score=round(score, 4),
-                      diff=None if passed else unified_diff(expected, given.call.text))
+        return result(
+            "semantic",
+            passed,
+            reason,
+            score=round(score, 4),
+            diff=None if passed else unified_diff(expected, given.call.text),
+        )
 
     return semantic
 
 
-def semantic_golden_verdict(context: BuildContext, spec: Any, given: CheckInput, expected: str, minimum: float, bar: str) -> Any:
+def semantic_golden_verdict(
+    context: BuildContext, spec: Any, given: CheckInput, expected: str, minimum: float, bar: str
+) -> Any:
     """The output against the golden's by meaning: passes when their cosine similarity reaches `minimum`."""
-    score = context.models.similarity(spec, expected, given.call.text, asker(context, given))  # CheckCallError: an ERROR
+    score = context.models.similarity(
+        spec, expected, given.call.text, asker(context, given)
+    )  # CheckCallError: an ERROR
     if score >= minimum:
-        return result("golden", True, f"semantic {shown(score):.3f} >= {bar} {minimum:g} against the golden", score=round(score, 4))
+        return result(
+            "golden",
+            True,
+            f"semantic {shown(score):.3f} >= {bar} {minimum:g} against the golden",
+            score=round(score, 4),
+        )
     return result(
-        "golden", False, f"output drifted from the golden: semantic {shown(score):.3f} < {bar} {minimum:g}",
-        score=round(score, 4), diff=unified_diff(expected, given.call.text, "golden", "now"),
+        "golden",
+        False,
+        f"output drifted from the golden: semantic {shown(score):.3f} < {bar} {minimum:g}",
+        score=round(score, 4),
+        diff=unified_diff(expected, given.call.text, "golden", "now"),
     )
 
 

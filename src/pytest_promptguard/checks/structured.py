@@ -15,9 +15,9 @@ import referencing.exceptions
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from ..errors import PromptguardError
-from ..repofiles import outside_repository, repository_file
-from ..yamlsource import MAX_DEPTH, load_yaml, read_text
+from ..core.errors import PromptguardError
+from ..core.repofiles import outside_repository, repository_file
+from ..core.yamlsource import MAX_DEPTH, load_yaml, read_text
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, register, result
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[ \t]*\r?\n(.*?)\r?\n?```", re.DOTALL)  # (language, body)
@@ -111,8 +111,11 @@ def _schema_file(argument: str, context: BuildContext) -> tuple[Any, str]:
     """The schema in the file named by `argument` (relative to the suite) and its URI."""
     try:
         path = repository_file(
-            argument, context.suite_path.parent, context.rootdir,
-            kind="schema file", missing_hint="give a path relative to the suite file, or an inline schema",
+            argument,
+            context.suite_path.parent,
+            context.rootdir,
+            kind="schema file",
+            missing_hint="give a path relative to the suite file, or an inline schema",
         )
         return load_schema_file(path), path.as_uri()
     except PromptguardError as exc:

@@ -32,7 +32,9 @@ def build_equals(expected: str, context: BuildContext) -> Check:
         if output == expected.strip():
             return result("equals", True, "output equals the expected text")
         return result(
-            "equals", False, f"output {quote(output)} differs from {quote(expected)}",
+            "equals",
+            False,
+            f"output {quote(output)} differs from {quote(expected)}",
             diff=unified_diff(expected.strip(), output),
         )
 

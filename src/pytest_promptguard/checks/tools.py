@@ -8,13 +8,15 @@ instead, so the fix (the prompt, the tool's description) is plain from the reaso
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import referencing.exceptions
 
-from ..results import ToolCall
-from .fuzzy import DEFAULT_MIN, DEFAULT_SCORER, SCORERS, shown, similarity
+from ..core.results import ToolCall
+from ..core.similarity import DEFAULT_SCORER, SCORERS, shown, similarity
+from .fuzzy import DEFAULT_MIN
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, quote, register, result
 from .structured import schema_validator, violations
 from .text import compile_regex
@@ -92,7 +94,9 @@ def matcher(expected: Any, where: str = "$") -> Matcher:
 def _fuzzy_matcher(spec: dict[str, Any], where: str) -> Matcher:
     text, minimum, scorer = spec["fuzzy"], spec.get("min", DEFAULT_MIN), spec.get("scorer", DEFAULT_SCORER)
     if not isinstance(text, str):
-        raise CheckSpecError(f"{where}: fuzzy needs a text, not {_kind(text)}", hint="write {fuzzy: expected text, min: 85}")
+        raise CheckSpecError(
+            f"{where}: fuzzy needs a text, not {_kind(text)}", hint="write {fuzzy: expected text, min: 85}"
+        )
     if isinstance(minimum, bool) or not isinstance(minimum, (int, float)) or not 0 <= minimum <= 100:
         raise CheckSpecError(
             f"{where}: fuzzy min must be a number from 0 to 100, not {minimum!r}", hint="write {fuzzy: text, min: 85}"
@@ -146,7 +150,9 @@ def _list_matcher(items: list[Matcher]) -> Matcher:
             return [f"{path}: expected a list, got {_kind(actual)} {_json(actual)}"]
         if len(actual) != len(items):
             return [f"{path}: expected {len(items)} items, got {len(actual)} {_json(actual)}"]
-        return [problem for i, (child, value) in enumerate(zip(items, actual)) for problem in child(value, f"{path}[{i}]")]
+        return [
+            problem for i, (child, value) in enumerate(zip(items, actual)) for problem in child(value, f"{path}[{i}]")
+        ]
 
     return match
 
@@ -173,7 +179,8 @@ class _Judged:
     "tool_call",
     {
         "type": "object",
-        "description": "tool_call: {name: tool, arguments: {key: value | {fuzzy: text, min: 0-100} | {regex: pattern}}, "
+        "description": "tool_call: {name: tool, arguments: {key: value | {fuzzy: text, min: 0-100} | "
+        "{regex: pattern}}, "
         "arguments_schema: an inline JSON Schema, a schema file path or {file: path}}: some call of that tool whose "
         "arguments hold the given ones (nested objects as subsets too) and fit the schema",
         "required": ["name"],
@@ -232,14 +239,19 @@ def build_tool_call(argument: dict[str, Any], context: BuildContext) -> Check:
 
 @register(
     "no_tool_call",
-    {"const": True, "description": "no_tool_call: true (or a bare `- no_tool_call`): passes only when no tool was called"},
+    {
+        "const": True,
+        "description": "no_tool_call: true (or a bare `- no_tool_call`): passes only when no tool was called",
+    },
 )
 def build_no_tool_call(argument: bool, context: BuildContext) -> Check:
     def no_tool_call(given: CheckInput) -> Any:
         calls = given.call.tool_calls
         if not calls:
             return result("no_tool_call", True, "no tool was called")
-        return result("no_tool_call", False, f"called {len(calls)} tool{'s' if len(calls) > 1 else ''}: {calls_text(calls)}")
+        return result(
+            "no_tool_call", False, f"called {len(calls)} tool{'s' if len(calls) > 1 else ''}: {calls_text(calls)}"
+        )
 
     return no_tool_call
 
@@ -249,12 +261,15 @@ def build_no_tool_call(argument: bool, context: BuildContext) -> Check:
     {
         "type": "object",
         "description": "tool_calls: {sequence: [tool, ...], exact: false}: the tools called in this order; with "
-        "exact: false (the default) other calls may come between and around them, with exact: true they are all the calls",
+        "exact: false (the default) other calls may come between and around them, with exact: true they are all the "
+        "calls",
         "required": ["sequence"],
         "additionalProperties": False,
         "properties": {
             "sequence": {
-                "type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1},
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "minLength": 1},
                 "description": "tool names in the order they must be called",
             },
             "exact": {"type": "boolean", "description": "true: exactly these calls, no others (default false)"},
@@ -289,4 +304,3 @@ def _subsequence_prefix(sequence: Sequence[str], names: Sequence[str]) -> int:
         if found < len(sequence) and name == sequence[found]:
             found += 1
     return found
-

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from ..config import ModelSpec
-from ..results import Request
+from ..config.loader import ModelSpec
+from ..core.results import Request
 from . import anthropic, ollama
 from .anthropic import AnthropicProvider
 from .base import Provider, ProviderError, Reply
 from .gemini import GeminiProvider
+from .local_embeddings import SentenceTransformersProvider
 from .ollama import OllamaProvider
 from .openai import OpenAIProvider
-from .local_embeddings import SentenceTransformersProvider
 from .python import PythonProvider
 
 PROVIDERS: dict[str, type] = {

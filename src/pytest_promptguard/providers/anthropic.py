@@ -6,13 +6,11 @@ from typing import Any
 
 import httpx
 
-from ..config import ModelSpec
-from ..results import Request, ToolCall, Usage
-from .base import (
-    merge_roles,
-    ProviderError, Reply, api_key, estimated_usage, parse_answer, parse_json_text, post_json, read_stream, stream_error,
-    stream_events,
-)
+from ..config.loader import ModelSpec
+from ..core.results import Request, ToolCall, Usage
+from .base import ProviderError, Reply, api_key, estimated_usage, merge_roles, parse_answer, parse_json_text
+from .http import post_json
+from .stream import read_stream, stream_error, stream_events
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 1024  # the API refuses a request without max_tokens; suites rarely think to set it
@@ -62,12 +60,17 @@ def tool_fields(request: Request, output_config: Any = None) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if request.tools:
         fields["tools"] = [
-            {**{k: v for k, v in tool.items() if k != "parameters"}, "input_schema": tool.get("parameters", NO_PARAMETERS)}
+            {
+                **{k: v for k, v in tool.items() if k != "parameters"},
+                "input_schema": tool.get("parameters", NO_PARAMETERS),
+            }
             for tool in request.tools
         ]
     choice = request.tool_choice
     if choice is not None:
-        fields["tool_choice"] = {"type": "tool", "name": choice["name"]} if isinstance(choice, dict) else CHOICES[choice]
+        fields["tool_choice"] = (
+            {"type": "tool", "name": choice["name"]} if isinstance(choice, dict) else CHOICES[choice]
+        )
     if isinstance(request.response_format, dict):
         config = dict(output_config) if isinstance(output_config, dict) else {}
         config["format"] = {"type": "json_schema", "schema": request.response_format["json_schema"]}
@@ -80,7 +83,8 @@ def unsupported(request: Request) -> tuple[str, str] | None:
     if request.response_format == "json":
         return (
             "Anthropic's API has no JSON mode without a schema, so response_format: json cannot be sent",
-            "give a schema: response_format: {json_schema: schemas/answer.schema.json} (Anthropic's structured outputs)",
+            "give a schema: response_format: {json_schema: schemas/answer.schema.json} (Anthropic's structured "
+            "outputs)",
         )
     return None
 
@@ -181,6 +185,9 @@ def _message(message: dict[str, Any]) -> dict[str, Any]:
         return {"role": "user", "content": [block]}
     if message.get("tool_calls"):
         blocks = [{"type": "text", "text": message["content"]}] if message["content"] else []
-        blocks += [{"type": "tool_use", "id": t["id"], "name": t["name"], "input": t["arguments"]} for t in message["tool_calls"]]
+        blocks += [
+            {"type": "tool_use", "id": t["id"], "name": t["name"], "input": t["arguments"]}
+            for t in message["tool_calls"]
+        ]
         return {"role": "assistant", "content": blocks}
     return {"role": message["role"], "content": message["content"]}

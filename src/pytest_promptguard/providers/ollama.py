@@ -6,12 +6,20 @@ from typing import Any
 
 import httpx
 
-from ..config import ModelSpec
-from ..results import Request, ToolCall, Usage
+from ..config.loader import ModelSpec
+from ..core.results import Request, ToolCall, Usage
 from .base import (
-    ProviderError, Reply, api_key, embedding_reply, embedding_request_text, estimate_tokens, estimated_usage, json_lines,
-    parse_answer, post_json, read_stream, stream_error,
+    ProviderError,
+    Reply,
+    api_key,
+    embedding_reply,
+    embedding_request_text,
+    estimate_tokens,
+    estimated_usage,
+    parse_answer,
 )
+from .http import post_json
+from .stream import json_lines, read_stream, stream_error
 
 # Request fields that live beside `options`, not inside it.
 TOP_LEVEL_FIELDS = {"tools", "format", "think", "keep_alive"}
@@ -57,13 +65,20 @@ def parse_embed(data: dict[str, Any], endpoint: str, request: Request) -> Reply:
     if not isinstance(vectors, list) or not vectors:
         raise ProviderError("bad_response", f"{endpoint} answered without 'embeddings'")
     tokens = data.get("prompt_eval_count")
-    usage = Usage(input_tokens=tokens, output_tokens=0) if tokens is not None else Usage(
-        input_tokens=estimate_tokens(embedding_request_text(request)), output_tokens=0, estimated=True)
+    usage = (
+        Usage(input_tokens=tokens, output_tokens=0)
+        if tokens is not None
+        else Usage(input_tokens=estimate_tokens(embedding_request_text(request)), output_tokens=0, estimated=True)
+    )
     return embedding_reply(vectors[0], endpoint, usage, data.get("model"))
 
 
 def request_body(request: Request) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": request.model_id, "messages": [chat_message(m) for m in request.messages], "stream": False}
+    body: dict[str, Any] = {
+        "model": request.model_id,
+        "messages": [chat_message(m) for m in request.messages],
+        "stream": False,
+    }
     options: dict[str, Any] = {}
     for name, value in request.params.items():
         if name in TOP_LEVEL_FIELDS:

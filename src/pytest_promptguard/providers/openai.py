@@ -7,12 +7,20 @@ from typing import Any
 
 import httpx
 
-from ..config import ModelSpec
-from ..results import Request, ToolCall, Usage
+from ..config.loader import ModelSpec
+from ..core.results import Request, ToolCall, Usage
 from .base import (
-    DONE, ProviderError, Reply, api_key, embedding_reply, embedding_request_text, estimate_tokens, estimated_usage,
-    parse_answer, post_json, read_stream, stream_error, stream_events,
+    ProviderError,
+    Reply,
+    api_key,
+    embedding_reply,
+    embedding_request_text,
+    estimate_tokens,
+    estimated_usage,
+    parse_answer,
 )
+from .http import post_json
+from .stream import DONE, read_stream, stream_error, stream_events
 
 
 class OpenAIProvider:
@@ -60,8 +68,11 @@ def parse_embeddings(data: dict[str, Any], endpoint: str, request: Request) -> R
     usage = data.get("usage")
     tokens = usage.get("prompt_tokens") if isinstance(usage, dict) else None
     text = embedding_request_text(request)
-    counted = Usage(input_tokens=tokens, output_tokens=0) if tokens is not None else Usage(
-        input_tokens=estimate_tokens(text), output_tokens=0, estimated=True)
+    counted = (
+        Usage(input_tokens=tokens, output_tokens=0)
+        if tokens is not None
+        else Usage(input_tokens=estimate_tokens(text), output_tokens=0, estimated=True)
+    )
     return embedding_reply(items[0].get("embedding"), endpoint, counted, data.get("model"))
 
 
@@ -73,7 +84,9 @@ def tool_fields(request: Request) -> dict[str, Any]:
         fields["tools"] = [{"type": "function", "function": dict(tool)} for tool in request.tools]
     choice = request.tool_choice
     if choice is not None:
-        fields["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}} if isinstance(choice, dict) else choice
+        fields["tool_choice"] = (
+            {"type": "function", "function": {"name": choice["name"]}} if isinstance(choice, dict) else choice
+        )
     output = request.response_format
     if output == "json":
         fields["response_format"] = {"type": "json_object"}
@@ -150,7 +163,9 @@ class ChatStream:
             if not isinstance(error, dict):
                 error = {"message": error}
             raise stream_error(self.endpoint, error.get("type") or error.get("code") or "error", error.get("message"))
-        self.fields.update((key, event[key]) for key in ("model", "system_fingerprint", "usage") if event.get(key) is not None)
+        self.fields.update(
+            (key, event[key]) for key in ("model", "system_fingerprint", "usage") if event.get(key) is not None
+        )
         content = False
         for choice in event.get("choices") or []:  # empty in the usage chunk
             if choice.get("index", 0) != 0:
@@ -175,8 +190,11 @@ class ChatStream:
 
     def answer(self) -> dict[str, Any]:
         tool_calls = [
-            {"id": call["id"], "type": "function",
-             "function": {"name": call["name"] or "", "arguments": "".join(call["arguments"])}}
+            {
+                "id": call["id"],
+                "type": "function",
+                "function": {"name": call["name"] or "", "arguments": "".join(call["arguments"])},
+            }
             for _, call in sorted(self.tool_calls.items())
         ]
         message = {"role": "assistant", "content": "".join(self.text), "tool_calls": tool_calls}
@@ -190,7 +208,11 @@ def chat_message(message: dict[str, Any]) -> dict[str, Any]:
         return {"role": "tool", "tool_call_id": message["tool_call_id"], "content": message["content"]}
     if message.get("tool_calls"):
         calls = [
-            {"id": t["id"], "type": "function", "function": {"name": t["name"], "arguments": json.dumps(t["arguments"])}}
+            {
+                "id": t["id"],
+                "type": "function",
+                "function": {"name": t["name"], "arguments": json.dumps(t["arguments"])},
+            }
             for t in message["tool_calls"]
         ]
         return {"role": "assistant", "content": message["content"] or None, "tool_calls": calls}

@@ -12,13 +12,14 @@ import asyncio
 import copy
 import importlib
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 
-from ..config import ModelSpec
-from ..errors import PromptguardError
-from ..results import Request, ToolCall, Usage
+from ..config.loader import ModelSpec
+from ..core.errors import PromptguardError
+from ..core.results import Request, ToolCall, Usage
 from .base import ProviderError, Reply, estimated_usage, parse_json_text
 
 
@@ -89,7 +90,9 @@ class PythonProvider:
         return tuple(
             ToolCall(
                 name=t["name"],
-                arguments=parse_json_text(t["arguments"]) if isinstance(t.get("arguments"), str) else t.get("arguments"),
+                arguments=parse_json_text(t["arguments"])
+                if isinstance(t.get("arguments"), str)
+                else t.get("arguments"),
                 id=t.get("id"),
             )
             for t in raw

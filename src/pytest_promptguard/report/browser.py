@@ -10,8 +10,15 @@ from pathlib import Path
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 # Headless, and quiet on a machine without network: no background requests, no sandbox (CI runs as root).
 FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
 )
 
 
@@ -24,7 +31,10 @@ def run_browser(browser: str, page: Path, *args: str, timeout_s: float = 60) -> 
     with tempfile.TemporaryDirectory(prefix="promptguard-chromium-") as profile:
         return subprocess.run(
             [browser, *FLAGS, f"--user-data-dir={profile}", *args, page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=timeout_s, check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
 
 

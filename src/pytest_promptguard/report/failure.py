@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ..results import Call, CaseResult, CheckResult, ToolCall, percentile
+from ..core.results import Call, CaseResult, CheckResult, ToolCall, percentile
 
 OUTPUT_LIMIT = 2000
 
@@ -27,14 +28,16 @@ def render_messages(messages: Sequence[dict[str, Any]]) -> str:
 
 def call_line(call: Call) -> str:
     served = call.model_served or "?"
-    tokens = f"{call.tokens_in if call.tokens_in is not None else '?'}→{call.tokens_out if call.tokens_out is not None else '?'}"
+    tokens_in, tokens_out = ("?" if n is None else n for n in (call.tokens_in, call.tokens_out))
+    tokens = f"{tokens_in}→{tokens_out}"
     estimated = " (estimated)" if call.usage.estimated else ""
     cost = f"${call.cost_usd:.6f}" if call.cost_usd is not None else "cost unknown"
     extras = [f"{call.attempts} attempts"] if call.attempts > 1 else []
     extras += [f"from {call.source}"] if call.source != "live" else []
     first_token = f" (first token {call.ttft_ms:.0f} ms)" if call.ttft_ms is not None else ""
     return (
-        f"{call.model} ({call.provider}, asked {call.model_asked or '-'}, served {served}): {call.latency_ms:.0f} ms{first_token}, "
+        f"{call.model} ({call.provider}, asked {call.model_asked or '-'}, served {served}): {call.latency_ms:.0f} "
+        f"ms{first_token}, "
         f"tokens {tokens}{estimated}, {cost}" + "".join(f", {extra}" for extra in extras)
     )
 
@@ -55,8 +58,10 @@ def explain_check_failure(result: CaseResult) -> str:
             f"{result.min_pass_rate:.0%}); latency p50 {percentile(latencies, 50):.0f} ms, "
             f"p95 {percentile(latencies, 95):.0f} ms, max {max(latencies):.0f} ms"
         )
-    failing = [(i, call, results) for i, (call, results) in enumerate(zip(calls, checks)) if not all(r.passed for r in results)]
-    for index, call, results in failing:
+    failing = [
+        (i, call, results) for i, (call, results) in enumerate(zip(calls, checks)) if not all(r.passed for r in results)
+    ]
+    for index, _, results in failing:
         label = f"sample {index + 1}/{len(calls)}: " if len(calls) > 1 else ""
         failed = [r for r in results if not r.passed]
         parts.append(f"{label}{len(failed)} of {len(results)} checks failed")
@@ -86,7 +91,9 @@ def _tool_call_line(call: ToolCall) -> str:
 
 def explain_verdict(verdict: dict[str, Any]) -> list[str]:
     """A failing verdict in ten seconds: what moved and how surely, then and now, the typical change."""
-    tested = f"{verdict['family']} case{'s' if verdict['family'] != 1 else ''} tested at FDR {verdict['alpha'] * 100:g}%"
+    tested = (
+        f"{verdict['family']} case{'s' if verdict['family'] != 1 else ''} tested at FDR {verdict['alpha'] * 100:g}%"
+    )
     lines = [f"{verdict['verdict']} against its sampled baseline ({tested}):"]
     lines += [f"  {reason}" for reason in verdict["reasons"]]
     then, now = verdict.get("served_then") or [None, None], verdict.get("served_now") or [None, None]

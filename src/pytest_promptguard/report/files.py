@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from .. import FORMAT_VERSION, __version__
-from ..fileio import append_line, write_atomic
-from ..results import CaseResult
+from ..core.fileio import append_line, write_atomic
+from ..core.results import CaseResult
 from .summary import RunSummary
 
 
@@ -25,8 +26,10 @@ class RunInfo:
     mode: str  # live | replay | update | candidate
 
     @classmethod
-    def now(cls, rootdir: Path, mode: str) -> "RunInfo":
-        return cls(datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"), git_commit(rootdir), mode)
+    def now(cls, rootdir: Path, mode: str) -> RunInfo:
+        return cls(
+            datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"), git_commit(rootdir), mode
+        )
 
 
 def git_commit(rootdir: Path) -> str | None:
@@ -105,8 +108,15 @@ def call_log_lines(result: CaseResult) -> list[str]:
         }
         if call.turns:  # a conversation: each reply, and why it stopped early if it did
             line["replies"] = [
-                {"output": t.text, "tool_calls": [c.__dict__ for c in t.tool_calls], "latency_ms": t.latency_ms,
-                 "ttft_ms": t.ttft_ms, "tokens_in": t.tokens_in, "tokens_out": t.tokens_out, "cost_usd": t.cost_usd}
+                {
+                    "output": t.text,
+                    "tool_calls": [c.__dict__ for c in t.tool_calls],
+                    "latency_ms": t.latency_ms,
+                    "ttft_ms": t.ttft_ms,
+                    "tokens_in": t.tokens_in,
+                    "tokens_out": t.tokens_out,
+                    "cost_usd": t.cost_usd,
+                }
                 for t in call.turns
             ]
             line["stopped"] = call.stopped

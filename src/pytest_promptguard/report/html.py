@@ -8,11 +8,12 @@ judged statistically carry a verdict badge and, in their details, the reasons an
 from __future__ import annotations
 
 import difflib
-import html
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from ..results import CaseResult, percentile
+from ..core.results import CaseResult, percentile
+from .charts import cost_bars, histogram, trend
+from .charts import escaped as _e
 from .markdown import failure_reasons, first_reason, noteworthy
 from .summary import VERDICTS, Figures, RunSummary, timed, verdict_name
 from .terminal import check_costs, cost_text, money, number, percent, verdict_lines
@@ -30,10 +31,12 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 10px}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:13px}
 th,td{border:1px solid #d1d9e0;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f4}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.failure{background:#fff;border:1px solid #d1d9e0;border-left:4px solid #cf222e;border-radius:6px;padding:10px 14px;margin:12px 0}
+.failure{background:#fff;border:1px solid #d1d9e0;border-left:4px solid #cf222e;border-radius:6px;
+  padding:10px 14px;margin:12px 0}
 .failure h3{font-size:14px;margin:0 0 6px;font-family:ui-monospace,monospace}
 .reason{color:#cf222e;margin:2px 0}
-pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;padding:8px;border-radius:4px;margin:6px 0;font-size:12px}
+pre{white-space:pre-wrap;word-break:break-word;background:#f6f8fa;padding:8px;border-radius:4px;margin:6px 0;
+  font-size:12px}
 table.diff{font-family:ui-monospace,monospace;font-size:12px;table-layout:fixed;margin:6px 0}
 table.diff td{white-space:pre-wrap;word-break:break-word;width:50%}
 td.del{background:#ffebe9}td.add{background:#dafbe1}td.gap{background:#f6f8fa}
@@ -41,7 +44,8 @@ td.del mark{background:#ffcecb}td.add mark{background:#aceebb}
 .outcome-passed{color:#1a7f37}.outcome-failed,.outcome-error{color:#cf222e}.outcome-skipped{color:#59636e}
 svg text{font:11px system-ui,sans-serif;fill:#59636e}
 details summary{cursor:pointer;color:#0969da}
-.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:11px;font-weight:600;color:#fff;background:#59636e}
+.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:11px;font-weight:600;color:#fff;
+  background:#59636e}
 .v-stable{background:#1a7f37}.v-drifted{background:#cf222e}.v-improved{background:#0969da}
 .v-flaky{background:#9a6700}.v-inconclusive{background:#6e7781}
 .verdicts{background:#fff;border:1px solid #d1d9e0;border-radius:8px;padding:8px 14px;margin:12px 0}
@@ -50,11 +54,6 @@ details summary{cursor:pointer;color:#0969da}
 table.tests{width:auto;margin:6px 0}tr.significant td{font-weight:600}
 ol.changes{margin:6px 0;padding-left:22px}
 """
-
-
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
 
 
 def _card(label: str, value: str, tone: str = "") -> str:
@@ -121,10 +120,14 @@ def _verdict_tests(tests: Sequence[dict[str, Any]]) -> str:
         return ""
     rows = []
     for test in tests:
-        judged = [label for key, label in (("significant", "significant"), ("beyond_tolerance", "beyond tolerance")) if test.get(key)]
+        judged = [
+            label
+            for key, label in (("significant", "significant"), ("beyond_tolerance", "beyond tolerance"))
+            if test.get(key)
+        ]
         marked = ' class="significant"' if test.get("significant") else ""
         rows.append(
-            f'<tr{marked}><td>{_e(test.get("name"))}</td>'
+            f"<tr{marked}><td>{_e(test.get('name'))}</td>"
             f'<td class="n">{_num(test.get("then"))} → {_num(test.get("now"))}</td>'
             f'<td class="n">{_num(test.get("effect"))}{_interval(test.get("ci"))}</td>'
             f'<td class="n">{_p(test.get("p_value"))}</td><td>{_e(", ".join(judged) or "-")}</td></tr>'
@@ -138,7 +141,7 @@ def _verdict_panel(verdict: dict[str, Any]) -> str:
     reasons = "".join(f'<div class="vreason">{_e(r)}</div>' for r in verdict.get("reasons") or [])
     return (
         f'<div class="verdict">{_badge(verdict.get("verdict"))} <span class="vmeta">{_verdict_meta(verdict)}</span>'
-        f'{reasons}{_verdict_tests(verdict.get("tests") or [])}</div>'
+        f"{reasons}{_verdict_tests(verdict.get('tests') or [])}</div>"
     )
 
 
@@ -188,7 +191,9 @@ def _side_by_side(golden: str, now: str) -> str:
                 f'<tr><td class="{"del" if old is not None else "gap"}">{left}</td>'
                 f'<td class="{"add" if new is not None else "gap"}">{right}</td></tr>'
             )
-    return f'<table class="diff"><thead><tr><th>golden</th><th>now</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    return (
+        f'<table class="diff"><thead><tr><th>golden</th><th>now</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    )
 
 
 def _failure(result: CaseResult) -> str:
@@ -210,10 +215,24 @@ def _failure(result: CaseResult) -> str:
 
 
 def _groups_table(summary: RunSummary) -> str:
-    head = "".join(f"<th>{h}</th>" for h in (
-        "suite", "model", "cases", "pass", "fail", "drift", "errors", "p50 ms", "p95 ms", "tokens in", "tokens out",
-        "cost", "similarity",
-    ))
+    head = "".join(
+        f"<th>{h}</th>"
+        for h in (
+            "suite",
+            "model",
+            "cases",
+            "pass",
+            "fail",
+            "drift",
+            "errors",
+            "p50 ms",
+            "p95 ms",
+            "tokens in",
+            "tokens out",
+            "cost",
+            "similarity",
+        )
+    )
 
     def row(f: Figures) -> str:
         cells = [
@@ -230,170 +249,21 @@ def _groups_table(summary: RunSummary) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def _histogram(latencies: Sequence[float], width: int = 560, height: int = 160, bins: int = 12) -> str:
-    if not latencies:
-        return "<p>No live calls were timed (cached and replayed calls are not).</p>"
-    low, high = min(latencies), max(latencies)
-    step = (high - low) / bins or 1.0
-    counts = [0] * bins
-    for value in latencies:
-        counts[min(int((value - low) / step), bins - 1)] += 1
-    bar_width, top = (width - 40) / bins, max(counts)
-    bars = []
-    for index, count in enumerate(counts):
-        bar_height = (height - 40) * count / top
-        x, y = 30 + index * bar_width, height - 20 - bar_height
-        start = low + index * step
-        bars.append(
-            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width - 2:.1f}" height="{bar_height:.1f}" fill="#0969da">'
-            f"<title>{start:,.0f}–{start + step:,.0f} ms: {count} calls</title></rect>"
-        )
-    labels = (
-        f'<text x="30" y="{height - 5}">{low:,.0f} ms</text>'
-        f'<text x="{width - 10}" y="{height - 5}" text-anchor="end">{high:,.0f} ms</text>'
-        f'<text x="2" y="14">{top} calls</text>'
-    )
-    title = f"latency of {len(latencies)} live calls, p50 {percentile(latencies, 50):,.0f} ms, p95 {percentile(latencies, 95):,.0f} ms"
-    return f'<svg role="img" aria-label="{_e(title)}" width="{width}" height="{height}"><title>{_e(title)}</title>{"".join(bars)}{labels}</svg>'
-
-
-def _cost_bars(summary: RunSummary, width: int = 560) -> str:
-    rows = summary.cost_by_tag
-    if not rows:
-        return "<p>No calls.</p>"
-    top = max(r.cost_usd for r in rows) or 1.0
-    height = 22 * len(rows) + 8
-    bars = []
-    for index, row in enumerate(rows):
-        y = 4 + index * 22
-        length = (width - 260) * row.cost_usd / top
-        label = f"{money(row.cost_usd, row.unpriced_calls, row.calls)} ({row.calls} calls)"
-        bars.append(
-            f'<text x="0" y="{y + 14}">{_e(row.tag)}</text>'
-            f'<rect x="120" y="{y}" width="{length:.1f}" height="16" fill="#8250df"><title>{_e(label)}</title></rect>'
-            f'<text x="{126 + length:.1f}" y="{y + 13}">{_e(label)}</text>'
-        )
-    return f'<svg role="img" aria-label="cost per tag" width="{width}" height="{height}">{"".join(bars)}</svg>'
-
-
-@dataclass(frozen=True)
-class ModelChange:
-    """A suite and model answered by another served model or fingerprint than in its previous run."""
-
-    run: int  # index of the history row where the change was first seen
-    time: str
-    group: str  # "suite[model]"
-    what: str  # "served model" | "fingerprint"
-    before: tuple[str, ...]
-    after: tuple[str, ...]
-    drifted: int  # cases of that suite and model that drifted in that run
-
-    def sentence(self) -> str:
-        drift = "no case drifted" if not self.drifted else (
-            f"{self.drifted} case{'s' if self.drifted != 1 else ''} drifted the same day"
-        )
-        return (
-            f"{self.group}: {self.what} changed on {self.time[:10] or '?'} "
-            f"({', '.join(self.before)} → {', '.join(self.after)}); {drift}"
-        )
-
-
-def _drifted(group: dict[str, Any]) -> int:
-    """A history group's drifted cases: its count, or its verdicts' count when that is larger (older rows
-    counted golden drift only)."""
-    counts = [group.get("drifted"), (group.get("verdicts") or {}).get("drifted")]
-    return max((c for c in counts if isinstance(c, int) and not isinstance(c, bool)), default=0)
-
-
-def history_changes(history: Sequence[dict[str, Any]]) -> list[ModelChange]:
-    """Every change of served model or fingerprint between consecutive runs of the same suite and model.
-
-    Replayed runs are passed over (their calls carry the golden's model, not today's), and so is a group with
-    no answers (an outage says nothing about which model serves), so neither can fake a change."""
-    last: dict[tuple[str, str], dict[str, tuple[str, ...]]] = {}
-    changes = []
-    for index, row in enumerate(history):
-        if row.get("mode") == "replay":
-            continue
-        for group in row.get("groups") or []:
-            key = (str(group.get("suite")), str(group.get("model")))
-            before = last.setdefault(key, {})
-            for what, name in (("served model", "served"), ("fingerprint", "fingerprints")):
-                now = tuple(group.get(name) or ())
-                if not now:
-                    continue
-                if before.get(what) and before[what] != now:
-                    time = str(row.get("time") or "")
-                    changes.append(ModelChange(index, time, f"{key[0]}[{key[1]}]", what, before[what], now, _drifted(group)))
-                before[what] = now
-    return changes
-
-
-def _change_marks(changes: Sequence[ModelChange], x_of: Callable[[int], float], width: int, height: int) -> list[str]:
-    """One marker per run with changes: a dashed line, a triangle and the numbers of its sentences below
-    (written left of the line near the right edge, so they are never cut off)."""
-    by_run: dict[int, list[int]] = {}
-    for n, change in enumerate(changes, 1):
-        by_run.setdefault(change.run, []).append(n)
-    marks = []
-    for run, numbers in by_run.items():
-        x = x_of(run)
-        told = "; ".join(changes[n - 1].sentence() for n in numbers)
-        marks.append(
-            f'<g class="change"><title>{_e(told)}</title>'
-            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="10" y2="{height - 20}" stroke="#9a6700" stroke-dasharray="4 3"/>'
-            f'<path d="M{x - 5:.1f},2 L{x + 5:.1f},2 L{x:.1f},10 Z" fill="#9a6700"/>'
-            f'<text x="{x - 7 if x > width - 40 else x + 7:.1f}" y="10" text-anchor="{"end" if x > width - 40 else "start"}"'
-            f' style="fill:#9a6700">{_e(",".join(map(str, numbers)))}</text></g>'
-        )
-    return marks
-
-
-def _trend(history: Sequence[dict[str, Any]], width: int = 560, height: int = 150) -> str:
-    """Pass rate over the runs of the history file, a numbered marker where a suite and model was served by
-    another model or fingerprint than in its previous run, and under the chart what changed and whether
-    cases drifted that day: a fingerprint change with no drift is news, one with drift is the likely cause."""
-    points = []
-    for row in history:
-        groups = row["groups"]
-        judged = sum(g.get("cases") or 0 for g in groups)
-        passed = sum((g.get("pass_rate") or 0) * (g.get("cases") or 0) for g in groups)
-        points.append((row.get("time", ""), passed / judged if judged else None))
-    if len(points) < 2:
-        return "<p>Not enough runs in the history file yet to draw a trend.</p>"
-    step = (width - 40) / (len(points) - 1)
-    changes = history_changes(history)
-    marks = _change_marks(changes, lambda index: 30 + index * step, width, height)
-    coords = []
-    for index, (time, rate) in enumerate(points):
-        x = 30 + index * step
-        if rate is not None:
-            y = 10 + (height - 30) * (1 - rate)
-            coords.append(f"{x:.1f},{y:.1f}")
-            marks.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="#1a7f37"><title>{_e(time)}: {rate:.0%} passed</title></circle>')
-    labels = (
-        f'<text x="30" y="{height - 5}">{_e(points[0][0][:10])}</text>'
-        f'<text x="{width - 10}" y="{height - 5}" text-anchor="end">{_e(points[-1][0][:10])}</text>'
-        '<text x="0" y="14">100%</text>'
-    )
-    line = f'<polyline fill="none" stroke="#1a7f37" stroke-width="2" points="{" ".join(coords)}"/>'
-    chart = f'<svg role="img" aria-label="pass rate trend over {len(points)} runs" width="{width}" height="{height}">{line}{"".join(marks)}{labels}</svg>'
-    told = "".join(f"<li>{_e(change.sentence())}</li>" for change in changes)
-    return chart + (f'<ol class="changes">{told}</ol>' if told else "")
-
-
 def _verdict_row(result: CaseResult, columns: int) -> str:
     """The case's verdict details under its row: open for drift and flakiness, folded otherwise."""
     if not result.verdict:
         return ""
     opened = " open" if verdict_name(result) in ("drifted", "flaky") else ""
     tests = result.verdict.get("tests") or []
-    why = first_reason(result) if result.verdict.get("reasons") else (
-        f"{sum(bool(t.get('significant')) for t in tests)} of {len(tests)} tests significant"
+    why = (
+        first_reason(result)
+        if result.verdict.get("reasons")
+        else (f"{sum(bool(t.get('significant')) for t in tests)} of {len(tests)} tests significant")
     )
     return (
-        f'<tr class="verdict-row"><td colspan="{columns}"><details{opened}><summary>verdict {_e(verdict_name(result))}: '
-        f"{_e(why)}</summary>{_verdict_panel(result.verdict)}</details></td></tr>"
+        f'<tr class="verdict-row"><td colspan="{columns}"><details{opened}>'
+        f"<summary>verdict {_e(verdict_name(result))}: {_e(why)}</summary>"
+        f"{_verdict_panel(result.verdict)}</details></td></tr>"
     )
 
 
@@ -413,11 +283,11 @@ def _cases_table(results: Sequence[CaseResult]) -> str:
         rows.append(
             f'<tr id="case-{index}"><td>{_e(r.suite)}</td><td>{_e(r.case)}</td><td>{_e(r.model)}</td>'
             f'<td class="outcome-{_e(r.outcome)}">{_e(r.outcome)}</td>'
-            + (f'<td>{_badge(verdict_name(r)) if r.verdict else "-"}</td>' if judged else "")
+            + (f"<td>{_badge(verdict_name(r)) if r.verdict else '-'}</td>" if judged else "")
             + f'<td class="n">{"-" if similarity is None else f"{similarity:g}"}</td>'
             f'<td class="n">{number(percentile(latencies, 50))}</td>'
             f'<td class="n">{sum(c.tokens_out or 0 for c in calls):,}</td>'
-            f'<td class="n">{_e(money(sum(c for c in cost if c is not None), sum(c is None for c in cost), len(cost)))}</td>'
+            f'<td class="n">{_e(money(sum(c for c in cost if c is not None), cost.count(None), len(cost)))}</td>'
             f"<td>{_e(', '.join(sorted({c.model_served for c in calls if c.model_served})))}</td></tr>"
             + _verdict_row(r, len(columns))
         )
@@ -426,7 +296,10 @@ def _cases_table(results: Sequence[CaseResult]) -> str:
 
 
 def html_report(
-    summary: RunSummary, results: Sequence[CaseResult], created_at: str, git_commit: str | None,
+    summary: RunSummary,
+    results: Sequence[CaseResult],
+    created_at: str,
+    git_commit: str | None,
     history: Sequence[dict[str, Any]] = (),
 ) -> str:
     failing = [r for r in results if r.outcome in ("failed", "error")]
@@ -436,7 +309,8 @@ def html_report(
         "<!doctype html><html lang=en><head><meta charset=utf-8>",
         f"<title>promptguard: {_e(status)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>promptguard report: {_e(status)}</h1>",
-        f'<div class="meta">{_e(created_at)}{" · commit " + _e(git_commit[:12]) if git_commit else ""} · {t.cases} cases</div>',
+        f'<div class="meta">{_e(created_at)}{" · commit " + _e(git_commit[:12]) if git_commit else ""} · '
+        f"{t.cases} cases</div>",
         _headline(summary),
     ]
     if summary.verdicts:
@@ -448,17 +322,27 @@ def html_report(
     if notes:
         parts.append("<h2>Warnings</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in notes) + "</ul>")
     for upgrade in summary.upgrades:
-        parts.append(f"<h2>Upgrade {_e(upgrade.model)} → {_e(upgrade.candidate)}</h2><pre>{_e(chr(10).join(upgrade_lines(upgrade)))}</pre>")
+        parts.append(
+            f"<h2>Upgrade {_e(upgrade.model)} → "
+            f"{_e(upgrade.candidate)}</h2><pre>{_e(chr(10).join(upgrade_lines(upgrade)))}</pre>"
+        )
     parts += [
-        "<h2>Suites</h2>", _groups_table(summary),
-        "<h2>Latency</h2>", _histogram([lat for r in results for lat in timed(r.calls)]),
-        "<h2>Cost per tag</h2>", _cost_bars(summary),
+        "<h2>Suites</h2>",
+        _groups_table(summary),
+        "<h2>Latency</h2>",
+        histogram([lat for r in results for lat in timed(r.calls)]),
+        "<h2>Cost per tag</h2>",
+        cost_bars(summary),
     ]
     if history:
-        parts += ["<h2>Trend</h2>", _trend(history)]
+        parts += ["<h2>Trend</h2>", trend(history)]
     if summary.slowest:
-        parts.append("<h2>Slowest calls</h2><ol>" + "".join(
-            f"<li>{s.latency_ms:,.0f} ms — {_e(s.suite)}::{_e(s.case)}[{_e(s.model)}]</li>" for s in summary.slowest
-        ) + "</ol>")
+        parts.append(
+            "<h2>Slowest calls</h2><ol>"
+            + "".join(
+                f"<li>{s.latency_ms:,.0f} ms — {_e(s.suite)}::{_e(s.case)}[{_e(s.model)}]</li>" for s in summary.slowest
+            )
+            + "</ol>"
+        )
     parts += [f"<h2>All cases ({len(results)})</h2>", _cases_table(results), "</main></body></html>"]
     return "\n".join(parts)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from ..results import CaseResult
+from ..core.results import CaseResult
 from .summary import Figures, RunSummary, verdict_name
 from .terminal import check_costs, cost_text, money, number, verdict_lines
 from .upgrade import upgrade_lines
@@ -17,11 +17,20 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
-
 def _row(f: Figures) -> str:
     cells = (
-        f.suite, f.model, f.cases, f.passed, f.failed, f.drifted, f.errors, number(f.latency_p50_ms), number(f.latency_p95_ms),
-        f"{f.tokens_in:,}", f"{f.tokens_out:,}", cost_text(f),
+        f.suite,
+        f.model,
+        f.cases,
+        f.passed,
+        f.failed,
+        f.drifted,
+        f.errors,
+        number(f.latency_p50_ms),
+        number(f.latency_p95_ms),
+        f"{f.tokens_in:,}",
+        f"{f.tokens_out:,}",
+        cost_text(f),
     )
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
@@ -62,7 +71,8 @@ def _verdicts(summary: RunSummary, results: Sequence[CaseResult]) -> list[str]:
     if cases:
         lines += ["", "| suite | case | model | verdict | reason |", "| --- | --- | --- | --- | --- |"]
         lines += [
-            f"| {_cell(r.suite)} | {_cell(r.case)} | {_cell(r.model)} | {_cell(verdict_name(r))} | {_cell(first_reason(r))} |"
+            f"| {_cell(r.suite)} | {_cell(r.case)} | {_cell(r.model)} | {_cell(verdict_name(r))} | "
+            f"{_cell(first_reason(r))} |"
             for r in cases[:MAX_FAILURES]
         ]
         if len(cases) > MAX_FAILURES:
@@ -74,7 +84,8 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     t = summary.totals
     icon = "✅" if not (t.failed or t.errors) else "❌"
     lines = [
-        f"## {icon} promptguard: {t.passed}/{t.cases} passed, {t.failed} failed, {t.drifted} drifted, {t.errors} errors",
+        f"## {icon} promptguard: {t.passed}/{t.cases} passed, {t.failed} failed, {t.drifted} drifted, {t.errors} "
+        "errors",
         "",
         f"Latency p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms · tokens {t.tokens_in:,} in, "
         f"{t.tokens_out:,} out · cost {cost_text(t)}" + "".join(f" · {part}" for part in check_costs(t)),
@@ -96,7 +107,10 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
             lines.append(f"- … and {len(failing) - MAX_FAILURES} more")
     if summary.cost_by_tag:
         lines += ["", "### Cost by tag", "", "| tag | calls | cost |", "| --- | ---: | ---: |"]
-        lines += [f"| {_cell(t.tag)} | {t.calls} | {money(t.cost_usd, t.unpriced_calls, t.calls)} |" for t in summary.cost_by_tag]
+        lines += [
+            f"| {_cell(t.tag)} | {t.calls} | {money(t.cost_usd, t.unpriced_calls, t.calls)} |"
+            for t in summary.cost_by_tag
+        ]
     if summary.slowest:
         lines += ["", "### Slowest calls", ""]
         lines += [f"- {s.latency_ms:,.0f} ms `{s.suite}::{s.case}[{s.model}]`" for s in summary.slowest]

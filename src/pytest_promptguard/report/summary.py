@@ -8,12 +8,12 @@ one process or from xdist workers (every figure is computed from the calls thems
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
-from typing import Any, Sequence
+from typing import Any
 
-from ..goldenbook import GoldenReport
-from ..results import VERDICTS, Call, CaseResult, percentile
+from ..core.results import VERDICTS, Call, CaseResult, GoldenReport, percentile
 from .upgrade import UpgradeReport, upgrade_reports
 
 SLOWEST = 5
@@ -85,7 +85,7 @@ class Figures:
         return self.passed / judged if judged else None
 
     @classmethod
-    def of(cls, suite: str, model: str, results: Sequence[CaseResult]) -> "Figures":
+    def of(cls, suite: str, model: str, results: Sequence[CaseResult]) -> Figures:
         calls = [c for r in results for c in r.calls]
         answered = [c for c in calls if c.error is None]
         latencies = timed(calls)
@@ -154,7 +154,7 @@ class VerdictSummary:
     fixed_repeat: int | None = None  # the repeat: max those cases share (None when none used auto or they differ)
 
     @classmethod
-    def of(cls, results: Sequence[CaseResult]) -> "VerdictSummary | None":
+    def of(cls, results: Sequence[CaseResult]) -> VerdictSummary | None:
         judged = [r for r in results if verdict_name(r) is not None]
         if not judged:
             return None
@@ -219,7 +219,12 @@ def _check_costs(results: Sequence[CaseResult]) -> dict[str, Any]:
     """Calls the checks made (answers reused from memory or replayed from goldens cost nothing, and are no calls)."""
     figures: dict[str, Any] = {}
     for kind in ("judge", "embedding"):
-        made = [r for result in results for r in result.check_calls if r.get("kind") == kind and r.get("source") in ("live", "cache")]
+        made = [
+            r
+            for result in results
+            for r in result.check_calls
+            if r.get("kind") == kind and r.get("source") in ("live", "cache")
+        ]
         figures[f"{kind}_calls"] = len(made)
         figures[f"{kind}_cost_usd"] = round(sum(r["cost_usd"] for r in made if r.get("cost_usd") is not None), 8)
         figures[f"{kind}_unpriced_calls"] = sum(r.get("cost_usd") is None for r in made)
@@ -230,7 +235,9 @@ def _self_graded(results: Sequence[CaseResult]) -> list[str]:
     """Models that graded their own answers: the judge is the model under test, or serves the same model id."""
     found = set()
     for result in results:
-        asked = {c.model_asked for c in result.calls if c.model_asked} | {c.model_served for c in result.calls if c.model_served}
+        asked = {c.model_asked for c in result.calls if c.model_asked} | {
+            c.model_served for c in result.calls if c.model_served
+        }
         for record in result.check_calls:
             if record.get("kind") != "judge" or not record.get("model"):
                 continue
@@ -252,19 +259,19 @@ def _cost_by_tag(results: Sequence[CaseResult]) -> list[TagCost]:
         for tag in result.tags or [UNTAGGED]:
             tags[tag] += answered
     rows = [
-        TagCost(tag, len(calls), round(sum(c.cost_usd for c in calls if c.cost_usd is not None), 8), sum(c.cost_usd is None for c in calls))
+        TagCost(
+            tag,
+            len(calls),
+            round(sum(c.cost_usd for c in calls if c.cost_usd is not None), 8),
+            sum(c.cost_usd is None for c in calls),
+        )
         for tag, calls in tags.items()
     ]
     return sorted(rows, key=lambda row: (-row.cost_usd, row.tag))
 
 
 def _slowest(results: Sequence[CaseResult]) -> list[SlowCall]:
-    calls = [
-        SlowCall(r.suite, r.case, r.model, round(c.latency_ms, 1))
-        for r in results
-        for c in r.calls
-        if c.timed
-    ]
+    calls = [SlowCall(r.suite, r.case, r.model, round(c.latency_ms, 1)) for r in results for c in r.calls if c.timed]
     return sorted(calls, key=lambda s: (-s.latency_ms, s.suite, s.case, s.model))[:SLOWEST]
 
 
@@ -291,7 +298,11 @@ def _warnings(results: Sequence[CaseResult], goldens: GoldenReport | None) -> li
     # A `python` callable is the application itself: its cost is unknown unless it reports one or has a
     # price, and saying so for every example run would be noise.
     unpriced = sorted(
-        {f"{c.model} ({c.model_served or c.model_asked})" for c in answered if c.cost_usd is None and c.provider != "python"}
+        {
+            f"{c.model} ({c.model_served or c.model_asked})"
+            for c in answered
+            if c.cost_usd is None and c.provider != "python"
+        }
     )
     if unpriced:
         warnings.append(
@@ -302,14 +313,18 @@ def _warnings(results: Sequence[CaseResult], goldens: GoldenReport | None) -> li
     if estimated:
         warnings.append(f"{estimated} call(s) reported no token usage; their tokens are estimated (~4 chars/token)")
     if goldens and goldens.unused:
-        shown = ", ".join(goldens.unused[:10]) + (f" (+{len(goldens.unused) - 10} more)" if len(goldens.unused) > 10 else "")
+        shown = ", ".join(goldens.unused[:10]) + (
+            f" (+{len(goldens.unused) - 10} more)" if len(goldens.unused) > 10 else ""
+        )
         warnings.append(
             f"{len(goldens.unused)} unused golden(s): {shown}; their cases or models no longer exist: "
             "run the whole suite with --promptguard-update to remove them"
         )
     retried = [c for c in calls if c.attempts > 1]
     if retried:
-        warnings.append(f"{len(retried)} call(s) needed retries ({sum(c.attempts - 1 for c in retried)} retries in all)")
+        warnings.append(
+            f"{len(retried)} call(s) needed retries ({sum(c.attempts - 1 for c in retried)} retries in all)"
+        )
     for source, how in (("cache", "answered from the response cache"), ("replay", "replayed from goldens")):
         count = sum(c.source == source for c in calls)
         if count:

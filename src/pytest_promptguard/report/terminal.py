@@ -9,8 +9,18 @@ from .upgrade import upgrade_lines
 
 WIDTH = 100
 COLUMNS = (  # header, width
-    ("suite", 18), ("model", 12), ("cases", 5), ("pass", 5), ("fail", 5), ("drift", 5), ("err", 4),
-    ("p50 ms", 6), ("p95 ms", 6), ("tok in", 7), ("tok out", 7), ("cost", 9),
+    ("suite", 18),
+    ("model", 12),
+    ("cases", 5),
+    ("pass", 5),
+    ("fail", 5),
+    ("drift", 5),
+    ("err", 4),
+    ("p50 ms", 6),
+    ("p95 ms", 6),
+    ("tok in", 7),
+    ("tok out", 7),
+    ("cost", 9),
 )
 
 
@@ -37,8 +47,18 @@ def cost_text(figures: Figures) -> str:
 
 def _row(f: Figures) -> str:
     cells = (
-        f.suite, f.model, f.cases, f.passed, f.failed, f.drifted, f.errors,
-        number(f.latency_p50_ms), number(f.latency_p95_ms), f"{f.tokens_in:,}", f"{f.tokens_out:,}", cost_text(f),
+        f.suite,
+        f.model,
+        f.cases,
+        f.passed,
+        f.failed,
+        f.drifted,
+        f.errors,
+        number(f.latency_p50_ms),
+        number(f.latency_p95_ms),
+        f"{f.tokens_in:,}",
+        f"{f.tokens_out:,}",
+        cost_text(f),
     )
     parts = []
     for (name, width), cell in zip(COLUMNS, cells):
@@ -64,11 +84,16 @@ def check_costs(figures: Figures) -> list[str]:
     """`judge cost $0.0012 (3 grader calls)` and `embedding cost ...`: the checks' own calls, apart from the models'."""
     parts = []
     if figures.judge_calls:
-        parts.append(f"judge cost {money(figures.judge_cost_usd, figures.judge_unpriced_calls, figures.judge_calls)} "
-                     f"({figures.judge_calls} grader call{'s' if figures.judge_calls != 1 else ''})")
+        parts.append(
+            f"judge cost {money(figures.judge_cost_usd, figures.judge_unpriced_calls, figures.judge_calls)} "
+            f"({figures.judge_calls} grader call{'s' if figures.judge_calls != 1 else ''})"
+        )
     if figures.embedding_calls:
-        parts.append(f"embedding cost {money(figures.embedding_cost_usd, figures.embedding_unpriced_calls, figures.embedding_calls)} "
-                     f"({figures.embedding_calls} embedding call{'s' if figures.embedding_calls != 1 else ''})")
+        parts.append(
+            "embedding cost "
+            f"{money(figures.embedding_cost_usd, figures.embedding_unpriced_calls, figures.embedding_calls)} "
+            f"({figures.embedding_calls} embedding call{'s' if figures.embedding_calls != 1 else ''})"
+        )
     return parts
 
 
@@ -112,7 +137,9 @@ def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
     if check_costs(summary.totals):
         lines += _wrapped(f"checks' own calls (not in the cost above): {'; '.join(check_costs(summary.totals))}")
     if summary.cost_by_tag and any(t.tag != "(untagged)" for t in summary.cost_by_tag):
-        tags = ", ".join(f"{t.tag} {money(t.cost_usd, t.unpriced_calls, t.calls)} ({t.calls} calls)" for t in summary.cost_by_tag)
+        tags = ", ".join(
+            f"{t.tag} {money(t.cost_usd, t.unpriced_calls, t.calls)} ({t.calls} calls)" for t in summary.cost_by_tag
+        )
         lines += _wrapped(f"cost by tag: {tags}")
     if summary.slowest:
         lines.append("slowest calls:")

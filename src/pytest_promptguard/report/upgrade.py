@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from statistics import fmean
-from typing import Any, Sequence
+from typing import Any
 
-from ..results import CaseResult, percentile
+from ..core.results import CaseResult, percentile
 
 VERDICT_ORDER = ("broken", "error", "fixed", "changed", "same")
 MAX_CASE_ROWS = 20
@@ -52,9 +53,11 @@ class UpgradeReport:
 
 def _checks_passed(result: CaseResult) -> bool:
     """Today's checks on the candidate, golden drift aside (wording may move; behaviour may not)."""
-    return result.outcome != "error" and all(
-        r.passed for sample in result.checks for r in sample if r.name != "golden"
-    ) and all(r.passed for r in result.case_checks if r.name != "model_change")
+    return (
+        result.outcome != "error"
+        and all(r.passed for sample in result.checks for r in sample if r.name != "golden")
+        and all(r.passed for r in result.case_checks if r.name != "model_change")
+    )
 
 
 def _verdict(before: bool | None, after: bool, similarity: float | None, minimum: float, outcome: str) -> str:
@@ -87,8 +90,15 @@ def upgrade_reports(results: Sequence[CaseResult]) -> list[UpgradeReport]:
             similarity = golden.get("similarity")
             after = _checks_passed(result)
             report.cases.append(
-                CaseVerdict(f"{result.suite}::{result.case}", similarity, golden.get("passed"), after,
-                            _verdict(golden.get("passed"), after, similarity, golden.get("min_similarity", 90.0), result.outcome))
+                CaseVerdict(
+                    f"{result.suite}::{result.case}",
+                    similarity,
+                    golden.get("passed"),
+                    after,
+                    _verdict(
+                        golden.get("passed"), after, similarity, golden.get("min_similarity", 90.0), result.outcome
+                    ),
+                )
             )
             golden_latencies += golden.get("latencies_ms") or []
             now_latencies += [c.latency_ms for c in result.calls if c.timed]
@@ -96,7 +106,8 @@ def upgrade_reports(results: Sequence[CaseResult]) -> list[UpgradeReport]:
         report.latency_p50_ms = (percentile(golden_latencies, 50), percentile(now_latencies, 50))
         report.latency_p95_ms = (percentile(golden_latencies, 95), percentile(now_latencies, 95))
         report.tokens_out = (
-            _mean([(r.golden or {}).get("tokens_out") for r in group]), _mean([c.tokens_out for c in calls])
+            _mean([(r.golden or {}).get("tokens_out") for r in group]),
+            _mean([c.tokens_out for c in calls]),
         )
         report.cost_usd = (_mean([(r.golden or {}).get("cost_usd") for r in group]), _mean([c.cost_usd for c in calls]))
         reports.append(report)
@@ -115,26 +126,37 @@ def upgrade_lines(report: UpgradeReport) -> list[str]:
     total = len(report.cases)
     headline = f"upgrade {report.model} → {report.candidate}: "
     if report.broken:
-        headline += f"REGRESSIONS: {len(report.broken)} of {total} cases pass with {report.model} and not with {report.candidate}"
+        broken = len(report.broken)
+        headline += f"REGRESSIONS: {broken} of {total} cases pass with {report.model} and not with {report.candidate}"
     else:
         headline += f"no regressions in {total} cases ({len(report.fixed)} fixed)"
     similarities = [c.similarity for c in report.cases if c.similarity is not None]
     lines = [headline]
     for label, cases in (("pass → fail", report.broken), ("fail → pass", report.fixed)):
         if cases:
-            lines.append(f"  {label}: " + ", ".join(c.case for c in cases[:8]) + (f" (+{len(cases) - 8} more)" if len(cases) > 8 else ""))
+            lines.append(
+                f"  {label}: "
+                + ", ".join(c.case for c in cases[:8])
+                + (f" (+{len(cases) - 8} more)" if len(cases) > 8 else "")
+            )
     if similarities:
         lowest = min(report.cases, key=lambda c: c.similarity if c.similarity is not None else 101)
-        lines.append(f"  similarity to the goldens: mean {fmean(similarities):.1f}, lowest {lowest.similarity:g} ({lowest.case})")
+        lines.append(
+            f"  similarity to the goldens: mean {fmean(similarities):.1f}, lowest {lowest.similarity:g} ({lowest.case})"
+        )
     # Two lines, not one: the reports cut lines at 100 columns, and the cost figure came last.
     lines.append(f"  latency p50 {_delta(report.latency_p50_ms)} ms, p95 {_delta(report.latency_p95_ms)} ms")
-    lines.append(f"  tokens out/call {_delta(report.tokens_out, digits=1)}; cost/call {_delta(report.cost_usd, '$', 6)}")
+    lines.append(
+        f"  tokens out/call {_delta(report.tokens_out, digits=1)}; cost/call {_delta(report.cost_usd, '$', 6)}"
+    )
     # Every case, worst verdict first (suite order within one), so the rows that decide an upgrade always show.
     ordered = sorted(report.cases, key=lambda c: VERDICT_ORDER.index(c.verdict))
     state = {True: "pass", False: "fail", None: "?"}
     for case in ordered[:MAX_CASE_ROWS]:
         sim = "-" if case.similarity is None else f"{case.similarity:g}"
-        lines.append(f"    {case.verdict:<8} {case.case:<48} similarity {sim:>5}  {state[case.before]} → {state[case.after]}")
+        lines.append(
+            f"    {case.verdict:<8} {case.case:<48} similarity {sim:>5}  {state[case.before]} → {state[case.after]}"
+        )
     if len(ordered) > MAX_CASE_ROWS:
         lines.append(f"    (+{len(ordered) - MAX_CASE_ROWS} more cases)")
     return lines

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
 
-import pytest
-
-from ..errors import display_path
-from ..fileio import append_line, write_atomic
-from ..results import CaseResult
+from ..core.errors import display_path
+from ..core.fileio import append_line, write_atomic
+from ..core.results import CaseResult
 from .browser import screenshot
 from .files import CallLog, RunInfo, append_history, read_history, write_json_report
 from .html import html_report
 from .markdown import markdown
 from .summary import RunSummary
-
-if TYPE_CHECKING:
-    from ..run import RunOptions
 
 
 class ReportWriter:
@@ -26,8 +21,15 @@ class ReportWriter:
     writers for both, so a merged report cannot compute a figure differently)."""
 
     def __init__(
-        self, rootdir: Path, mode: str, *, json_path: Path | None = None, html_path: Path | None = None,
-        md_path: Path | None = None, history_path: Path | None = None, log_path: Path | None = None,
+        self,
+        rootdir: Path,
+        mode: str,
+        *,
+        json_path: Path | None = None,
+        html_path: Path | None = None,
+        md_path: Path | None = None,
+        history_path: Path | None = None,
+        log_path: Path | None = None,
         want_screenshot: bool = False,
     ) -> None:
         self.rootdir = rootdir
@@ -41,18 +43,6 @@ class ReportWriter:
         self.errors: list[str] = []
         self.notes: list[str] = []
         self.call_log = self._attempt(log_path, lambda: CallLog(log_path)) if log_path else None
-
-    @classmethod
-    def for_run(cls, config: pytest.Config, options: "RunOptions") -> "ReportWriter":
-        """The reports the command line asked for."""
-        option = config.getoption
-        return cls(
-            config.rootpath,
-            "replay" if options.replay else "update" if options.update else "candidate" if options.candidates else "live",
-            json_path=option("promptguard_report"), html_path=option("promptguard_html"), md_path=option("promptguard_md"),
-            history_path=option("promptguard_history"), log_path=option("promptguard_log"),
-            want_screenshot=option("promptguard_html_screenshot"),
-        )
 
     def add(self, result: CaseResult) -> None:
         """Log a case's calls as soon as its result arrives."""

@@ -1,0 +1,119 @@
+"""The hooks of one `--promptguard` run: each is thin and hands its work to the run."""
+
+from __future__ import annotations
+
+import fnmatch
+import gc
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..core.results import CaseResult
+from ..report.summary import RunSummary, summarize
+from ..report.terminal import summary_lines
+from ..run.judging import CaseJudge
+from .fixture import attach_fixture_result
+from .items import PromptFile, PromptItem
+from .options import report_writer, start_run
+
+
+class PromptguardPlugin:
+    """The hooks of one `--promptguard` run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.run = start_run(config)
+        self.is_worker = hasattr(config, "workerinput")
+        self.reports = None if self.is_worker else report_writer(config, self.run.options)
+        self.summary: RunSummary | None = None
+        self.dry_run: list[str] = []  # the dry run's table
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PromptFile | None:
+        if not any(fnmatch.fnmatch(file_path.name, p) for p in self.config.getini("promptguard_files")):
+            return None
+        return PromptFile.from_parent(parent, path=file_path)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        # The collection (items, suites, configs) lives until the session ends: move it out of the garbage
+        # collector's sight, or every full collection during the run, and the five pytest forces at exit,
+        # walk it again (with 10,000 cases: seconds of a --collect-only that itself takes about five).
+        if gc.get_freeze_count():  # an earlier session of this process (pytester's in-process runs): free it now
+            gc.unfreeze()
+            gc.collect()
+        gc.freeze()
+        if self.config.option.collectonly:
+            return  # listing the items must never call (or pay for) a model
+        selected = _judges(session.items)
+        if self.run.options.dry_run:
+            from ..run.dryrun import estimate, lines
+
+            self.dry_run = lines(estimate(selected), len(session.items) - len(selected))
+            return
+        if self.is_worker:
+            from .xdist import worker_share
+
+            self.run.prime(_judges(worker_share(self.config, session.items)), selected)
+        else:
+            self.run.prime(selected, selected)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool | None:
+        """A broken suite is a collection error, but the other suites still run. A dry run runs nothing."""
+        if self.run.collect_errors and session.testsfailed == self.run.collect_errors:
+            self.config.option.continue_on_collection_errors = True
+        if self.run.options.dry_run and not session.testsfailed:
+            return True
+        return None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        if not isinstance(item, PromptItem):
+            attach_fixture_result(item, call.when, report)  # a Python test that called models through the fixture
+            return
+        if item.result is None:
+            return
+        if call.when == "call" or (call.when == "setup" and report.failed):
+            item.result.outcome = "error" if call.when == "setup" else ("skipped" if report.skipped else report.outcome)
+            report.promptguard = item.result.to_dict()  # type: ignore[attr-defined]
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "promptguard", None)
+        if data is not None and self.reports is not None:
+            result = CaseResult.from_dict(data)
+            self.run.results.append(result)
+            self.reports.add(result)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        self.run.close()
+        if self.is_worker:
+            return
+        self.run.finish()
+        assert self.reports is not None
+        self.summary = summarize(self.run.results, self.run.goldens.report)
+        self.reports.finish(self.summary, self.run.results)
+        if (self.run.goldens.report.errors or self.reports.errors) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # goldens or reports asked for but not written
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.dry_run:
+            terminalreporter.section("promptguard dry run")
+            for line in self.dry_run:
+                terminalreporter.write_line(line)
+            return
+        if self.summary is None or not (self.run.results or self.summary.goldens.errors or self.reports.errors):  # type: ignore[union-attr]
+            return
+        quiet = self.config.get_verbosity() < 0
+        if not quiet:
+            terminalreporter.section("promptguard")
+        for line in summary_lines(self.summary, quiet=quiet) + self.reports.lines():  # type: ignore[union-attr]
+            terminalreporter.write_line(line)
+
+
+def _judges(items: Sequence[pytest.Item]) -> list[CaseJudge]:
+    """The judges of the suites' items that will run (skipped items are never called)."""
+    return [i.judge for i in items if isinstance(i, PromptItem) and i.get_closest_marker("skip") is None]
