@@ -10,9 +10,11 @@ each sending the whole conversation's text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Sequence
 
-from .pricing import cost_usd, lookup
+from .pricetable import table_price
+from .pricing import cost_usd
 from .providers.base import estimate_tokens
 from .results import Usage
 from .scheduler import DEFAULT_OUTPUT_TOKENS
@@ -58,7 +60,10 @@ def estimate(items: Sequence["PromptItem"]) -> list[Estimate]:
         recorded = round(entry.tokens_out or 0) if entry is not None else 0
         most = int(request.params.get("max_tokens") or request.params.get("max_completion_tokens") or max(DEFAULT_OUTPUT_TOKENS, recorded))
         tokens_out = (recorded, most * replies)
-        price = spec.price or lookup(request.model_id)
+        price = spec.price or table_price(
+            (request.model_id,), kind=spec.provider, base_url=spec.base_url, hint=spec.price_provider,
+            when=datetime.now(timezone.utc),
+        )
         cost = None
         if price is not None:
             cost = (

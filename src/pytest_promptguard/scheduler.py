@@ -14,7 +14,7 @@ import dataclasses
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -23,7 +23,8 @@ import httpx
 from .cache import ResponseCache
 from .conversation import converse
 from .limits import RateLimiter
-from .pricing import Price, cost_usd, lookup
+from .pricetable import table_price
+from .pricing import cost_usd
 from .providers import Provider, ProviderError, Reply
 from .providers.base import estimate_tokens, redact
 from .results import Call, CallError, Request
@@ -70,7 +71,6 @@ class _Outcome:
 class _ModelLimits:
     slots: asyncio.Semaphore
     rate: RateLimiter | None
-    price: Price | None = field(default=None)
 
 
 class Scheduler:
@@ -177,7 +177,7 @@ class Scheduler:
         spec = provider.spec
         if id(provider) not in self._models:
             rate = RateLimiter(spec.rpm, spec.tpm) if (spec.rpm or spec.tpm) else None
-            self._models[id(provider)] = _ModelLimits(asyncio.Semaphore(spec.max_concurrency), rate, spec.price)
+            self._models[id(provider)] = _ModelLimits(asyncio.Semaphore(spec.max_concurrency), rate)
         return self._models[id(provider)]
 
     async def _call(self, provider: Provider, request: Request, sample: int, budgets: tuple[Budget, ...]) -> Call:
@@ -230,15 +230,14 @@ class Scheduler:
                 reply = outcome.reply
                 if booking is not None:
                     RateLimiter.settle(booking, (reply.usage.input_tokens or 0) + (reply.usage.output_tokens or 0))
-                cost = reply.cost_usd
-                if cost is None:
-                    cost = cost_usd(reply.usage, limits.price or lookup(reply.model_served) or lookup(request.model_id))
+                cost, source, priced_as = _cost(reply, request, spec)
                 for budget in budgets:
                     budget.spent_usd += cost or 0.0
                 return Call(
                     **base, text=reply.text, tool_calls=reply.tool_calls, model_served=reply.model_served,
                     fingerprint=reply.fingerprint, finish_reason=reply.finish_reason, latency_ms=outcome.latency_ms,
-                    ttft_ms=outcome.ttft_ms, usage=reply.usage, cost_usd=cost, attempts=attempts.count,
+                    ttft_ms=outcome.ttft_ms, usage=reply.usage, cost_usd=cost, price_source=source,
+                    priced_as=priced_as, attempts=attempts.count,
                 )
             assert outcome.error is not None
             error = dataclasses.replace(outcome.error, message=redact(outcome.error.message, spec))
@@ -291,6 +290,21 @@ def embedding_request(spec: "ModelSpec", text: str) -> Request:
         model=spec.name, provider=spec.provider, model_id=spec.model, messages=({"role": "user", "content": text},),
         params={"embedding": True, "max_tokens": 1},
     )
+
+
+def _cost(reply: Reply, request: Request, spec: "ModelSpec") -> tuple[float | None, str | None, str | None]:
+    """(USD, what priced it, the price entry matched) of one reply: the cost it reports itself, else its tokens at the
+    model's `price:`, else at the snapshot's price of the served model (else of the model asked) today."""
+    if reply.cost_usd is not None:
+        return reply.cost_usd, "reported with the answer", None
+    price = spec.price or table_price(
+        (reply.model_served, request.model_id), kind=spec.provider, base_url=spec.base_url, hint=spec.price_provider,
+        when=datetime.now(timezone.utc),
+    )
+    cost = cost_usd(reply.usage, price)
+    if cost is None or price is None:
+        return None, None, None
+    return cost, price.source, price.priced_as
 
 
 def _budget_error(budget: Budget) -> CallError:

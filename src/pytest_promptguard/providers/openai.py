@@ -118,11 +118,23 @@ def _tool_call(raw: dict[str, Any]) -> ToolCall:
 def _usage(raw: Any, request: Request, text: str) -> Usage:
     if not isinstance(raw, dict) or raw.get("prompt_tokens") is None:
         return estimated_usage(request.messages, text)
-    details = raw.get("prompt_tokens_details") or {}
+    prompt = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
+    completion = raw.get("completion_tokens_details") if isinstance(raw.get("completion_tokens_details"), dict) else {}
+    output, reasoning = raw.get("completion_tokens"), raw.get("reasoning_tokens")
+    # Reasoning is billed as output everywhere, but counted apart by some servers: OpenAI's completion_tokens
+    # include completion_tokens_details.reasoning_tokens, xAI's do not (its total_tokens then adds them), and
+    # Perplexity reports a top-level reasoning_tokens beside completion_tokens (as genai-prices reads them).
+    if reasoning is not None and output is not None:
+        output += reasoning
+    elif (reasoning := completion.get("reasoning_tokens")) and output is not None:
+        if raw.get("total_tokens") == raw["prompt_tokens"] + output + reasoning:
+            output += reasoning
     return Usage(
         input_tokens=raw.get("prompt_tokens"),
-        output_tokens=raw.get("completion_tokens"),
-        cached_input_tokens=details.get("cached_tokens") if isinstance(details, dict) else None,
+        output_tokens=output,
+        cached_input_tokens=prompt.get("cached_tokens"),
+        cache_write_tokens=prompt.get("cache_write_tokens"),
+        reasoning_tokens=reasoning or None,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from ..results import CaseResult, percentile
 from .markdown import failure_reasons, first_reason, noteworthy
 from .summary import VERDICTS, Figures, RunSummary, timed, verdict_name
-from .terminal import check_costs, cost_text, money, number, percent, verdict_lines
+from .terminal import check_costs, cost_text, money, number, percent, price_line, verdict_lines
 from .upgrade import upgrade_lines
 
 CSS = """
@@ -439,6 +439,8 @@ def html_report(
         f'<div class="meta">{_e(created_at)}{" · commit " + _e(git_commit[:12]) if git_commit else ""} · {t.cases} cases</div>',
         _headline(summary),
     ]
+    if (prices := price_line(summary)) is not None:
+        parts.append(f'<div class="meta">{_e(prices)}</div>')
     if summary.verdicts:
         parts.append(_verdicts(summary, results))
     if failing:
