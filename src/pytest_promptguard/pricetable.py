@@ -35,6 +35,11 @@ def _snapshot() -> dict[str, Any]:
     return json.loads(files(__package__).joinpath("data/prices.json").read_text(encoding="utf-8"))
 
 
+def load() -> None:
+    """Read the snapshot now rather than at the first price asked for."""
+    _snapshot()
+
+
 def source_label() -> str:
     """"genai-prices 0.2.3 snapshot 2026-12-03": what every price from the snapshot says priced it."""
     source = _snapshot()["source"]

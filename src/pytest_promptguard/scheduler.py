@@ -23,7 +23,7 @@ import httpx
 from .cache import ResponseCache
 from .conversation import converse
 from .limits import RateLimiter
-from .pricetable import table_price
+from .pricetable import load as load_prices, table_price
 from .pricing import cost_usd
 from .providers import Provider, ProviderError, Reply
 from .providers.base import estimate_tokens, redact
@@ -141,6 +141,9 @@ class Scheduler:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
+            # Read the price snapshot (~15 ms) before the first call is sent: read later, on the loop's thread and
+            # holding the GIL, it would hold up the timestamps of the calls in flight.
+            load_prices()
             loop = asyncio.new_event_loop()
             # Sync `python` callables run here; sized so they are as concurrent as HTTP calls.
             self._executor = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="promptguard-call")
