@@ -424,3 +424,16 @@ def test_an_unknown_price_provider_names_the_file_line_and_the_choices(pytester,
     out = result.stdout.str()
     assert f"promptguard.yaml:{line}: price_provider: no provider 'openruter' in the price snapshot" in out
     assert "(did you mean 'openrouter'?)" in out and "use one of: " in out
+
+
+def test_a_replayed_call_says_its_cost_is_the_golden_record(pytester, write, model_server, openai_config):
+    openai_config()
+    model_server.responder = lambda request, headers: Reply(body=chat_completion("echo hi", prompt_tokens=1000, completion_tokens=500))
+    write("s.prompt.yaml", "cases: [{id: c, prompt: p, checks: [{contains: echo}]}]\n")
+    pytester.runpytest("--promptguard", "--promptguard-update").assert_outcomes(passed=1)
+    result = pytester.runpytest("--promptguard", "--promptguard-replay", "--promptguard-report=report.json")
+    result.assert_outcomes(passed=1)
+    [call] = json.loads((pytester.path / "report.json").read_text())["cases"][0]["calls"]
+    assert (call["source"], call["price_source"]) == ("replay", "as recorded in the golden")
+    assert call["cost_usd"] == pytest.approx((1000 * 0.15 + 500 * 0.60) / 1e6)
+    result.stdout.fnmatch_lines(["prices: as recorded in the golden (1 call)"])

@@ -22,8 +22,8 @@ from .pricing import Price, Rate, Tiered
 #: Provider kinds whose wire format names the provider whatever the base_url (a proxy in front of it).
 _KIND_PROVIDERS = {"anthropic": "anthropic", "gemini": "google"}
 #: Kinds that price from the snapshot only when the model says where (price_provider, or a known base_url): a local
-#: server's "deepseek-r1:7b" is not DeepSeek's API, and a python callable's cost is its own business.
-_LOCAL_KINDS = {"ollama", "python", "sentence-transformers"}
+#: Ollama's "deepseek-r1:7b" is not DeepSeek's API.
+_LOCAL_KINDS = {"ollama"}
 #: Bedrock model ids: `anthropic.claude-...-v1:0`, with an optional region prefix (`us.`, `global.`).
 _BEDROCK_ID = re.compile(r"(?:[a-z]{2,6}\.)?[a-z][a-z0-9]*\.[a-z].*")
 _COMPACT_DATE = re.compile(r"-(20\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=-|:|$)")
