@@ -125,7 +125,8 @@ def main() -> int:
               "url": "https://github.com/pydantic/genai-prices"}
     if TABLE.exists():
         old = json.loads(TABLE.read_text(encoding="utf-8"))
-        if old.get("format_version") == FORMAT_VERSION and old.get("providers") == entries and old["source"]["version"] == source["version"]:
+        same = old.get("format_version") == FORMAT_VERSION and old["source"]["version"] == source["version"]
+        if same and old.get("providers") == entries:
             source["snapshot"] = old["source"]["snapshot"]  # nothing changed: keep the date the prices were taken
     table = {"format_version": FORMAT_VERSION, "source": source, "kept": list(KEPT), "providers": entries}
     TABLE.write_text(dump(table), encoding="utf-8")

@@ -255,7 +255,8 @@ class Config:
         found = find_provider(name)
         if found is None:
             raise PromptguardError(
-                f"price_provider: no provider '{name}' in the price snapshot ({source_label()}){suggest(name, provider_ids())}",
+                f"price_provider: no provider '{name}' in the price snapshot ({source_label()})"
+                f"{suggest(name, provider_ids())}",
                 path=self.path,
                 line=line,
                 hint=f"use one of: {', '.join(sorted(provider_ids()))}; or give the model its own price: "

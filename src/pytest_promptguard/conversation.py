@@ -12,7 +12,7 @@ each provider maps them to its wire format.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from .results import Call, Request, ToolCall, Usage
 

@@ -127,7 +127,8 @@ def _guess(model_id: str) -> tuple[str, dict[str, Any]] | None:
         candidates.append((named, rest))
     if _BEDROCK_ID.fullmatch(model_id):
         candidates.append(("aws", model_id))
-    claimed = next((p["id"] for p in _snapshot()["providers"] if p["model_match"] and _matches(p["model_match"], model_id)), None)
+    providers = _snapshot()["providers"]
+    claimed = next((p["id"] for p in providers if p["model_match"] and _matches(p["model_match"], model_id)), None)
     if claimed is not None:
         candidates.append((claimed, model_id))
     if rest:

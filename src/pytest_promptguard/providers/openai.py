@@ -120,15 +120,14 @@ def _usage(raw: Any, request: Request, text: str) -> Usage:
         return estimated_usage(request.messages, text)
     prompt = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
     completion = raw.get("completion_tokens_details") if isinstance(raw.get("completion_tokens_details"), dict) else {}
-    output, reasoning = raw.get("completion_tokens"), raw.get("reasoning_tokens")
     # Reasoning is billed as output everywhere, but counted apart by some servers: OpenAI's completion_tokens
     # include completion_tokens_details.reasoning_tokens, xAI's do not (its total_tokens then adds them), and
     # Perplexity reports a top-level reasoning_tokens beside completion_tokens (as genai-prices reads them).
-    if reasoning is not None and output is not None:
+    output, apart = raw.get("completion_tokens"), raw.get("reasoning_tokens")
+    reasoning = apart if apart is not None else completion.get("reasoning_tokens")
+    beside = apart is not None or raw.get("total_tokens") == raw["prompt_tokens"] + (output or 0) + (reasoning or 0)
+    if output is not None and reasoning and beside:
         output += reasoning
-    elif (reasoning := completion.get("reasoning_tokens")) and output is not None:
-        if raw.get("total_tokens") == raw["prompt_tokens"] + output + reasoning:
-            output += reasoning
     return Usage(
         input_tokens=raw.get("prompt_tokens"),
         output_tokens=output,
