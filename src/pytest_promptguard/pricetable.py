@@ -15,7 +15,7 @@ import re
 from datetime import date, datetime, time
 from functools import cache
 from importlib.resources import files
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .pricing import Price, Rate, Tiered
 
@@ -53,23 +53,21 @@ def provider_ids() -> list[str]:
 def _matches(rule: dict[str, Any], text: str) -> bool:
     """genai-prices' match rules; `text` is lowercased, and so are the rules' strings (not regexes)."""
     (kind, arg), = rule.items()
-    if kind == "equals":
-        return text == arg
-    if kind == "starts_with":
-        return text.startswith(arg)
-    if kind == "ends_with":
-        return text.endswith(arg)
-    if kind == "contains":
-        return arg in text
-    if kind == "regex":
-        return re.search(arg, text) is not None
-    if kind == "or":
-        return any(_matches(r, text) for r in arg)
-    if kind == "and":
-        return all(_matches(r, text) for r in arg)
-    raise ValueError(f"prices.json: unknown match rule {kind!r}; regenerate it with tools/refresh_prices.py")
+    return _RULES[kind](text, arg)
 
 
+_RULES: dict[str, Callable[[str, Any], bool]] = {
+    "equals": lambda text, arg: text == arg,
+    "starts_with": lambda text, arg: text.startswith(arg),
+    "ends_with": lambda text, arg: text.endswith(arg),
+    "contains": lambda text, arg: arg in text,
+    "regex": lambda text, arg: re.search(arg, text) is not None,
+    "or": lambda text, arg: any(_matches(rule, text) for rule in arg),
+    "and": lambda text, arg: all(_matches(rule, text) for rule in arg),
+}
+
+
+@cache
 def _by_id() -> dict[str, dict[str, Any]]:
     return {p["id"]: p for p in _snapshot()["providers"]}
 
