@@ -71,7 +71,14 @@ def test_record_rides_on_report(pytester, write, model_server, openai_config):
     assert call["model_served"] == "gpt-4o-mini-2024-07-18"
     assert call["fingerprint"] == "fp_abc"
     assert call["finish_reason"] == "length"
-    assert call["usage"] == {"input_tokens": 7, "output_tokens": 2, "cached_input_tokens": None, "estimated": False}
+    assert call["usage"] == {
+        "input_tokens": 7,
+        "output_tokens": 2,
+        "cached_input_tokens": None,
+        "estimated": False,
+        "cache_write_tokens": None,
+        "reasoning_tokens": None,
+    }
     assert call["latency_ms"] > 0
     assert call["tool_calls"] == []
     assert record["checks"][0][0]["name"] == "contains" and record["checks"][0][0]["passed"] is True

@@ -118,7 +118,14 @@ def test_anthropic_messages_request_and_record(run, configure, model_server, mon
     )
     assert call["finish_reason"] == "end_turn"
     # Anthropic's input_tokens excludes cache reads and writes: the record counts the whole prompt.
-    assert call["usage"] == {"input_tokens": 125, "output_tokens": 3, "cached_input_tokens": 100, "estimated": False}
+    assert call["usage"] == {
+        "input_tokens": 125,
+        "output_tokens": 3,
+        "cached_input_tokens": 100,
+        "estimated": False,
+        "cache_write_tokens": 20,
+        "reasoning_tokens": None,
+    }
     assert call["cost_usd"] == pytest.approx((25 * 2.0 + 100 * 0.5 + 3 * 8.0) / 1e6)
 
 
@@ -140,7 +147,14 @@ def test_anthropic_tool_use_blocks_become_tool_calls(run, configure, model_serve
     assert call["text"] == "Let me check."
     assert call["tool_calls"] == [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": "toolu_1"}]
     assert call["finish_reason"] == "tool_use"
-    assert call["usage"] == {"input_tokens": 40, "output_tokens": 12, "cached_input_tokens": None, "estimated": False}
+    assert call["usage"] == {
+        "input_tokens": 40,
+        "output_tokens": 12,
+        "cached_input_tokens": None,
+        "estimated": False,
+        "cache_write_tokens": None,
+        "reasoning_tokens": None,
+    }
 
 
 def test_anthropic_error_body_is_an_item_error(run, configure, model_server, monkeypatch):
@@ -201,7 +215,14 @@ def test_gemini_generate_content_request_and_record(run, configure, model_server
     assert call["text"] == "hello Ada"
     assert (call["model_served"], call["finish_reason"]) == ("gemini-test-001", "STOP")
     # Thinking tokens are billed as output; promptTokenCount already includes the cached tokens.
-    assert call["usage"] == {"input_tokens": 20, "output_tokens": 10, "cached_input_tokens": 8, "estimated": False}
+    assert call["usage"] == {
+        "input_tokens": 20,
+        "output_tokens": 10,
+        "cached_input_tokens": 8,
+        "estimated": False,
+        "cache_write_tokens": None,
+        "reasoning_tokens": 6,
+    }
     assert call["cost_usd"] == pytest.approx((12 * 2.0 + 8 * 0.5 + 10 * 8.0) / 1e6)
 
 
@@ -220,7 +241,14 @@ def test_gemini_function_call_parts_become_tool_calls(run, configure, model_serv
     assert "systemInstruction" not in request and "x-goog-api-key" not in model_server.headers[0]
     call = only_call(records)
     assert call["tool_calls"] == [{"name": "get_weather", "arguments": {"city": "Paris"}, "id": None}]
-    assert call["usage"] == {"input_tokens": 30, "output_tokens": 5, "cached_input_tokens": None, "estimated": False}
+    assert call["usage"] == {
+        "input_tokens": 30,
+        "output_tokens": 5,
+        "cached_input_tokens": None,
+        "estimated": False,
+        "cache_write_tokens": None,
+        "reasoning_tokens": None,
+    }
 
 
 @pytest.mark.parametrize(
@@ -281,7 +309,14 @@ def test_ollama_chat_request_and_record(run, configure, model_server):
     assert "authorization" not in model_server.headers[0]
     call = only_call(records)
     assert (call["model_served"], call["finish_reason"]) == ("llama-test:8b", "length")
-    assert call["usage"] == {"input_tokens": 11, "output_tokens": 5, "cached_input_tokens": None, "estimated": False}
+    assert call["usage"] == {
+        "input_tokens": 11,
+        "output_tokens": 5,
+        "cached_input_tokens": None,
+        "estimated": False,
+        "cache_write_tokens": None,
+        "reasoning_tokens": None,
+    }
 
 
 def test_ollama_tool_calls_and_optional_key(run, configure, model_server, monkeypatch):

@@ -12,7 +12,7 @@ each provider maps them to its wire format.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 from ..core.results import TRANSCRIPT_SEPARATOR, Call, Request, ToolCall, Usage
@@ -91,6 +91,8 @@ def transcript(replies: Sequence[Call], stopped: str | None) -> Call:
         ttft_ms=replies[0].ttft_ms,
         usage=_sum_usage([c.usage for c in replies]),
         cost_usd=None if any(c is None for c in costs) else sum(costs),  # type: ignore[arg-type]
+        price_source=_joined(c.price_source for c in replies),
+        priced_as=_joined(c.priced_as for c in replies),
         attempts=sum(c.attempts for c in replies),
         source="live"
         if all(c.source == "live" for c in replies)
@@ -112,4 +114,11 @@ def _sum_usage(usages: Sequence[Usage]) -> Usage:
         output_tokens=total("output_tokens"),
         cached_input_tokens=total("cached_input_tokens"),
         estimated=any(u.estimated for u in usages),
+        cache_write_tokens=total("cache_write_tokens"),
+        reasoning_tokens=total("reasoning_tokens"),
     )
+
+
+def _joined(values: Iterable[str | None]) -> str | None:
+    """The replies' distinct values, in order ("; "-joined); None when no reply has one."""
+    return "; ".join(dict.fromkeys(v for v in values if v)) or None

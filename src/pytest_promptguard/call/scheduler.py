@@ -14,13 +14,15 @@ import dataclasses
 import random
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 import httpx
 
-from ..config.pricing import Price, cost_usd, lookup
+from ..config.pricetable import load as load_prices
+from ..config.pricetable import table_price
+from ..config.pricing import cost_usd
 from ..core.results import Call, CallError, Request
 from ..providers import Provider, ProviderError, Reply
 from ..providers.base import estimate_tokens, redact
@@ -70,7 +72,6 @@ class _Outcome:
 class _ModelLimits:
     slots: asyncio.Semaphore
     rate: RateLimiter | None
-    price: Price | None = field(default=None)
 
 
 class Scheduler:
@@ -149,6 +150,9 @@ class Scheduler:
 
     def _start(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
+            # Read the price snapshot (~15 ms) before the first call is sent: read later, on the loop's thread and
+            # holding the GIL, it would hold up the timestamps of the calls in flight.
+            load_prices()
             loop = asyncio.new_event_loop()
             # Sync `python` callables run here; sized so they are as concurrent as HTTP calls.
             self._executor = concurrent.futures.ThreadPoolExecutor(
@@ -187,7 +191,7 @@ class Scheduler:
         spec = provider.spec
         if id(provider) not in self._models:
             rate = RateLimiter(spec.rpm, spec.tpm) if (spec.rpm or spec.tpm) else None
-            self._models[id(provider)] = _ModelLimits(asyncio.Semaphore(spec.max_concurrency), rate, spec.price)
+            self._models[id(provider)] = _ModelLimits(asyncio.Semaphore(spec.max_concurrency), rate)
         return self._models[id(provider)]
 
     async def _call(self, provider: Provider, request: Request, sample: int, budgets: tuple[Budget, ...]) -> Call:
@@ -244,9 +248,7 @@ class Scheduler:
                 reply = outcome.reply
                 if booking is not None:
                     RateLimiter.settle(booking, (reply.usage.input_tokens or 0) + (reply.usage.output_tokens or 0))
-                cost = reply.cost_usd
-                if cost is None:
-                    cost = cost_usd(reply.usage, limits.price or lookup(reply.model_served) or lookup(request.model_id))
+                cost, source, priced_as = _cost(reply, request, spec)
                 for budget in budgets:
                     budget.spent_usd += cost or 0.0
                 return Call(
@@ -260,6 +262,8 @@ class Scheduler:
                     ttft_ms=outcome.ttft_ms,
                     usage=reply.usage,
                     cost_usd=cost,
+                    price_source=source,
+                    priced_as=priced_as,
                     attempts=attempts.count,
                 )
             assert outcome.error is not None
@@ -313,6 +317,24 @@ def embedding_request(spec: ModelSpec, text: str) -> Request:
     """The request embedding `text`: its digest (the response cache's key) is a hash of the model and the text."""
     request = spec.request(({"role": "user", "content": text},))
     return dataclasses.replace(request, params={"embedding": True, "max_tokens": 1})  # not the model's chat params
+
+
+def _cost(reply: Reply, request: Request, spec: ModelSpec) -> tuple[float | None, str | None, str | None]:
+    """(USD, what priced it, the price entry matched) of one reply: the cost it reports itself, else its tokens at the
+    model's `price:`, else at the snapshot's price of the served model (else of the model asked) today."""
+    if reply.cost_usd is not None:
+        return reply.cost_usd, "reported with the answer", None
+    price = spec.price or table_price(
+        (reply.model_served, request.model_id),
+        kind=spec.provider,
+        base_url=spec.base_url,
+        hint=spec.price_provider,
+        when=datetime.now(timezone.utc),
+    )
+    cost = cost_usd(reply.usage, price)
+    if cost is None or price is None:
+        return None, None, None
+    return cost, price.source, price.priced_as
 
 
 def _budget_error(budget: Budget) -> CallError:

@@ -13,6 +13,7 @@ from ..core.errors import PromptguardError, display_path
 from ..core.results import Request
 from ..core.validation import suggest, validate
 from ..core.yamlsource import YamlMap, line_of, load_yaml
+from .pricetable import find_provider, provider_ids, source_label
 from .pricing import Price, price_from_spec
 
 CONFIG_NAME = "promptguard.yaml"
@@ -48,7 +49,8 @@ class ModelSpec:
     max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
     rpm: float | None = None
     tpm: float | None = None
-    price: Price | None = None  # overrides the built-in price table
+    price: Price | None = None  # overrides the shipped price snapshot
+    price_provider: str | None = None  # whose prices apply (a provider id of the snapshot), when base_url cannot tell
     stream: bool = False  # ask for the answer as a stream, to time its first token (Call.ttft_ms)
     source: Path | None = None
     line: int | None = None  # of its `callable` when it has one (import errors point there), else of its name
@@ -231,6 +233,7 @@ class Config:
             rpm=raw.get("rpm"),
             tpm=raw.get("tpm"),
             price=self._price(raw, lines.get("price", line)),
+            price_provider=self._price_provider(raw, lines.get("price_provider", line)),
             stream=self._stream(name, raw, lines.get("stream", line)),
             source=self.path,
             line=lines.get("callable", line),
@@ -257,9 +260,27 @@ class Config:
         if "price" not in raw:
             return None
         try:
-            return price_from_spec(raw["price"], source=str(self.path))
+            where = display_path(self.path) + (f":{line}" if line else "") if self.path is not None else "config"
+            return price_from_spec(raw["price"], source=f"price: in {where}")
         except PromptguardError as exc:
             raise exc.located(self.path, line) from None
+
+    def _price_provider(self, raw: dict[str, Any], line: int | None) -> str | None:
+        """The snapshot's id for `price_provider` (an alias the source knows, such as bedrock, becomes its id)."""
+        name = raw.get("price_provider")
+        if name is None:
+            return None
+        found = find_provider(name)
+        if found is None:
+            raise PromptguardError(
+                f"price_provider: no provider '{name}' in the price snapshot ({source_label()})"
+                f"{suggest(name, provider_ids())}",
+                path=self.path,
+                line=line,
+                hint=f"use one of: {', '.join(sorted(provider_ids()))}; or give the model its own price: "
+                "{input_per_mtok, output_per_mtok}",
+            )
+        return found
 
 
 def _extend_pythonpath(data: YamlMap, path: Path) -> None:

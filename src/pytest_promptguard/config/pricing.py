@@ -1,4 +1,5 @@
-"""What a call cost: the dated price table shipped in `data/prices.json`, config overrides, and the arithmetic.
+"""What a call cost: a model's Price (from the shipped snapshot, see pricetable.py, or a config override) and the
+arithmetic.
 
 A cost we cannot compute is None ("unknown"), never 0: a missing price must show up in the summary,
 not pass as free.
@@ -6,103 +7,52 @@ not pass as free.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 from dataclasses import dataclass
-from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from ..core.errors import PromptguardError
 from ..core.results import Usage
 from ..core.validation import suggest
 
-#: Dated snapshots per provider family; group 1 is the family id. Only these suffixes are stripped: any other
-#: suffix after a known id names a different model with its own price (gpt-4o-mini, o3-pro, gemini-2.5-flash-lite,
-#: claude-opus-5-5, gpt-4o-audio-preview), so there is no general prefix match.
-_SNAPSHOTS = (
-    re.compile(r"((?:gpt-|o\d).*)-\d{4}-\d{2}-\d{2}"),  # OpenAI: gpt-4o-mini-2024-07-18
-    re.compile(r"(claude-.*)-\d{8}"),  # Anthropic: claude-haiku-4-5-20251001
-    re.compile(r"(gemini-.*)-\d{3}"),  # Gemini: gemini-2.0-flash-001, a stable version of the same model
-)
-
 _SPEC_FIELDS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 
 
 @dataclass(frozen=True)
-class LongContext:
-    """The rates for prompts longer than `threshold_tokens`; they apply to the whole request."""
+class Tiered:
+    """A rate that rises with the prompt: above `start` prompt tokens (cached included), the whole request pays
+    that tier's rate (the providers' "long context" pricing)."""
 
-    threshold_tokens: int
-    input_per_mtok: float
-    output_per_mtok: float
-    cached_input_per_mtok: float | None = None
+    base: float
+    tiers: tuple[tuple[int, float], ...]  # (start, rate), ascending
+
+    def at(self, prompt_tokens: int) -> float:
+        for start, rate in reversed(self.tiers):
+            if prompt_tokens > start:
+                return rate
+        return self.base
+
+
+Rate = float | Tiered
+
+
+def _at(rate: Rate, prompt_tokens: int) -> float:
+    return rate.at(prompt_tokens) if isinstance(rate, Tiered) else rate
 
 
 @dataclass(frozen=True)
 class Price:
-    """USD per million tokens. A null cached rate bills cached tokens at the input rate (an upper bound)."""
+    """USD per million tokens, and per request. A rate left None bills its tokens at the rate they are part of:
+    cache reads and writes at the input rate, reasoning at the output rate."""
 
-    input_per_mtok: float
-    output_per_mtok: float
-    cached_input_per_mtok: float | None = None
-    long_context: LongContext | None = None
-    source: str = ""
-    confirmed: bool = False
-
-    def tier(self, prompt_tokens: int) -> Price | LongContext:
-        """The rates that apply to a prompt of `prompt_tokens` (cached tokens included)."""
-        if self.long_context is not None and prompt_tokens > self.long_context.threshold_tokens:
-            return self.long_context
-        return self
-
-
-@cache
-def _table() -> dict[str, Any]:
-    return json.loads(files("pytest_promptguard").joinpath("data/prices.json").read_text(encoding="utf-8"))
-
-
-def as_of() -> str:
-    """The date of the shipped price table, to print beside any cost computed from it."""
-    return _table()["as_of"]
-
-
-def _entry_price(entry: dict[str, Any]) -> Price | None:
-    """The entry as a Price; None when its input or output rate is unknown, as no cost can be computed then."""
-    if entry["input_per_mtok"] is None or entry["output_per_mtok"] is None:
-        return None
-    long_context = entry.get("long_context")
-    return Price(
-        input_per_mtok=entry["input_per_mtok"],
-        output_per_mtok=entry["output_per_mtok"],
-        cached_input_per_mtok=entry["cached_input_per_mtok"],
-        long_context=LongContext(**long_context) if long_context else None,
-        source=f"price table {as_of()}: {entry['source']}",
-        confirmed=entry["confirmed"],
-    )
-
-
-def _table_key(model_id: str) -> str | None:
-    """The entry `model_id` maps to: the id itself, else its family once a dated snapshot suffix is gone.
-
-    Case-insensitive, and a provider prefix ("openai/", "models/") is ignored.
-    """
-    models = _table()["models"]
-    key = model_id.strip().lower().rsplit("/", 1)[-1]
-    if key in models:
-        return key
-    for snapshot in _SNAPSHOTS:
-        match = snapshot.fullmatch(key)
-        if match and match.group(1) in models:
-            return match.group(1)
-    return None
-
-
-def lookup(model_id: str | None) -> Price | None:
-    """The shipped price of `model_id`; None when unknown, so that its cost is reported as unknown."""
-    key = _table_key(model_id) if model_id else None
-    return _entry_price(_table()["models"][key]) if key is not None else None
+    input_per_mtok: Rate
+    output_per_mtok: Rate
+    cached_input_per_mtok: Rate | None = None  # cache reads
+    cache_write_per_mtok: Rate | None = None
+    reasoning_per_mtok: Rate | None = None
+    per_request: float = 0.0  # USD per call (Perplexity's request fee)
+    source: str = ""  # what priced it, for the reports: "genai-prices 0.2.3 snapshot 2026-12-03", "price: in ..."
+    priced_as: str | None = None  # the source's entry that matched the model id, "provider:model"; None for `price:`
 
 
 def _spec_rate(raw: dict[str, Any], name: str) -> float | None:
@@ -117,7 +67,7 @@ def _spec_rate(raw: dict[str, Any], name: str) -> float | None:
 
 
 def price_from_spec(raw: dict[str, Any], source: str = "config") -> Price:
-    """The Price a model spec's `price:` mapping gives; it replaces the table's price for that model."""
+    """The Price a model spec's `price:` mapping gives; it replaces the snapshot's price for that model."""
     for name in raw:
         if name not in _SPEC_FIELDS:
             raise PromptguardError(
@@ -129,20 +79,32 @@ def price_from_spec(raw: dict[str, Any], source: str = "config") -> Price:
     if input_rate is None or output_rate is None:
         missing = "input_per_mtok" if input_rate is None else "output_per_mtok"
         raise PromptguardError(f"price: {missing} is missing", hint=f"add {missing}: <USD per 1M tokens>")
-    return Price(input_rate, output_rate, _spec_rate(raw, "cached_input_per_mtok"), source=source, confirmed=True)
+    return Price(input_rate, output_rate, _spec_rate(raw, "cached_input_per_mtok"), source=source)
 
 
 def cost_usd(usage: Usage, price: Price | None) -> float | None:
     """USD for one call; None when the price or the input/output token counts are unknown.
 
-    Every provider reports `input_tokens` as the whole prompt with `cached_input_tokens` a part of it (the
-    Anthropic one adds the cache reads and writes that Anthropic's own `input_tokens` leaves out), so one rule
-    serves all. Cached tokens are billed at the cached rate.
+    Every provider module reports `input_tokens` as the whole prompt, with cache reads (`cached_input_tokens`)
+    and cache writes part of it, and `output_tokens` as the whole answer, with reasoning part of it, so one rule
+    serves all: each part at its own rate, the rest at the input or output rate. Tiered rates follow the whole
+    prompt's size, as genai-prices and the providers bill them.
     """
     if price is None or usage.input_tokens is None or usage.output_tokens is None:
         return None
-    cached = min(usage.cached_input_tokens or 0, usage.input_tokens)
-    rates = price.tier(usage.input_tokens)
-    cached_rate = rates.input_per_mtok if rates.cached_input_per_mtok is None else rates.cached_input_per_mtok
-    uncached = usage.input_tokens - cached
-    return (uncached * rates.input_per_mtok + cached * cached_rate + usage.output_tokens * rates.output_per_mtok) / 1e6
+    prompt = usage.input_tokens
+    read = min(usage.cached_input_tokens or 0, prompt)
+    written = min(usage.cache_write_tokens or 0, prompt - read)
+    reasoning = min(usage.reasoning_tokens or 0, usage.output_tokens)
+    input_rate, output_rate = _at(price.input_per_mtok, prompt), _at(price.output_per_mtok, prompt)
+    read_rate = input_rate if price.cached_input_per_mtok is None else _at(price.cached_input_per_mtok, prompt)
+    write_rate = input_rate if price.cache_write_per_mtok is None else _at(price.cache_write_per_mtok, prompt)
+    reasoning_rate = output_rate if price.reasoning_per_mtok is None else _at(price.reasoning_per_mtok, prompt)
+    tokens = (
+        (prompt - read - written) * input_rate
+        + read * read_rate
+        + written * write_rate
+        + (usage.output_tokens - reasoning) * output_rate
+        + reasoning * reasoning_rate
+    )
+    return tokens / 1e6 + price.per_request

@@ -75,8 +75,10 @@ class ToolCall:
 class Usage:
     input_tokens: int | None = None
     output_tokens: int | None = None
-    cached_input_tokens: int | None = None
+    cached_input_tokens: int | None = None  # cache reads, part of input_tokens
     estimated: bool = False  # True when the server reported no usage and we counted ~4 chars a token
+    cache_write_tokens: int | None = None  # part of input_tokens (Anthropic's cache_creation_input_tokens)
+    reasoning_tokens: int | None = None  # part of output_tokens (thinking)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class Call:
     ttft_ms: float | None = None  # time to the first token (ms, from the attempt's start); None unless streamed
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
+    price_source: str | None = None  # what priced it: "genai-prices 0.2.3 snapshot 2026-12-03", "price: in ..."
+    priced_as: str | None = None  # the price entry its model id matched, "provider:model"
     attempts: int = 1
     source: Source = "live"
     started_at: str = ""

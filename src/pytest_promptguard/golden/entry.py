@@ -195,6 +195,7 @@ class GoldenEntry:
                 ttft_ms=sample.ttft_ms,
                 usage=Usage(input_tokens=sample.tokens_in, output_tokens=sample.tokens_out),
                 cost_usd=sample.cost_usd,
+                price_source=None if sample.cost_usd is None else "as recorded in the golden",
                 source="replay",
                 started_at=self.recorded_at,
                 turns=tuple(

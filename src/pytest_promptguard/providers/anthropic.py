@@ -115,12 +115,15 @@ def _usage(raw: Any, request: Request, text: str) -> Usage:
     # Anthropic's `input_tokens` counts only the tokens after the last cache breakpoint: cache reads and
     # writes are reported apart (per its docs, total input = input_tokens + cache_read_input_tokens
     # + cache_creation_input_tokens). Sum them so input_tokens is the whole prompt, as for every other
-    # provider, with cache reads the cached part of it (pricing.cost_usd relies on this).
-    cache_read = raw.get("cache_read_input_tokens")
+    # provider, with cache reads and writes parts of it (pricing.cost_usd relies on this).
+    cache_read, cache_write = raw.get("cache_read_input_tokens"), raw.get("cache_creation_input_tokens")
+    details = raw.get("output_tokens_details") if isinstance(raw.get("output_tokens_details"), dict) else {}
     return Usage(
-        input_tokens=raw["input_tokens"] + (cache_read or 0) + (raw.get("cache_creation_input_tokens") or 0),
+        input_tokens=raw["input_tokens"] + (cache_read or 0) + (cache_write or 0),
         output_tokens=raw.get("output_tokens"),
         cached_input_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=details.get("thinking_tokens"),  # part of output_tokens
     )
 
 

@@ -170,11 +170,13 @@ def _usage(raw: Any, request: Request, text: str) -> Usage:
     if not isinstance(raw, dict) or raw.get("promptTokenCount") is None:
         return estimated_usage(request.messages, text)
     # promptTokenCount already includes cachedContentTokenCount. Thinking tokens are billed as output but
-    # reported apart from candidatesTokenCount, so they are added to it.
+    # reported apart from candidatesTokenCount, so they are added to it; the prompts of tools the model ran
+    # (toolUsePromptTokenCount) are billed as input, apart from promptTokenCount.
     return Usage(
-        input_tokens=raw["promptTokenCount"],
+        input_tokens=raw["promptTokenCount"] + (raw.get("toolUsePromptTokenCount") or 0),
         output_tokens=(raw.get("candidatesTokenCount") or 0) + (raw.get("thoughtsTokenCount") or 0),
         cached_input_tokens=raw.get("cachedContentTokenCount"),
+        reasoning_tokens=raw.get("thoughtsTokenCount"),
     )
 
 

@@ -131,11 +131,22 @@ def _tool_call(raw: dict[str, Any]) -> ToolCall:
 def _usage(raw: Any, request: Request, text: str) -> Usage:
     if not isinstance(raw, dict) or raw.get("prompt_tokens") is None:
         return estimated_usage(request.messages, text)
-    details = raw.get("prompt_tokens_details") or {}
+    prompt = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
+    completion = raw.get("completion_tokens_details") if isinstance(raw.get("completion_tokens_details"), dict) else {}
+    # Reasoning is billed as output everywhere, but counted apart by some servers: OpenAI's completion_tokens
+    # include completion_tokens_details.reasoning_tokens, xAI's do not (its total_tokens then adds them), and
+    # Perplexity reports a top-level reasoning_tokens beside completion_tokens (as genai-prices reads them).
+    output, apart = raw.get("completion_tokens"), raw.get("reasoning_tokens")
+    reasoning = apart if apart is not None else completion.get("reasoning_tokens")
+    beside = apart is not None or raw.get("total_tokens") == raw["prompt_tokens"] + (output or 0) + (reasoning or 0)
+    if output is not None and reasoning and beside:
+        output += reasoning
     return Usage(
         input_tokens=raw.get("prompt_tokens"),
-        output_tokens=raw.get("completion_tokens"),
-        cached_input_tokens=details.get("cached_tokens") if isinstance(details, dict) else None,
+        output_tokens=output,
+        cached_input_tokens=prompt.get("cached_tokens"),
+        cache_write_tokens=prompt.get("cache_write_tokens"),
+        reasoning_tokens=reasoning or None,
     )
 
 

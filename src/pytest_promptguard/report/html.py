@@ -16,7 +16,7 @@ from .charts import cost_bars, histogram, trend
 from .charts import escaped as _e
 from .markdown import failure_reasons, first_reason, noteworthy
 from .summary import VERDICTS, Figures, RunSummary, timed, verdict_name
-from .terminal import check_costs, cost_text, money, number, percent, verdict_lines
+from .terminal import check_costs, cost_text, money, number, percent, price_line, verdict_lines
 from .upgrade import upgrade_lines
 
 CSS = """
@@ -313,6 +313,8 @@ def html_report(
         f"{t.cases} cases</div>",
         _headline(summary),
     ]
+    if (prices := price_line(summary)) is not None:
+        parts.append(f'<div class="meta">{_e(prices)}</div>')
     if summary.verdicts:
         parts.append(_verdicts(summary, results))
     if failing:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..core.results import CaseResult
 from .summary import Figures, RunSummary, verdict_name
-from .terminal import check_costs, cost_text, money, number, verdict_lines
+from .terminal import check_costs, cost_text, money, number, price_line, verdict_lines
 from .upgrade import upgrade_lines
 
 MAX_FAILURES = 30
@@ -96,6 +96,8 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     ]
     if len(summary.groups) > 1:
         lines.append(_row(summary.totals).replace("| total |", "| **total** |", 1))
+    if (prices := price_line(summary)) is not None:
+        lines += ["", _cell(prices)]
     lines += _verdicts(summary, results)
     failing = [r for r in results if r.outcome in ("failed", "error")]
     if failing:

@@ -183,6 +183,9 @@ class RunSummary:
     goldens: GoldenReport
     warnings: list[str]
     verdicts: VerdictSummary | None = None  # None when no case was judged statistically
+    price_sources: dict[str, int] = field(
+        default_factory=dict
+    )  # answered calls per what priced them (see price_sources)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -195,6 +198,7 @@ class RunSummary:
             "goldens": asdict(self.goldens),
             "warnings": self.warnings,
             "verdicts": asdict(self.verdicts) if self.verdicts else None,
+            "price_sources": self.price_sources,
         }
 
 
@@ -212,7 +216,15 @@ def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None
         goldens=goldens or GoldenReport(),
         warnings=_warnings(results, goldens),
         verdicts=VerdictSummary.of(results),
+        price_sources=price_sources(results),
     )
+
+
+def price_sources(results: Sequence[CaseResult]) -> dict[str, int]:
+    """Answered calls per what priced them ("genai-prices 0.2.3 snapshot 2026-12-03", "price: in promptguard.yaml:7",
+    "unknown"), most calls first, so that every report says where its costs come from and as of when."""
+    counts = Counter(c.price_source or "unknown" for r in results for c in r.calls if c.error is None)
+    return dict(sorted(counts.items(), key=lambda item: (item[0] == "unknown", -item[1], item[0])))
 
 
 def _check_costs(results: Sequence[CaseResult]) -> dict[str, Any]:

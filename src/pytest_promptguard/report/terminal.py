@@ -97,6 +97,14 @@ def check_costs(figures: Figures) -> list[str]:
     return parts
 
 
+def price_line(summary: RunSummary) -> str | None:
+    """`prices: genai-prices 0.2.3 snapshot 2026-12-03 (40 calls); unknown (2 calls)`: what priced the run's calls."""
+    if not summary.price_sources:
+        return None
+    parts = [f"{source} ({count} call{'s' if count != 1 else ''})" for source, count in summary.price_sources.items()]
+    return "prices: " + "; ".join(parts)
+
+
 def percent(share: float) -> str:
     """A share as a percentage without float noise: 0.01 → "1%", 0.001 → "0.1%"."""
     return f"{share * 100:g}%"
@@ -134,6 +142,8 @@ def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
         lines.append(_row(summary.totals))
     for line in verdict_lines(summary.verdicts):
         lines += _wrapped(line)
+    if (prices := price_line(summary)) is not None:
+        lines += _wrapped(prices)
     if check_costs(summary.totals):
         lines += _wrapped(f"checks' own calls (not in the cost above): {'; '.join(check_costs(summary.totals))}")
     if summary.cost_by_tag and any(t.tag != "(untagged)" for t in summary.cost_by_tag):

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
 from ..call.scheduler import DEFAULT_OUTPUT_TOKENS
-from ..config.pricing import cost_usd, lookup
+from ..config.pricetable import table_price
+from ..config.pricing import cost_usd
 from ..core.results import Usage
 from ..providers.base import estimate_tokens
 
@@ -68,7 +70,13 @@ def estimate(items: Sequence[CaseJudge]) -> list[Estimate]:
             or max(DEFAULT_OUTPUT_TOKENS, recorded)
         )
         tokens_out = (recorded, most * replies)
-        price = spec.price or lookup(request.model_id)
+        price = spec.price or table_price(
+            (request.model_id,),
+            kind=spec.provider,
+            base_url=spec.base_url,
+            hint=spec.price_provider,
+            when=datetime.now(timezone.utc),
+        )
         cost = None
         if price is not None:
             cost = (
