@@ -72,8 +72,8 @@ def coverage() -> tuple[int, int, int]:
     from datetime import datetime, timezone
 
     from genai_prices.data_snapshot import get_snapshot
-    from pytest_promptguard.config.pricetable import table_price
 
+    from pytest_promptguard.config.pricetable import table_price
     from tests.test_pricing import USER_IDS
 
     alone = 0
