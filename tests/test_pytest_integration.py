@@ -145,6 +145,12 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
                 "ticket-triage *",
             ]
         )
+        # The README's first command shows the two figures the tool is named for: latency and cost (a replay's
+        # marked as the goldens recorded them).
+        mark = "[*]" if mode == "--promptguard-replay" else ""
+        result.stdout.re_match_lines(
+            [rf"total +19 +19 +0 +0 +0 +\d+{mark} +\d+{mark} +[\d,]+ +[\d,]+ +\$0\.0\d+{mark}$"]
+        )
 
 
 def test_ci_examples_use_real_options(pytester):

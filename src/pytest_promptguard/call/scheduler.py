@@ -24,6 +24,7 @@ from ..config.pricetable import load as load_prices
 from ..config.pricetable import table_price
 from ..config.pricing import cost_usd
 from ..core.results import Call, CallError, Request
+from ..core.wording import usd
 from ..providers import Provider, ProviderError, Reply
 from ..providers.base import estimate_tokens, redact
 from .cache import ResponseCache
@@ -340,7 +341,7 @@ def _cost(reply: Reply, request: Request, spec: ModelSpec) -> tuple[float | None
 def _budget_error(budget: Budget) -> CallError:
     return CallError(
         "budget",
-        f"budget exhausted: ${budget.spent_usd:.4f} spent of ${budget.limit_usd:g} ({budget.label}); no call sent",
+        f"budget exhausted: {usd(budget.spent_usd)} spent of ${budget.limit_usd:g} ({budget.label}); no call sent",
     )
 
 

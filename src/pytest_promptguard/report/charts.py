@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.results import percentile
+from ..core.wording import counted
 from .summary import RunSummary
-from .terminal import money
+from .terminal import tag_cost_text
 
 
 def escaped(value: Any) -> str:
@@ -55,13 +56,15 @@ def cost_bars(summary: RunSummary, width: int = 560) -> str:
     rows = summary.cost_by_tag
     if not rows:
         return "<p>No calls.</p>"
-    top = max(r.cost_usd for r in rows) or 1.0
+    replayed = not any(r.calls for r in rows)  # a replay: the bars show what the goldens recorded
+    spent = [r.recorded_cost_usd if replayed else r.cost_usd for r in rows]
+    top = max(spent) or 1.0
     height = 22 * len(rows) + 8
     bars = []
     for index, row in enumerate(rows):
         y = 4 + index * 22
-        length = (width - 260) * row.cost_usd / top
-        label = f"{money(row.cost_usd, row.unpriced_calls, row.calls)} ({row.calls} calls)"
+        length = (width - 260) * spent[index] / top
+        label = f"{tag_cost_text(row)} ({counted(row.calls or row.recorded_calls, 'call')})"
         bars.append(
             f'<text x="0" y="{y + 14}">{_e(row.tag)}</text>'
             f'<rect x="120" y="{y}" width="{length:.1f}" height="16" fill="#8250df"><title>{_e(label)}</title></rect>'
