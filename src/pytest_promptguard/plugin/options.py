@@ -3,6 +3,7 @@ stash key under which every part of the plugin finds the run of this process."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 
 import pytest
@@ -62,6 +63,23 @@ def run_options(config: pytest.Config) -> RunOptions:
         latency_tolerance=option("promptguard_latency_tolerance"),
         dry_run=option("promptguard_dry_run"),
     )
+
+
+def outage_exit_code(config: pytest.Config) -> int | None:
+    """The exit status of a run that could not measure (report/outage.py): the option's, else the ini's, else None
+    (such a run fails as any other)."""
+    from . import outage_exit_code as parse
+
+    code = config.getoption("promptguard_outage_exit_code")
+    if code is not None:
+        return code
+    written = str(config.getini("promptguard_outage_exit_code")).strip()
+    if not written:
+        return None
+    try:
+        return parse(written)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"promptguard_outage_exit_code = {written} in the ini file: {exc}") from None
 
 
 def report_writer(config: pytest.Config, options: RunOptions) -> ReportWriter:

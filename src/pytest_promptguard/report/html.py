@@ -327,6 +327,8 @@ def html_report(
         f"{t.cases} cases</div>",
         _headline(summary),
     ]
+    if summary.outage is not None:
+        parts.append(f'<p class="reason">{_e(summary.outage.line())}</p>')
     for line in (recorded_line(summary), price_line(summary)):
         if line is not None:
             parts.append(f'<div class="meta">{_e(line)}</div>')

@@ -96,6 +96,8 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     ]
     if len(summary.groups) > 1:
         lines.append(_row(summary.totals).replace("| total |", "| **total** |", 1))
+    if summary.outage is not None:
+        lines += ["", f"**{_cell(summary.outage.line())}**"]
     if (recorded := recorded_line(summary)) is not None:
         lines += ["", _cell(recorded).replace("*", "\\*")]
     if (prices := price_line(summary)) is not None:

@@ -14,6 +14,7 @@ from statistics import fmean
 from typing import Any
 
 from ..core.results import VERDICTS, Call, CaseResult, GoldenReport, percentile
+from .outage import Outage, outage_of
 from .upgrade import UpgradeReport, upgrade_reports
 
 SLOWEST = 5
@@ -212,6 +213,7 @@ class RunSummary:
     price_sources: dict[str, int] = field(
         default_factory=dict
     )  # answered calls per what priced them (see price_sources)
+    outage: Outage | None = None  # the run's only failures are provider errors that may pass (see outage.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -225,6 +227,7 @@ class RunSummary:
             "warnings": self.warnings,
             "verdicts": asdict(self.verdicts) if self.verdicts else None,
             "price_sources": self.price_sources,
+            "outage": asdict(self.outage) if self.outage else None,
         }
 
 
@@ -243,6 +246,7 @@ def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None
         warnings=_warnings(results, goldens),
         verdicts=VerdictSummary.of(results),
         price_sources=price_sources(results),
+        outage=outage_of(results),
     )
 
 

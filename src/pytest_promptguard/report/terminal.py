@@ -170,11 +170,13 @@ def _wrapped(text: str) -> list[str]:
 def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
     """The section's lines; `quiet` (pytest -q) keeps only the totals line."""
     if quiet:
-        return _wrapped(totals_line(summary))
+        return _wrapped(totals_line(summary)) + (_wrapped(summary.outage.line()) if summary.outage else [])
     header = " ".join(name.ljust(w) if name in ("suite", "model") else name.rjust(w) for name, w in COLUMNS)
     lines = [header] + [_row(group) for group in summary.groups]
     if len(summary.groups) > 1:
         lines.append(_row(summary.totals))
+    if summary.outage is not None:
+        lines += _wrapped(summary.outage.line())
     if (recorded := recorded_line(summary)) is not None:
         lines += _wrapped(recorded)
     for line in verdict_lines(summary.verdicts):
