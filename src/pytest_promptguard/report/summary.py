@@ -291,7 +291,7 @@ def _self_graded(results: Sequence[CaseResult]) -> list[str]:
 
 def _retries(call: Call) -> int:
     """Attempts beyond the first; a conversation's attempts are its replies' (one each when none was retried)."""
-    return sum(t.attempts - 1 for t in call.turns) if call.turns else call.attempts - 1
+    return sum(map(_retries, call.turns)) if call.turns else max(0, call.attempts - 1)  # 0 attempts: none was sent
 
 
 def _round(value: float | None) -> float | None:
