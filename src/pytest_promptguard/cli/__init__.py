@@ -1,5 +1,6 @@
 """`python -m pytest_promptguard COMMAND`: the commands that run outside pytest.
 
+python -m pytest_promptguard init [FOLDER]
 python -m pytest_promptguard schemas FOLDER
 python -m pytest_promptguard merge REPORT.json ... [--report OUT.json] [--html OUT.html] [--md OUT.md]
     [--history H.jsonl]
@@ -13,10 +14,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 USAGE = """\
-usage: python -m pytest_promptguard schemas FOLDER   (writes the editor JSON Schemas there)
+usage: python -m pytest_promptguard init [FOLDER]    (writes promptguard.yaml, a starter suite and a CI workflow)
+       python -m pytest_promptguard schemas FOLDER   (writes the editor JSON Schemas there)
        python -m pytest_promptguard merge REPORT.json [REPORT.json ...] [--report OUT.json] [--html OUT.html]
                                           [--md OUT.md] [--history HISTORY.jsonl]
        (merges the JSON reports of --promptguard-shard runs into one run's reports)"""
+
+
+def init(argv: list[str]) -> int:
+    from .init import main
+
+    return main(argv)
 
 
 def schemas(argv: list[str]) -> int:
@@ -75,7 +83,7 @@ def merge(argv: list[str]) -> int:
     return 1 if writer.errors else 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"schemas": schemas, "merge": merge}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"init": init, "schemas": schemas, "merge": merge}
 
 
 def main(argv: list[str]) -> int:
