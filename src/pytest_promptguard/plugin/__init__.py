@@ -7,11 +7,12 @@ nothing else is imported (see `hooks.py`; the fixture imports `fixture.py` only 
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..run.options import outage_exit_code
 
 DEFAULT_CONCURRENCY = 32
 DEFAULT_CACHE_TTL_S = 7 * 24 * 3600.0
@@ -153,19 +154,6 @@ def _positive_int(text: str) -> int:
 
 def _repeat(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
-
-
-def outage_exit_code(text: str) -> int:
-    """An exit status of 6-255: pytest's own are 0-5, and a status above 255 does not reach the shell."""
-    try:
-        code = int(text)
-    except ValueError:
-        code = -1
-    if not 6 <= code <= 255:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is no exit status of 6-255 (pytest's own are 0-5); 75 (EX_TEMPFAIL) means 'try again later'"
-        )
-    return code
 
 
 def _candidate(text: str) -> tuple[str, str]:

@@ -10,6 +10,7 @@ import pytest
 
 from ..report.writer import ReportWriter
 from ..run.options import RunOptions
+from ..run.options import outage_exit_code as parse_outage_exit_code
 from ..run.session import Run
 
 RUN = pytest.StashKey[Run]()  # on the config: the run of this process
@@ -68,8 +69,6 @@ def run_options(config: pytest.Config) -> RunOptions:
 def outage_exit_code(config: pytest.Config) -> int | None:
     """The exit status of a run that could not measure (report/outage.py): the option's, else the ini's, else None
     (such a run fails as any other)."""
-    from . import outage_exit_code as parse
-
     code = config.getoption("promptguard_outage_exit_code")
     if code is not None:
         return code
@@ -77,7 +76,7 @@ def outage_exit_code(config: pytest.Config) -> int | None:
     if not written:
         return None
     try:
-        return parse(written)
+        return parse_outage_exit_code(written)
     except argparse.ArgumentTypeError as exc:
         raise pytest.UsageError(f"promptguard_outage_exit_code = {written} in the ini file: {exc}") from None
 
