@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 USAGE = """\
-usage: python -m pytest_promptguard init [FOLDER]    (writes promptguard.yaml, a starter suite and a CI workflow)
-       python -m pytest_promptguard schemas FOLDER   (writes the editor JSON Schemas there)
+usage: python -m pytest_promptguard schemas FOLDER   (writes the editor JSON Schemas there)
+       python -m pytest_promptguard init [FOLDER]    (writes promptguard.yaml, a starter suite and a CI workflow)
        python -m pytest_promptguard merge REPORT.json [REPORT.json ...] [--report OUT.json] [--html OUT.html]
                                           [--md OUT.md] [--history HISTORY.jsonl]
        (merges the JSON reports of --promptguard-shard runs into one run's reports)"""

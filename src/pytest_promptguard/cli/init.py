@@ -88,7 +88,8 @@ def init(folder: Path, environ: Mapping[str, str], probe: bool = True) -> list[s
     if not found:
         lines += [
             "found no API key (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY or GOOGLE_API_KEY) and no Ollama "
-            f"at {ollama_url(environ)}: the suite runs against '{OFFLINE}', a stand-in in {SUITES}/starter_app.py",
+            f"at {ollama_url(environ)}:",
+            f"  the suite runs against '{OFFLINE}', a stand-in for your application in {SUITES}/starter_app.py",
             "to add a real provider, put it under 'models' in promptguard.yaml and in default_models, e.g.",
             "    openai: {provider: openai, model: gpt-4o-mini, api_key_env: OPENAI_API_KEY}",
             "  and export OPENAI_API_KEY (the key stays in the environment: promptguard never writes it)",

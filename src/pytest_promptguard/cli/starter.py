@@ -116,7 +116,7 @@ def workflow_text(found: list[Provider]) -> str:
     if hosted:
         head += (
             "# Nightly, the hosted models are called live; exit status 75 means they could not be measured (an\n"
-            "# outage: run again), any other failure is a real one (a failed check, a drift).\n"
+            "# outage: tried again), any other failure is a real one (a failed check, a drift).\n"
         )
     else:
         head += "# With a hosted model in promptguard.yaml, add a nightly live run (see pytest-promptguard's ci.md).\n"
@@ -131,13 +131,19 @@ def workflow_text(found: list[Provider]) -> str:
         local = [p.name for p in found if not p.api_key_env]  # a local server (Ollama) is not on the CI runner
         select = f' -k "{" and ".join(f"not {name}" for name in local)}"' if local else ""
         steps += (
-            "      - name: Call the models\n"
+            "      - name: Call the models (an outage, exit 75, is tried again 20 minutes later)\n"
             "        if: github.event_name != 'pull_request'\n"
+            "        uses: nick-fields/retry@v3\n"
             "        env:\n"
             + "".join(f"          {key}: ${{{{ secrets.{key} }}}}\n" for key in sorted({p.api_key_env for p in hosted}))
-            + "        run: >\n"
-            f"          pytest --promptguard {SUITES}{select} --promptguard-outage-exit-code 75\n"
-            "          --promptguard-html promptguard.html\n"
+            + "        with:\n"
+            "          max_attempts: 3\n"
+            "          retry_on_exit_code: 75  # any other failure (a failed check, a drift) ends the step at once\n"
+            "          retry_wait_seconds: 1200\n"
+            "          timeout_minutes: 60\n"
+            "          command: >\n"
+            f"            pytest --promptguard {SUITES}{select} --promptguard-outage-exit-code 75\n"
+            "            --promptguard-html promptguard.html\n"
         )
     return (
         head + "name: promptguard\non:\n" + trigger + "jobs:\n  prompts:\n    runs-on: ubuntu-latest\n    steps:\n"
