@@ -40,6 +40,7 @@ def schemas(argv: list[str]) -> int:
 
 def merge(argv: list[str]) -> int:
     """Merge shard reports and write the reports asked for with the run's own writers; print the summary."""
+    from ..core.wording import counted
     from ..report.summary import summarize
     from ..report.terminal import summary_lines
     from ..report.writer import ReportWriter
@@ -74,7 +75,7 @@ def merge(argv: list[str]) -> int:
     )
     writer.finish(summary, run.results, run.info)
     for line in [
-        f"merged {len(args.reports)} report(s): {len(run.results)} cases",
+        f"merged {len(args.reports)} report(s): {counted(len(run.results), 'case')}",
         *run.notes,
         *summary_lines(summary),
         *writer.lines(),

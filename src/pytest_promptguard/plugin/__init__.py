@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 
-from ..run.options import outage_exit_code
-
 DEFAULT_CONCURRENCY = 32
 DEFAULT_CACHE_TTL_S = 7 * 24 * 3600.0
 
@@ -104,7 +102,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--promptguard-outage-exit-code",
         metavar="N",
-        type=outage_exit_code,
+        type=_outage_exit_code,
         help="exit with status N (e.g. 75, EX_TEMPFAIL) when the only failures are provider errors that may pass "
         "(timeouts, lost connections, HTTP 5xx/408/409/429): an outage to retry, not a drift to page for "
         "(ini: promptguard_outage_exit_code)",
@@ -154,6 +152,12 @@ def _positive_int(text: str) -> int:
 
 def _repeat(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
+
+
+def _outage_exit_code(text: str) -> int:
+    from ..run.options import outage_exit_code  # only when the option is given: nothing is imported otherwise
+
+    return outage_exit_code(text)
 
 
 def _candidate(text: str) -> tuple[str, str]:

@@ -37,12 +37,12 @@ def histogram(latencies: Sequence[float], width: int = 560, height: int = 160, b
         start = low + index * step
         bars.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width - 2:.1f}" height="{bar_height:.1f}" fill="#0969da">'
-            f"<title>{start:,.0f}–{start + step:,.0f} ms: {count} calls</title></rect>"
+            f"<title>{start:,.0f}–{start + step:,.0f} ms: {counted(count, 'call')}</title></rect>"
         )
     labels = (
         f'<text x="30" y="{height - 5}">{low:,.0f} ms</text>'
         f'<text x="{width - 10}" y="{height - 5}" text-anchor="end">{high:,.0f} ms</text>'
-        f'<text x="2" y="14">{top} calls</text>'
+        f'<text x="2" y="14">{counted(top, "call")}</text>'
     )
     title = (
         f"latency of {len(latencies)} live calls, p50 {percentile(latencies, 50):,.0f} ms, "

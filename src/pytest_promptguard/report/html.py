@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.results import CaseResult, percentile
+from ..core.wording import counted
 from .charts import cost_bars, histogram, trend
 from .charts import escaped as _e
 from .markdown import failure_reasons, first_reason, noteworthy
@@ -324,7 +325,7 @@ def html_report(
         f"<title>promptguard: {_e(status)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>promptguard report: {_e(status)}</h1>",
         f'<div class="meta">{_e(created_at)}{" · commit " + _e(git_commit[:12]) if git_commit else ""} · '
-        f"{t.cases} cases</div>",
+        f"{counted(t.cases, 'case')}</div>",
         _headline(summary),
     ]
     if summary.outage is not None:

@@ -109,7 +109,7 @@ def totals_line(summary: RunSummary) -> str:
         f"tokens {t.tokens_in:,} in, {t.tokens_out:,} out; cost {cost_text(t)}"
     )
     return (
-        f"promptguard: {t.cases} cases, {t.passed} passed{', ' + counts if counts else ''}; {figures}"
+        f"promptguard: {counted(t.cases, 'case')}, {t.passed} passed{', ' + counts if counts else ''}; {figures}"
         + "".join(f"; {part}" for part in check_costs(t))
         + (f" ({RECORDED} as the goldens recorded them)" if RECORDED in figures else "")
     )
