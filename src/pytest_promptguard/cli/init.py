@@ -9,8 +9,10 @@ existing one is kept, and said to be. It ends with the next three commands to ty
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -35,13 +37,13 @@ def ollama_url(environ: Mapping[str, str]) -> str:
 
 
 def probe_ollama(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> list[str] | None:
-    """The models an Ollama at `url` has pulled (`GET /api/tags`), or None when nothing answers as Ollama does."""
-    import httpx
-
+    """The models an Ollama at `url` has pulled (`GET /api/tags`), or None when nothing answers as Ollama does.
+    Asked directly, never through a proxy of the environment: the question is about this machine."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        response = httpx.get(f"{url}/api/tags", timeout=timeout_s)
-        models = response.json().get("models") if response.status_code == 200 else None
-    except (httpx.HTTPError, ValueError, AttributeError):
+        with opener.open(f"{url}/api/tags", timeout=timeout_s) as response:
+            models = json.loads(response.read(1 << 20)).get("models")
+    except (OSError, ValueError, AttributeError):  # refused, timed out, not HTTP, not JSON, not an object
         return None
     if not isinstance(models, list):
         return None
