@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pytest_promptguard.cli.init import init, probe_ollama
+from pytest_promptguard.cli.init import init, ollama_url, probe_ollama
 from pytest_promptguard.config.loader import Config
 
 KEYS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
@@ -179,6 +179,19 @@ def test_an_ollama_without_a_model_is_found_with_the_model_to_pull(tmp_path: Pat
         f"found: Ollama answers at {server.url} (no model pulled yet: ollama pull llama3.2) "
         "→ model 'ollama' (ollama, llama3.2)"
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("", "http://127.0.0.1:11434"),
+        ("0.0.0.0", "http://0.0.0.0:11434"),
+        ("gpu-box:8080", "http://gpu-box:8080"),
+        ("https://ollama.example/", "https://ollama.example:11434"),
+    ],
+)
+def test_ollama_is_looked_for_where_ollama_host_says(host: str, url: str) -> None:
+    assert ollama_url({"OLLAMA_HOST": host}) == url
 
 
 def test_the_probe_gives_up_quickly_on_a_server_that_never_answers() -> None:

@@ -15,10 +15,12 @@ import sys
 import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .starter import APP, OFFLINE, SUITE, SUITES, Provider, config_text, workflow_text
 
-OLLAMA = "http://127.0.0.1:11434"
+OLLAMA_PORT = 11434
+OLLAMA = f"http://127.0.0.1:{OLLAMA_PORT}"
 PROBE_TIMEOUT_S = 0.5  # an Ollama on this machine answers in milliseconds; nothing listening answers at once
 HOSTED = (  # (environment variables, in order of preference; the model's name, provider and model id)
     (("OPENAI_API_KEY",), "openai", "openai", "gpt-4o-mini"),
@@ -33,7 +35,12 @@ def ollama_url(environ: Mapping[str, str]) -> str:
     host = environ.get("OLLAMA_HOST", "").strip().rstrip("/")
     if not host:
         return OLLAMA
-    return host if "://" in host else f"http://{host}"
+    url = host if "://" in host else f"http://{host}"
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        return url  # the probe finds nothing there, and says where it looked
+    return url if port is not None else f"{url}:{OLLAMA_PORT}"  # Ollama's own default, as it reads OLLAMA_HOST
 
 
 def probe_ollama(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> list[str] | None:
