@@ -26,9 +26,11 @@ from ..config.pricing import cost_usd
 from ..core.results import Call, CallError, Request
 from ..providers import Provider, ProviderError, Reply
 from ..providers.base import estimate_tokens, redact
+from ..providers.timing import TIMING, Timing
 from .cache import ResponseCache
 from .conversation import converse
 from .limits import RateLimiter
+from .transport import client
 
 if TYPE_CHECKING:
     from ..config.loader import ModelSpec
@@ -81,7 +83,7 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
         self._slots: asyncio.Semaphore | None = None
         self._models: dict[int, _ModelLimits] = {}
         self._submitted: dict[str, list[concurrent.futures.Future[Call]]] = {}
@@ -169,23 +171,23 @@ class Scheduler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for client in self._clients.values():
-            await client.aclose()
+        for http in self._clients.values():
+            await http.aclose()
         self._clients.clear()
         if self._executor is not None:
             # A timed-out sync callable may still run; never wait for it.
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _client(self, provider: Provider) -> httpx.AsyncClient | None:
-        base_url = provider.spec.base_url
-        if provider.endpoint is None or base_url is None:
+        """The client of the provider's base_url and transport, made once: its pool holds as many connections as
+        calls may be in flight."""
+        spec = provider.spec
+        if provider.endpoint is None or spec.base_url is None:
             return None
-        if base_url not in self._clients:
-            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            # No httpx timeouts (its default is 5 s between bytes): each attempt is bounded, whole, by timeout_s.
-            # Redirects are not followed: the provider reports them (see providers.base.redirect_error).
-            self._clients[base_url] = httpx.AsyncClient(limits=limits, timeout=None, follow_redirects=False)
-        return self._clients[base_url]
+        key = (spec.base_url, spec.transport)
+        if key not in self._clients:
+            self._clients[key] = client(spec.transport, self.concurrency)
+        return self._clients[key]
 
     def _limits(self, provider: Provider) -> _ModelLimits:
         spec = provider.spec
@@ -274,8 +276,12 @@ class Scheduler:
             await asyncio.sleep(_backoff_s(attempts.count, outcome.retry_after_s, spec.max_backoff_s))
 
     async def _attempt(self, provider: Provider, request: Request) -> _Outcome:
-        """One request, timed, bounded by `timeout_s`; every failure becomes an error saying whether to retry."""
+        """One request, timed, bounded by `timeout_s`; every failure becomes an error saying whether to retry.
+        The transport stamps when the request left and its answer arrived (providers/timing.py): the latency is
+        between those, not around our own work; a call without stamps (a `python` callable) is timed here."""
         where, timeout_s = _where(provider), provider.spec.timeout_s
+        timing = Timing()
+        TIMING.set(timing)  # this task's context: seen by the transport and the stream reader of this attempt
         start = time.perf_counter()
         reply, error, retryable, retry_after_s = None, None, True, None
         try:
@@ -291,7 +297,10 @@ class Scheduler:
                 "internal", f"calling {where} raised {type(exc).__name__}: {exc} (a promptguard bug: please report it)"
             )
             retryable = False
-        latency_ms = round((time.perf_counter() - start) * 1000, 2)
+        end = time.perf_counter()
+        if reply is not None and timing.sent_at is not None and timing.received_at is not None:
+            start, end = timing.sent_at, timing.received_at
+        latency_ms = round((end - start) * 1000, 2)
         first_token_at = reply.first_token_at if reply is not None else None
         ttft_ms = round((first_token_at - start) * 1000, 2) if first_token_at is not None else None
         return _Outcome(reply, error, retryable, retry_after_s, latency_ms, ttft_ms)

@@ -27,6 +27,7 @@ class Reply:
     usage: Usage = Usage()
     cost_usd: float | None = None  # a cost the provider reports itself (a `python` callable may)
     first_token_at: float | None = None  # time.perf_counter() when a streamed answer's first content arrived
+    # (the transport's stamp: providers/timing.py)
 
 
 class ProviderError(Exception):

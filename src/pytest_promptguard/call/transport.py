@@ -1,0 +1,157 @@
+"""The transports under the providers' httpx clients: aiohttp's connections (the default) or httpx's own.
+
+httpx stays the providers' API; what carries its requests is chosen per model (`transport:` in promptguard.yaml).
+aiohttp is the default because it costs far less CPU a request (benchmarks/bench_transport.py; docs/speed.md), and
+because its sockets can be ours (wiresocket.py), so latency is stamped where the bytes cross. Both transports
+behave alike for the scheduler: no timeouts of their own (asyncio bounds each attempt whole), redirects not
+followed, bodies decoded by httpx (a lying Content-Encoding is httpx.DecodingError), failures as httpx errors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import httpx
+from yarl import URL
+
+from ..providers.timing import TIMING
+from .wiresocket import timed_socket
+
+AIOHTTP, HTTPX = "aiohttp", "httpx"
+TRANSPORTS = (AIOHTTP, HTTPX)
+
+
+def client(transport: str, connections: int) -> httpx.AsyncClient:
+    """The client of one base_url: at most `connections` open, kept alive between calls."""
+    inner = (
+        AiohttpTransport(connections)
+        if transport == AIOHTTP
+        else TimedHTTPTransport(limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
+    )
+    # No httpx timeouts (its default is 5 s between bytes): each attempt is bounded, whole, by timeout_s.
+    # Redirects are not followed: the provider reports them (see providers.http.redirect_error).
+    return httpx.AsyncClient(transport=inner, timeout=None, follow_redirects=False)
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx requests sent by an aiohttp session: its pool, its HTTP parser, our sockets."""
+
+    def __init__(self, connections: int) -> None:
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self.connections, socket_factory=timed_socket)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
+            auto_decompress=False,  # httpx decodes
+        )
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._session or self._open()
+        url = request.url
+        if url.userinfo:  # httpx has made them an Authorization header already, as it does for its own transport
+            url = url.copy_with(username=None, password=None)
+        try:
+            response = await session.request(
+                request.method,
+                URL(str(url), encoded=True),
+                headers=request.headers.multi_items(),
+                data=request.content or None,
+                allow_redirects=False,
+            )
+        except aiohttp.ClientError as exc:
+            raise _httpx_error(exc) from exc
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=_Body(response),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (response.reason or "").encode()},
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _Body(httpx.AsyncByteStream):
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for data in self.response.content.iter_any():
+                yield data
+        except aiohttp.ClientPayloadError as exc:
+            timing = TIMING.get()
+            if timing is not None and timing.broken_by is not None:  # a reset, not a server that stopped short
+                raise httpx.ReadError(str(timing.broken_by)) from exc
+            raise _httpx_error(exc) from exc
+        except aiohttp.ClientError as exc:
+            raise _httpx_error(exc) from exc
+
+    async def aclose(self) -> None:
+        # A body read whole frees its connection for the next call; one left unread (refused as too large, or
+        # a call cancelled) closes it rather than draining it.
+        if self.response.content.is_eof():
+            self.response.release()
+        else:
+            self.response.close()
+
+
+def _httpx_error(exc: aiohttp.ClientError) -> httpx.TransportError:
+    """aiohttp's error as the httpx error that says the same, in the words httpx (h11) uses for it."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(exc.os_error or exc))
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return httpx.RemoteProtocolError(
+            f"peer closed connection without sending complete message body ({_said(exc.__cause__ or exc)})"
+        )
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    if isinstance(exc, aiohttp.ClientOSError):
+        return httpx.ReadError(str(exc))
+    if isinstance(exc, aiohttp.ClientResponseError):  # an answer that breaks HTTP: a bad status line or head
+        return httpx.RemoteProtocolError(_said(exc.__cause__ or exc))
+    return httpx.TransportError(f"{type(exc).__name__}: {exc}")
+
+
+def _said(exc: BaseException) -> str:
+    """An aiohttp parser error's message on one line, without the caret it draws under the bad byte."""
+    message = getattr(exc, "message", None) or str(exc)
+    return " ".join(word for word in str(message).split() if word != "^")
+
+
+class TimedHTTPTransport(httpx.AsyncHTTPTransport):
+    """httpx's own transport, stamping a call's Timing as closely as it allows: before the request is handed to
+    it (a connection it opens is included), and as each piece of the body is read."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timing = TIMING.get()
+        if timing is None:
+            return await super().handle_async_request(request)
+        timing.sent_at = time.perf_counter()
+        response = await super().handle_async_request(request)
+        timing.received_at = time.perf_counter()
+        response.stream = _StampedBody(response.stream)  # type: ignore[arg-type]
+        return response
+
+
+class _StampedBody(httpx.AsyncByteStream):
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self.stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        timing = TIMING.get()
+        async for data in self.stream:
+            if timing is not None:
+                timing.received_at = time.perf_counter()
+            yield data
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
