@@ -6,7 +6,8 @@ all threads) is divided by the requests sent. The ways:
 
 - httpx:           httpx.AsyncClient with its default transport (httpcore)
 - httpx-aiohttp:   httpx.AsyncClient over the `httpx-aiohttp` package's AiohttpTransport
-- promptguard:     httpx.AsyncClient over promptguard's own aiohttp transport (call/transport.py)
+- promptguard:     what the scheduler uses: an httpx client that hands requests straight to promptguard's own aiohttp
+                   transport (call/transport.py)
 - aiohttp:         aiohttp.ClientSession alone (the floor: what an httpx front costs on top)
 
     python benchmarks/bench_transport.py                  # 3000 requests, C=16 and C=64, median of 5 rounds
@@ -29,7 +30,7 @@ import httpx
 
 sys.path[:0] = [str(Path(__file__).parents[1]), str(Path(__file__).parents[1] / "src")]
 
-from pytest_promptguard.call.transport import AiohttpTransport  # noqa: E402
+from pytest_promptguard.call.transport import client  # noqa: E402
 from tests.timed_server import TimedServer  # noqa: E402
 
 BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "question 1"}], "temperature": 0}
@@ -40,14 +41,12 @@ def limits(concurrency: int) -> httpx.Limits:
     return httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
 
 
-def httpx_way(url: str, concurrency: int, transport: httpx.AsyncBaseTransport | None):
-    client = httpx.AsyncClient(limits=limits(concurrency), timeout=None, transport=transport)
-
+def httpx_way(url: str, http: httpx.AsyncClient):
     async def send() -> dict:
-        async with client.stream("POST", url, json=BODY) as response:
+        async with http.stream("POST", url, json=BODY) as response:
             return json.loads(await response.aread())
 
-    return send, client.aclose
+    return send, http.aclose
 
 
 def aiohttp_way(url: str, concurrency: int):
@@ -62,13 +61,14 @@ def aiohttp_way(url: str, concurrency: int):
 
 def make(way: str, url: str, concurrency: int):
     if way == "httpx":
-        return httpx_way(url, concurrency, None)
+        return httpx_way(url, httpx.AsyncClient(limits=limits(concurrency), timeout=None))
     if way == "httpx-aiohttp":
         import httpx_aiohttp
 
-        return httpx_way(url, concurrency, httpx_aiohttp.AiohttpTransport(limits=limits(concurrency)))
+        transport = httpx_aiohttp.AiohttpTransport(limits=limits(concurrency))
+        return httpx_way(url, httpx.AsyncClient(transport=transport, timeout=None))
     if way == "promptguard":
-        return httpx_way(url, concurrency, AiohttpTransport(concurrency))
+        return httpx_way(url, client("aiohttp", url, concurrency))
     return aiohttp_way(url, concurrency)
 
 

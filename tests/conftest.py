@@ -22,7 +22,7 @@ def _import_lazy_http_modules() -> None:
 
     async def request() -> None:
         for transport in TRANSPORTS:
-            async with client(transport, 1) as http:
+            async with client(transport, "http://127.0.0.1:9", 1) as http:
                 try:
                     await http.get("http://127.0.0.1:9/")
                 except httpx.HTTPError:

@@ -3,11 +3,16 @@ its own time: how long it held each request, from the request fully read to the 
 
 It runs apart from the client so that the client's work (its interpreter lock above all) cannot delay it, and it
 is an asyncio protocol that parses only what it must (the head's Content-Length, `"stream":true` in the body), so
-a thousand calls a second cost it a few percent of a core. Every answer says the server's own figures twice: in
+a thousand calls a second cost it a few percent of a core. "Read" is when the request's last bytes arrived, as the
+kernel stamped them (SO_TIMESTAMPNS, on Linux; elsewhere when the server read them): a server that is slow to get
+to a request, because the machine is busy, holds it longer, and that is the server's time, not the client's
+measurement error. Every answer says the server's own figures twice: in
 the `x-server-time-ms` header and at the end of its text (`server_ms=12.345`; streamed: `server_ttft_ms=… server_ms=…`),
 where a call record keeps them, so a benchmark or a test can subtract them from the latency the client recorded.
 
     python tests/timed_server.py --latency 0.05 --ttft 0.01     # prints `port N`, serves until stdin closes
+
+It prints `first <time.time()>` when it reads its first request (start-up to the first call, measured).
 
 Non-streamed answers come `--latency` seconds after the request; streamed ones send a role chunk and the first
 content after `--ttft`, the rest (more content, the finish reason, the usage, `[DONE]`) at `--latency`.
@@ -19,6 +24,7 @@ import argparse
 import asyncio
 import json
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -26,6 +32,35 @@ from pathlib import Path
 from typing import Any
 
 HEAD_END = b"\r\n\r\n"
+SO_TIMESTAMPNS = 35 if sys.platform == "linux" else None  # asm-generic's value (x86, arm)
+TIMESPEC = struct.Struct("@ll")
+
+
+class ArrivalSocket(socket.socket):
+    """A socket that notes when the bytes it reads arrived; as a listening socket, its connections are ArrivalSockets
+    (asyncio accepts and reads through the very objects it is given)."""
+
+    arrived = 0.0  # time.perf_counter() of the last bytes read
+    accepted: dict[int, ArrivalSocket] = {}  # by file descriptor, for the protocols to find theirs
+
+    def accept(self) -> tuple[ArrivalSocket, Any]:
+        fd, address = self._accept()  # type: ignore[attr-defined]
+        connection = ArrivalSocket(self.family, self.type, self.proto, fileno=fd)
+        ArrivalSocket.accepted[fd] = connection
+        return connection, address
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        if SO_TIMESTAMPNS is None:
+            data = super().recv(size, flags)
+            self.arrived = time.perf_counter()
+            return data
+        data, ancillary, _, _ = self.recvmsg(size, socket.CMSG_SPACE(TIMESPEC.size), flags)
+        self.arrived = time.perf_counter()
+        for level, kind, stamp in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                seconds, nanoseconds = TIMESPEC.unpack_from(stamp)
+                self.arrived -= max(0, time.time_ns() - seconds * 1_000_000_000 - nanoseconds) / 1e9
+        return data
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
@@ -66,10 +101,13 @@ class Exchange(asyncio.Protocol):
 
     latency_s = 0.0
     ttft_s = 0.0
+    first = True  # the first request of the server's life is announced on stdout (start-up benchmarks)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport: asyncio.Transport = transport  # type: ignore[assignment]
-        transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = ArrivalSocket.accepted.pop(sock.fileno())
         self.buffer = b""
 
     def data_received(self, data: bytes) -> None:
@@ -81,9 +119,12 @@ class Exchange(asyncio.Protocol):
             if len(self.buffer) < end + 4 + length:
                 return
             body, self.buffer = self.buffer[end + 4 : end + 4 + length], self.buffer[end + 4 + length :]
-            self.handle(body, time.perf_counter())
+            self.handle(body, self.sock.arrived)
 
     def handle(self, body: bytes, read_at: float) -> None:
+        if Exchange.first:
+            Exchange.first = False
+            print(f"first {time.time()}", flush=True)
         loop = asyncio.get_running_loop()
         if b'"stream":true' in body or b'"stream": true' in body:
             loop.call_later(self.ttft_s, self.first_events, read_at)
@@ -121,9 +162,14 @@ class Exchange(asyncio.Protocol):
 async def serve(latency_s: float, ttft_s: float) -> None:
     Exchange.latency_s, Exchange.ttft_s = latency_s, ttft_s
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(Exchange, "127.0.0.1", 0, backlog=1024)
-    print(f"port {server.sockets[0].getsockname()[1]}", flush=True)
+    listening = ArrivalSocket(socket.AF_INET, socket.SOCK_STREAM)
+    if SO_TIMESTAMPNS is not None:
+        listening.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)  # inherited by the connections accepted
+    listening.bind(("127.0.0.1", 0))
+    server = await loop.create_server(Exchange, sock=listening, backlog=1024)
+    print(f"port {listening.getsockname()[1]}", flush=True)
     await loop.run_in_executor(None, sys.stdin.read)  # until the parent closes our stdin (or dies)
+    server.close()
 
 
 class TimedServer:
@@ -143,6 +189,11 @@ class TimedServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    def first_request_at(self) -> float:
+        """time.time() when the server read its first request (waits for it)."""
+        assert self.process.stdout is not None
+        return float(self.process.stdout.readline().split()[1])
 
     def __exit__(self, *exc: Any) -> None:
         assert self.process.stdin is not None

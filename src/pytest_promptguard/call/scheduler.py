@@ -14,27 +14,28 @@ import dataclasses
 import random
 import threading
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from ..config.pricetable import load as load_prices
-from ..config.pricetable import table_price
-from ..config.pricing import cost_usd
 from ..core.results import Call, CallError, Request
 from ..providers import Provider, ProviderError, Reply
 from ..providers.base import estimate_tokens, redact
 from ..providers.timing import TIMING, Timing
 from .cache import ResponseCache
 from .conversation import converse
+from .costs import Costs
 from .limits import RateLimiter
 from .transport import client
 
 if TYPE_CHECKING:
     from ..config.loader import ModelSpec
 
+T = TypeVar("T")
 BACKOFF_BASE_S = 0.5
 DEFAULT_OUTPUT_TOKENS = 256  # booked against a tokens-per-minute limit when a request sets no max_tokens
 
@@ -88,6 +89,7 @@ class Scheduler:
         self._models: dict[int, _ModelLimits] = {}
         self._submitted: dict[str, list[concurrent.futures.Future[Call]]] = {}
         self._embedders: dict[int, _Embedder] = {}
+        self._costs = Costs()
 
     def submit(
         self,
@@ -186,7 +188,7 @@ class Scheduler:
             return None
         key = (spec.base_url, spec.transport)
         if key not in self._clients:
-            self._clients[key] = client(spec.transport, self.concurrency)
+            self._clients[key] = client(spec.transport, spec.base_url, self.concurrency)
         return self._clients[key]
 
     def _limits(self, provider: Provider) -> _ModelLimits:
@@ -217,44 +219,46 @@ class Scheduler:
         started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record = dict(model=spec.name, provider=spec.provider, model_asked=request.model_id, started_at=started_at)
         try:
-            call = await asyncio.wait_for(
-                self._attempt_until_done(provider, request, budgets, attempts), spec.total_timeout_s
-            )
+            done = self._attempt_until_done(provider, request, budgets, attempts, record)
+            return await _within(spec.total_timeout_s, done)
         except asyncio.TimeoutError:
             last = f"; last error: {attempts.last_error.message}" if attempts.last_error else ""
             error = CallError(
                 "timeout", f"gave up after {attempts.count} attempt(s) within {spec.total_timeout_s:g} s{last}"
             )
             return Call(**record, attempts=attempts.count, error=error)
-        return dataclasses.replace(call, **record)
 
     async def _attempt_until_done(
-        self, provider: Provider, request: Request, budgets: tuple[Budget, ...], attempts: _Attempts
+        self,
+        provider: Provider,
+        request: Request,
+        budgets: tuple[Budget, ...],
+        attempts: _Attempts,
+        record: dict[str, Any],
     ) -> Call:
         spec = provider.spec
         limits = self._limits(provider)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        booked_tokens = _estimated_request_tokens(request)
-        base = dict(model=spec.name, provider=spec.provider, model_asked=request.model_id)
+        booked_tokens = _estimated_request_tokens(request) if limits.rate else 0
         while True:
             booking = await limits.rate.acquire(booked_tokens) if limits.rate else None
             async with limits.slots, self._slots:
                 # Checked once a slot is ours, so calls queued behind the limit see what was spent before them.
                 exhausted = next((b for b in budgets if b.exhausted), None)
                 if exhausted is not None:
-                    return Call(**base, attempts=attempts.count, error=_budget_error(exhausted))
+                    return Call(**record, attempts=attempts.count, error=_budget_error(exhausted))
                 attempts.count += 1
                 outcome = await self._attempt(provider, request)
             if outcome.reply is not None:
                 reply = outcome.reply
                 if booking is not None:
                     RateLimiter.settle(booking, (reply.usage.input_tokens or 0) + (reply.usage.output_tokens or 0))
-                cost, source, priced_as = _cost(reply, request, spec)
+                cost, source, priced_as = self._costs.of(reply, request, spec)
                 for budget in budgets:
                     budget.spent_usd += cost or 0.0
                 return Call(
-                    **base,
+                    **record,
                     text=reply.text,
                     tool_calls=reply.tool_calls,
                     model_served=reply.model_served,
@@ -272,7 +276,7 @@ class Scheduler:
             error = dataclasses.replace(outcome.error, message=redact(outcome.error.message, spec))
             attempts.last_error = error
             if not outcome.retryable or attempts.count > spec.retries:
-                return Call(**base, latency_ms=outcome.latency_ms, attempts=attempts.count, error=error)
+                return Call(**record, latency_ms=outcome.latency_ms, attempts=attempts.count, error=error)
             await asyncio.sleep(_backoff_s(attempts.count, outcome.retry_after_s, spec.max_backoff_s))
 
     async def _attempt(self, provider: Provider, request: Request) -> _Outcome:
@@ -285,7 +289,7 @@ class Scheduler:
         start = time.perf_counter()
         reply, error, retryable, retry_after_s = None, None, True, None
         try:
-            reply = await asyncio.wait_for(provider.complete(request, self._client(provider)), timeout_s)
+            reply = await _within(timeout_s, provider.complete(request, self._client(provider)))
         except ProviderError as exc:
             error, retryable, retry_after_s = exc.to_error(), exc.retryable, exc.retry_after_s
         except (asyncio.TimeoutError, httpx.TimeoutException):
@@ -328,22 +332,16 @@ def embedding_request(spec: ModelSpec, text: str) -> Request:
     return dataclasses.replace(request, params={"embedding": True, "max_tokens": 1})  # not the model's chat params
 
 
-def _cost(reply: Reply, request: Request, spec: ModelSpec) -> tuple[float | None, str | None, str | None]:
-    """(USD, what priced it, the price entry matched) of one reply: the cost it reports itself, else its tokens at the
-    model's `price:`, else at the snapshot's price of the served model (else of the model asked) today."""
-    if reply.cost_usd is not None:
-        return reply.cost_usd, "reported with the answer", None
-    price = spec.price or table_price(
-        (reply.model_served, request.model_id),
-        kind=spec.provider,
-        base_url=spec.base_url,
-        hint=spec.price_provider,
-        when=datetime.now(timezone.utc),
-    )
-    cost = cost_usd(reply.usage, price)
-    if cost is None or price is None:
-        return None, None, None
-    return cost, price.source, price.priced_as
+async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """`awaitable`, cancelled after `seconds` (TimeoutError): in this very task where Python has asyncio.timeout
+    (3.11), since a task of its own, as wait_for makes, costs the loop more than a call's own bookkeeping."""
+    if _timeout is None:
+        return await asyncio.wait_for(awaitable, seconds)
+    async with _timeout(seconds):
+        return await awaitable
+
+
+_timeout = getattr(asyncio, "timeout", None)
 
 
 def _budget_error(budget: Budget) -> CallError:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from typing import Any
+from urllib.request import getproxies
 
 import aiohttp
 import httpx
@@ -23,32 +25,75 @@ AIOHTTP, HTTPX = "aiohttp", "httpx"
 TRANSPORTS = (AIOHTTP, HTTPX)
 
 
-def client(transport: str, connections: int) -> httpx.AsyncClient:
-    """The client of one base_url: at most `connections` open, kept alive between calls."""
-    inner = (
-        AiohttpTransport(connections)
-        if transport == AIOHTTP
-        else TimedHTTPTransport(limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections))
-    )
-    # No httpx timeouts (its default is 5 s between bytes): each attempt is bounded, whole, by timeout_s.
-    # Redirects are not followed: the provider reports them (see providers.http.redirect_error).
-    return httpx.AsyncClient(transport=inner, timeout=None, follow_redirects=False)
+def client(transport: str, base_url: str, connections: int) -> httpx.AsyncClient:
+    """The client of one base_url: at most `connections` open, kept alive between calls. No httpx timeouts (its
+    default is 5 s between bytes): each attempt is bounded, whole, by timeout_s. Redirects are not followed: the
+    provider reports them (see providers.http.redirect_error)."""
+    if transport == AIOHTTP:
+        return LeanClient(AiohttpTransport(connections, tls=base_url.startswith("https:")))
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(transport=TimedHTTPTransport(limits=limits), timeout=None, follow_redirects=False)
+
+
+class LeanClient(httpx.AsyncClient):
+    """An httpx client that hands a provider's request straight to its transport. The full client's work around
+    that (auth flows, the cookie jar, redirects, event hooks, proxy mounts) is more CPU than the HTTP itself, and
+    the providers need none of it: keys travel in headers, redirects are refused, aiohttp reads the proxy variables
+    itself. A request of another shape, or to a URL with credentials in it (Basic auth), takes the full path."""
+
+    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+        super().__init__(transport=transport, timeout=None, follow_redirects=False, trust_env=False)
+        self._wire = transport
+        self._defaults = dict(self.headers)  # Accept, Accept-Encoding (what httpx decodes), Connection, User-Agent
+        self._urls: dict[str, httpx.URL] = {}  # parsed once per endpoint
+
+    def build_request(self, method: str, url: httpx.URL | str, **options: Any) -> httpx.Request:  # type: ignore[override]
+        json, headers = options.pop("json", None), options.pop("headers", None)
+        if not isinstance(url, str) or any(_given(value) for value in options.values()):
+            return super().build_request(method, url, json=json, headers=headers, **options)
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = httpx.URL(url)
+        merged = httpx.Headers(self._defaults)
+        if headers:
+            merged.update(headers)
+        return httpx.Request(method, parsed, json=json, headers=merged)
+
+    async def send(self, request: httpx.Request, *, stream: bool = False, **options: Any) -> httpx.Response:  # type: ignore[override]
+        if request.url.userinfo or any(_given(value) for value in options.values()):
+            return await super().send(request, stream=stream, **options)
+        response = await self._wire.handle_async_request(request)
+        response.request = request
+        if not stream:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
+
+
+def _given(option: Any) -> bool:
+    return option is not None and option is not httpx.USE_CLIENT_DEFAULT
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """httpx requests sent by an aiohttp session: its pool, its HTTP parser, our sockets."""
 
-    def __init__(self, connections: int) -> None:
+    def __init__(self, connections: int, tls: bool = False) -> None:
         self.connections = connections
+        self.tls = tls
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        connector = aiohttp.TCPConnector(limit=self.connections, socket_factory=timed_socket)
+        # Certificates as httpx checks them (certifi's, or SSL_CERT_FILE / SSL_CERT_DIR), not the system's.
+        tls = httpx.create_ssl_context() if self.tls else True
+        connector = aiohttp.TCPConnector(limit=self.connections, ssl=tls, socket_factory=timed_socket)
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None),
-            cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the cookies
+            cookie_jar=aiohttp.DummyCookieJar(),
             auto_decompress=False,  # httpx decodes
+            trust_env=bool(getproxies()),  # HTTP(S)_PROXY and NO_PROXY, as httpx honours them (read once)
         )
         return self._session
 
