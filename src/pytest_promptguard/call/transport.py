@@ -9,6 +9,8 @@ followed, bodies decoded by httpx (a lying Content-Encoding is httpx.DecodingErr
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,7 +20,7 @@ import aiohttp
 import httpx
 from yarl import URL
 
-from ..providers.timing import TIMING
+from ..providers.timing import TIMING, Timing
 from .wiresocket import timed_socket
 
 AIOHTTP, HTTPX = "aiohttp", "httpx"
@@ -31,8 +33,13 @@ def client(transport: str, base_url: str, connections: int) -> httpx.AsyncClient
     provider reports them (see providers.http.redirect_error)."""
     if transport == AIOHTTP:
         return LeanClient(AiohttpTransport(connections, tls=base_url.startswith("https:")))
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx.AsyncClient(transport=TimedHTTPTransport(limits=limits), timeout=None, follow_redirects=False)
+    return httpx.AsyncClient(
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        verify=tls_context(),
+        timeout=None,
+        follow_redirects=False,
+        event_hooks={"request": [_stamp_sent], "response": [_stamp_received]},
+    )
 
 
 class LeanClient(httpx.AsyncClient):
@@ -72,6 +79,13 @@ class LeanClient(httpx.AsyncClient):
         return response
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """Certificates as httpx checks them (certifi's, or SSL_CERT_FILE / SSL_CERT_DIR), for every client of the
+    process: making the context reads the certificates, tens of milliseconds."""
+    return httpx.create_ssl_context()
+
+
 def _given(option: Any) -> bool:
     return option is not None and option is not httpx.USE_CLIENT_DEFAULT
 
@@ -85,9 +99,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        # Certificates as httpx checks them (certifi's, or SSL_CERT_FILE / SSL_CERT_DIR), not the system's.
-        tls = httpx.create_ssl_context() if self.tls else True
-        connector = aiohttp.TCPConnector(limit=self.connections, ssl=tls, socket_factory=timed_socket)
+        connector = aiohttp.TCPConnector(
+            limit=self.connections, ssl=tls_context() if self.tls else True, socket_factory=timed_socket
+        )
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=None),
@@ -172,30 +186,28 @@ def _said(exc: BaseException) -> str:
     return " ".join(word for word in str(message).split() if word != "^")
 
 
-class TimedHTTPTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport, stamping a call's Timing as closely as it allows: before the request is handed to
-    it (a connection it opens is included), and as each piece of the body is read."""
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timing = TIMING.get()
-        if timing is None:
-            return await super().handle_async_request(request)
+async def _stamp_sent(request: httpx.Request) -> None:
+    """httpx's own transport, stamped as closely as its event hooks allow: before the request is handed to it (a
+    connection it opens included), and as each piece of the body is read."""
+    timing = TIMING.get()
+    if timing is not None:
         timing.sent_at = time.perf_counter()
-        response = await super().handle_async_request(request)
+
+
+async def _stamp_received(response: httpx.Response) -> None:
+    timing = TIMING.get()
+    if timing is not None:
         timing.received_at = time.perf_counter()
-        response.stream = _StampedBody(response.stream)  # type: ignore[arg-type]
-        return response
+        response.stream = _StampedBody(response.stream, timing)  # type: ignore[arg-type]
 
 
 class _StampedBody(httpx.AsyncByteStream):
-    def __init__(self, stream: httpx.AsyncByteStream) -> None:
-        self.stream = stream
+    def __init__(self, stream: httpx.AsyncByteStream, timing: Timing) -> None:
+        self.stream, self.timing = stream, timing
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        timing = TIMING.get()
         async for data in self.stream:
-            if timing is not None:
-                timing.received_at = time.perf_counter()
+            self.timing.received_at = time.perf_counter()
             yield data
 
     async def aclose(self) -> None:
