@@ -9,10 +9,12 @@ followed, bodies decoded by httpx (a lying Content-Encoding is httpx.DecodingErr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ssl
 import time
 from collections.abc import AsyncIterator
+from json import dumps
 from typing import Any
 from urllib.request import getproxies
 
@@ -43,40 +45,44 @@ def client(transport: str, base_url: str, connections: int) -> httpx.AsyncClient
 
 
 class LeanClient(httpx.AsyncClient):
-    """An httpx client that hands a provider's request straight to its transport. The full client's work around
-    that (auth flows, the cookie jar, redirects, event hooks, proxy mounts) is more CPU than the HTTP itself, and
-    the providers need none of it: keys travel in headers, redirects are refused, aiohttp reads the proxy variables
-    itself. A request of another shape, or to a URL with credentials in it (Basic auth), takes the full path."""
+    """An httpx client whose `stream()`, what the providers call, hands the request straight to aiohttp: building an
+    httpx Request and the full client's work around sending it (auth flows, the cookie jar, redirects, event
+    hooks, proxy mounts) cost more CPU than the HTTP itself, and the providers need none of it (keys travel in
+    headers, redirects are refused, aiohttp reads the proxy variables itself). A call of another shape, or to a
+    URL with credentials in it (Basic auth), takes httpx's full path, over the same transport."""
 
-    def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
+    def __init__(self, transport: AiohttpTransport) -> None:
         super().__init__(transport=transport, timeout=None, follow_redirects=False, trust_env=False)
         self._wire = transport
-        self._defaults = dict(self.headers)  # Accept, Accept-Encoding (what httpx decodes), Connection, User-Agent
-        self._urls: dict[str, httpx.URL] = {}  # parsed once per endpoint
+        # What httpx sends by default: Accept, Accept-Encoding (the encodings httpx decodes), Connection, User-Agent.
+        self._defaults = {name.lower(): value for name, value in self.headers.items()}
+        self._lean: dict[str, bool] = {}  # per URL: no credentials in it
 
-    def build_request(self, method: str, url: httpx.URL | str, **options: Any) -> httpx.Request:  # type: ignore[override]
-        json, headers = options.pop("json", None), options.pop("headers", None)
-        if not isinstance(url, str) or any(_given(value) for value in options.values()):
-            return super().build_request(method, url, json=json, headers=headers, **options)
-        parsed = self._urls.get(url)
-        if parsed is None:
-            parsed = self._urls[url] = httpx.URL(url)
-        merged = httpx.Headers(self._defaults)
-        if headers:
-            merged.update(headers)
-        return httpx.Request(method, parsed, json=json, headers=merged)
+    @contextlib.asynccontextmanager
+    async def stream(  # type: ignore[override]
+        self, method: str, url: httpx.URL | str, *, json: Any = None, headers: Any = None, **options: Any
+    ) -> AsyncIterator[httpx.Response]:
+        if not isinstance(url, str) or not self._is_lean(url) or any(_given(v) for v in options.values()):
+            async with super().stream(method, url, json=json, headers=headers, **options) as response:
+                yield response
+            return
+        merged = dict(self._defaults)
+        body = None
+        if json is not None:  # encoded as httpx encodes it
+            body = dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+            merged["content-type"] = "application/json"
+        for name, value in (headers or {}).items():
+            merged[name.lower()] = value
+        response = await self._wire.exchange(method, url, merged, body)
+        try:
+            yield response
+        finally:
+            await response.aclose()
 
-    async def send(self, request: httpx.Request, *, stream: bool = False, **options: Any) -> httpx.Response:  # type: ignore[override]
-        if request.url.userinfo or any(_given(value) for value in options.values()):
-            return await super().send(request, stream=stream, **options)
-        response = await self._wire.handle_async_request(request)
-        response.request = request
-        if not stream:
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-        return response
+    def _is_lean(self, url: str) -> bool:
+        if url not in self._lean:
+            self._lean[url] = not httpx.URL(url).userinfo
+        return self._lean[url]
 
 
 @functools.cache
@@ -97,6 +103,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self.connections = connections
         self.tls = tls
         self._session: aiohttp.ClientSession | None = None
+        self._urls: dict[str, URL] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(
@@ -112,18 +119,19 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        session = self._session or self._open()
         url = request.url
         if url.userinfo:  # httpx has made them an Authorization header already, as it does for its own transport
             url = url.copy_with(username=None, password=None)
+        return await self.exchange(request.method, str(url), request.headers.multi_items(), request.content or None)
+
+    async def exchange(self, method: str, url: str, headers: Any, body: bytes | None) -> httpx.Response:
+        """One request: its answer's head read, its body left to read (and the answer to close)."""
+        session = self._session or self._open()
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = URL(url, encoded=True)  # as httpx quoted it, parsed once per endpoint
         try:
-            response = await session.request(
-                request.method,
-                URL(str(url), encoded=True),
-                headers=request.headers.multi_items(),
-                data=request.content or None,
-                allow_redirects=False,
-            )
+            response = await session.request(method, parsed, headers=headers, data=body, allow_redirects=False)
         except aiohttp.ClientError as exc:
             raise _httpx_error(exc) from exc
         return httpx.Response(
