@@ -9,14 +9,17 @@ read while the main thread is busy, still says when it arrived.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -25,7 +28,7 @@ import yaml
 
 import pytest_promptguard
 from pytest_promptguard.call.scheduler import Scheduler
-from pytest_promptguard.call.transport import TRANSPORTS, AiohttpTransport, LeanClient
+from pytest_promptguard.call.transport import TRANSPORTS, AiohttpTransport, LeanClient, tls_context
 from pytest_promptguard.call.wiresocket import timed_socket
 from pytest_promptguard.config.loader import Config, ModelSpec
 from pytest_promptguard.core.errors import PromptguardError
@@ -143,6 +146,61 @@ def test_proxy_variables_are_honoured(model_server, transport, monkeypatch):
     [call] = calls("http://api.example.invalid/v1", ["q"], transport=transport)
     assert call.error is None and call.text == "echo: q"
     assert model_server.paths == ["http://api.example.invalid/v1/chat/completions"]
+
+
+TLS = Path(__file__).parent / "tls"  # a self-signed certificate for 127.0.0.1, for these tests only
+
+
+@pytest.fixture
+def tls_server() -> Iterator[str]:
+    """An https chat server on 127.0.0.1 whose certificate no public authority signed; yields its base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps(chat_completion("over tls")).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        request_queue_size = 64
+
+        def get_request(self):  # type: ignore[no-untyped-def]
+            connection, address = super().get_request()
+            return context.wrap_socket(connection, server_side=True), address
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(TLS / "cert.pem", TLS / "key.pem")
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_certificates_are_checked_as_httpx_checks_them(tls_server, transport, monkeypatch):
+    """certifi's authorities, or SSL_CERT_FILE's: an unknown certificate is refused, a trusted one works."""
+    tls_context.cache_clear()
+    try:
+        [refused] = calls(tls_server, ["q"], transport=transport, retries=0)
+        assert refused.error is not None and refused.error.kind == "connection"
+        assert "certificate verify failed" in refused.error.message
+        monkeypatch.setenv("SSL_CERT_FILE", str(TLS / "cert.pem"))
+        tls_context.cache_clear()
+        [trusted] = calls(tls_server, ["q"], transport=transport, retries=0)
+        assert trusted.error is None and trusted.text == "over tls"
+    finally:
+        tls_context.cache_clear()
 
 
 # --- the transport a model uses ---------------------------------------------------------------------------------
