@@ -30,7 +30,6 @@ from .cache import ResponseCache
 from .conversation import converse
 from .costs import Costs
 from .limits import RateLimiter
-from .transport import client
 
 if TYPE_CHECKING:
     from ..config.loader import ModelSpec
@@ -188,6 +187,10 @@ class Scheduler:
             return None
         key = (spec.base_url, spec.transport)
         if key not in self._clients:
+            # Imported with the first client: aiohttp takes ~0.1 s to import, which a run that sends nothing
+            # (--collect-only, a dry run, a replay, a `python` model) never pays.
+            from .transport import client
+
             self._clients[key] = client(spec.transport, spec.base_url, self.concurrency)
         return self._clients[key]
 
