@@ -83,17 +83,30 @@ LAST_EVENTS = (
 ) + b"data: [DONE]\n\n"
 
 
-def answer(text: str) -> bytes:
-    return json.dumps(
+# Answers are made ahead with a marker where the server's time goes, so that nothing but formatting a number and
+# the write itself comes between taking that time and writing: a server descheduled there would under-report.
+MARK = "@@MS@@"
+ANSWER_HEAD, ANSWER_TAIL = (
+    json.dumps(
         {
             "id": "c1",
             "object": "chat.completion",
             "model": "bench-model",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": f"ok server_ms={MARK}"},
+                    "finish_reason": "stop",
+                }
+            ],
             "usage": {"prompt_tokens": 10, "completion_tokens": 3, "total_tokens": 13},
         },
         separators=(",", ":"),
-    ).encode()
+    )
+    .encode()
+    .split(MARK.encode())
+)
+LAST_HEAD, LAST_TAIL = (chunk({"content": f" server_ttft_ms={MARK}"}) + LAST_EVENTS).split(MARK.encode())
 
 
 class Exchange(asyncio.Protocol):
@@ -137,7 +150,7 @@ class Exchange(asyncio.Protocol):
         if self.transport.is_closing():
             return
         ms = (time.perf_counter() - read_at) * 1000
-        data = answer(f"ok server_ms={ms:.3f}")
+        data = b"%s%.3f%s" % (ANSWER_HEAD, ms, ANSWER_TAIL)
         self.transport.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\nx-server-time-ms: %.3f\r\n\r\n%s"
             % (len(data), ms, data)
@@ -155,8 +168,8 @@ class Exchange(asyncio.Protocol):
         if self.transport.is_closing():
             return
         ms = (time.perf_counter() - read_at) * 1000
-        text = chunk({"content": f" server_ttft_ms={ttft_ms:.3f} server_ms={ms:.3f}"})
-        self.transport.write(http_chunk(text + LAST_EVENTS) + b"0\r\n\r\n")
+        events = b"%s%.3f server_ms=%.3f%s" % (LAST_HEAD, ttft_ms, ms, LAST_TAIL)
+        self.transport.write(http_chunk(events) + b"0\r\n\r\n")
 
 
 async def serve(latency_s: float, ttft_s: float) -> None:
