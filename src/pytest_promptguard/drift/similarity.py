@@ -28,7 +28,10 @@ _LOG2 = math.log(2.0)
 
 
 def text_similarity(a: str, b: str) -> float:
-    """0-100: the mean of token_set_ratio (normalised text) and ratio (raw text)."""
+    """0-100: the mean of token_set_ratio (normalised text) and ratio (raw text); equal texts 100 (rapidfuzz
+    scores two empty strings 0)."""
+    if a == b:
+        return 100.0
     return (fuzz.token_set_ratio(a, b, processor=utils.default_process) + fuzz.ratio(a, b)) / 2.0
 
 

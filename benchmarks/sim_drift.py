@@ -1,0 +1,153 @@
+"""Engine-level simulation of nights: do the drift verdicts keep their promises? (no pytest, no HTTP)
+
+Each night a `NoiseModel` (benchmarks/noise.py) of 12 prompts records a baseline of `--baseline-samples`
+samples per case, then answers the night's run under a scenario. The run is judged three ways, as the
+plugin would: `repeat: auto` (looks at 2, 4, 8, 16, 20 samples, futility stops, suite tests on every case's
+first 4 samples), a fixed 20 samples (`--fixed`), and one sample per case (no repeat). Latency is judged
+(tolerance 0.25) in every run. A night is red when any item fails: a case (Benjamini-Hochberg over the
+cases at alpha/2) or the suite x model item (pooled samples, pooled latency; alpha/2).
+
+Printed per scenario: nights red, and what failed (cases, the suite's samples test, its latency test); on
+quiet nights also the mean calls per case with `repeat: auto` against a fixed 20.
+
+    nice -n 10 python benchmarks/sim_drift.py                                 # 200 quiet + 50 per scenario
+    nice -n 10 python benchmarks/sim_drift.py --mode single --nights 1000 --scenario-nights 200
+    nice -n 10 python benchmarks/sim_drift.py --variant heavy --scenarios none,content
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import fmean
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from noise import SCENARIOS, NoiseModel, NoiseParams  # noqa: E402
+
+from pytest_promptguard.drift.features import features  # noqa: E402
+from pytest_promptguard.drift.sequential import FUTILITY_P, Looks  # noqa: E402
+from pytest_promptguard.drift.similarity import similarity_matrix  # noqa: E402
+from pytest_promptguard.drift.verdicts import (  # noqa: E402
+    CaseLook,
+    Tolerances,
+    decide_run,
+    lone_bound,
+    look_at_case,
+    look_at_suite,
+)
+
+VARIANTS = {
+    "default": NoiseParams(),
+    "heavy": NoiseParams(zipf=2.0, tail_share=0.15, tail_index=1.1, latency_sigma=0.5),  # one dominant answer, rare ones, slow calls
+    "few": NoiseParams(paraphrases=(2, 3)),
+    "many": NoiseParams(paraphrases=(8, 16), zipf=0.8, variation=0.6),  # a flat mix of many answers
+}
+
+
+@dataclass
+class Case:
+    matrix: list[list[float]]
+    figures: list
+    latencies_then: list[float]
+    latencies_now: list[float]
+
+
+@dataclass
+class Night:
+    red: bool
+    cases_failed: int
+    suite_failed: set[str] = field(default_factory=set)
+    calls: list[int] = field(default_factory=list)
+
+
+def record(model: NoiseModel, tag: str, scenario: str, n_baseline: int, most: int) -> list[Case]:
+    cases = []
+    for c in range(model.cases):
+        then_rng, now_rng = random.Random(f"{tag}/{c}/baseline"), random.Random(f"{tag}/{c}/now")
+        then = [model.answer(c, then_rng) for _ in range(n_baseline)]
+        now = [model.answer(c, now_rng, scenario) for _ in range(most)]  # type: ignore[arg-type]
+        texts = [a.text for a in then + now]
+        figures = [features(t) for t in texts]
+        cases.append(Case(similarity_matrix(texts, figures), figures, [a.latency_ms for a in then], [a.latency_ms for a in now]))
+    return cases
+
+
+def _first(matrix: list[list[float]], n: int) -> list[list[float]]:
+    return [row[:n] for row in matrix[:n]]
+
+
+def judge(cases: list[Case], n_baseline: int, sizes: tuple[int, ...], tolerances: Tolerances, alpha: float, tag: str) -> Night:
+    """One run judged as the plugin would, with looks at `sizes` (one size: a fixed number of samples)."""
+    looks = Looks(sizes)
+    tests = 2 if tolerances.latency is not None else 1
+    finals: dict[str, CaseLook] = {}
+    pooled, strata, calls = {}, [], []
+    for c, case in enumerate(cases):
+        for k, n in enumerate(looks.sizes):
+            last = looks.last(k)
+            look = look_at_case(
+                _first(case.matrix, n_baseline + n), n_baseline, tolerances, figures=case.figures[: n_baseline + n],
+                latencies=(case.latencies_then, case.latencies_now[:n]), seed=f"{tag}/{c}/{k}",
+                draws=1000 if n == looks.pooling else 0,
+                finest_p=lone_bound(alpha, len(cases), tests) if last else FUTILITY_P / 10,
+            )
+            if n == looks.pooling:
+                pooled[str(c)] = look.text
+                strata.append((case.latencies_then, case.latencies_now[:n]))
+            if last:
+                finals[str(c)] = look
+            if last or look.futile(k):
+                calls.append(n)
+                break
+    suite = look_at_suite(pooled, strata, tolerances)
+    failing = decide_run(finals, {"suite": suite}, alpha, case_count=len(cases))
+    cases_failed = sum(bool(failing[str(c)]) for c in range(len(cases)) if str(c) in failing)
+    suite_failed = {f.name for f in failing["suite"]}
+    return Night(bool(cases_failed or suite_failed), cases_failed, suite_failed, calls)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--nights", type=int, default=200, help="quiet nights")
+    parser.add_argument("--scenario-nights", type=int, default=50, help="nights per drift scenario")
+    parser.add_argument("--scenarios", default="none,content,format,subtle,latency,refusal")
+    parser.add_argument("--mode", choices=("auto", "single", "fixed"), default="auto")
+    parser.add_argument("--baseline-samples", type=int, default=20)
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="default")
+    parser.add_argument("--cases", type=int, default=12)
+    parser.add_argument("--alpha", type=float, default=0.01)
+    options = parser.parse_args()
+    sizes = {"auto": tuple(Looks.auto(2, 20).sizes), "single": (1,), "fixed": (20,)}[options.mode]
+    tolerances = Tolerances(similarity=5.0, latency=0.25)
+    print(f"mode {options.mode} (looks {sizes}), baseline_samples {options.baseline_samples}, {options.cases} cases, "
+          f"alpha {options.alpha:g}, noise {options.variant}: {VARIANTS[options.variant]}", flush=True)
+    for scenario in options.scenarios.split(","):
+        if scenario not in SCENARIOS:
+            raise SystemExit(f"unknown scenario {scenario!r}: one of {', '.join(SCENARIOS)}")
+        started = time.perf_counter()
+        count = options.nights if scenario == "none" else options.scenario_nights
+        nights = []
+        for night in range(count):
+            tag = f"{options.variant}/{scenario}/{night}"
+            model = NoiseModel(seed=tag, cases=options.cases, params=VARIANTS[options.variant])
+            cases = record(model, tag, scenario, options.baseline_samples, max(sizes))
+            nights.append(judge(cases, options.baseline_samples, sizes, tolerances, options.alpha, tag))
+        red = sum(n.red for n in nights)
+        by_cases = sum(n.cases_failed > 0 for n in nights)
+        by_samples = sum("samples" in n.suite_failed for n in nights)
+        by_latency = sum("latency" in n.suite_failed for n in nights)
+        calls = fmean(c for n in nights for c in n.calls)
+        cases_failed = fmean(n.cases_failed for n in nights) / options.cases
+        print(f"{scenario:8} {red:4}/{count} nights red = {red / count:6.1%}  (cases failed on {by_cases}, "
+              f"{cases_failed:.0%} of cases; suite samples test on {by_samples}, suite latency on {by_latency}); "
+              f"calls per case {calls:.1f} = {calls / 20:.0%} of 20  [{time.perf_counter() - started:.0f} s]", flush=True)
+
+
+if __name__ == "__main__":
+    main()
