@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from pytest_promptguard.drift.features import features
 from pytest_promptguard.drift.sets import EXCEEDANCES, compare_sets
 
+from .drift_null import null_case
+
 FAST = settings(max_examples=40, deadline=None)
 
 
@@ -135,30 +137,12 @@ def test_lone_sample_p_is_at_least_one_over_baseline_plus_one():
 # --- validity by simulation: heavy-tailed paraphrase mixes, exchangeable by construction ---
 
 
-def mixture(rng, types=6):
-    """Similarities of a heavy-tailed mix of answer types: a type's samples are near-copies of each other."""
-    weights = [1 / (k + 1) ** 1.3 for k in range(types)]
-    between = {(a, b): rng.uniform(40, 85) for a in range(types) for b in range(a + 1, types)}
-    def draw(n):
-        return rng.choices(range(types), weights, k=n)
-    def matrix(kinds):
-        size = len(kinds)
-        m = [[100.0] * size for _ in range(size)]
-        for i in range(size):
-            for j in range(i + 1, size):
-                a, b = sorted((kinds[i], kinds[j]))
-                m[i][j] = m[j][i] = rng.uniform(92, 100) if a == b else between[(a, b)] + rng.uniform(-5, 5)
-        return m
-    return draw, matrix
-
-
 @pytest.mark.parametrize("n_baseline, n_new, reps", [(10, 1, 1000), (6, 3, 1500), (10, 8, 400), (20, 20, 150)])
 def test_null_p_values_are_uniform_or_conservative(n_baseline, n_new, reps):
     rng = random.Random(f"null/{n_baseline}/{n_new}")
     ps = []
     for rep in range(reps):
-        draw, matrix = mixture(rng)
-        m = matrix(draw(n_baseline + n_new))
+        m = null_case(rng, n_baseline, n_new)
         ps.append(compare_sets(m, n_baseline, seed=rep, draws=0, finest_p=0.02).p_value)
     for level in (0.05, 0.1, 0.25, 0.5):
         rate = sum(p <= level for p in ps) / reps
@@ -167,8 +151,7 @@ def test_null_p_values_are_uniform_or_conservative(n_baseline, n_new, reps):
 
 
 def test_monte_carlo_p_value_is_sequential_and_reproducible():
-    draw, matrix = mixture(random.Random(5))
-    m = matrix(draw(18))
+    m = null_case(random.Random(5), 10, 8)
     first = compare_sets(m, 10, seed="case-1", draws=0, finest_p=0.01)
     again = compare_sets(m, 10, seed="case-1", draws=0, finest_p=0.01)
     assert not first.exact and first == again
@@ -177,11 +160,10 @@ def test_monte_carlo_p_value_is_sequential_and_reproducible():
 
 
 def test_draws_for_the_run_level_test():
-    draw, matrix = mixture(random.Random(6))
-    m = matrix(draw(14))  # C(14, 4) = 1001 splits: exact, and 1000 draws taken from them
-    test = compare_sets(m, 10, draws=1000)
+    rng = random.Random(6)
+    test = compare_sets(null_case(rng, 10, 4), 10, draws=1000)  # C(14, 4) = 1001 splits: exact, 1000 drawn
     assert test.exact and len(test.draws) == 1000
-    assert compare_sets(matrix(draw(30)), 10, draws=500).draws.__len__() == 500
+    assert len(compare_sets(null_case(rng, 10, 20), 10, draws=500).draws) == 500
 
 
 def test_rejects_bad_sizes():
