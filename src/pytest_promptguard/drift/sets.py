@@ -14,9 +14,11 @@ similarity points, the sum of three parts:
 - checks: the largest rise of a check's failure share (in points: 100 x share), when checks are given.
 
 The p-value comes from permuting the baseline/today labels (`permutation`), exact when the splits are few.
-Measured on benchmarks/noise.py (n_baseline 10, 20 new samples, per case at alpha 0.01): novelty alone
-found 30% of content, 34% of format and 68% of subtle drifts but 20% of reweighted mixes; MMD alone 4%, 2%,
-26%, 49%; the max of permutation-standardised parts 5%, 2%, 34%, 45%; this score 27%, 32%, 69%, 28%.
+Why this sum (benchmarks/score_choice.py: 10 baseline vs 20 new samples, 96 cases per scenario, share with
+p <= 0.01 for content / format / subtle / refusals / a reweighted mix): novelty alone 26 / 31 / 59 / 76 / 16%,
+MMD alone 5 / 2 / 22 / 53 / 40%, the max of the two standardised by their permutation spread 7 / 7 / 29 / 56 /
+36%, this score 28 / 26 / 59 / 75 / 27%: about novelty's power on new behaviours, a third of MMD's gain on
+reweighted answers.
 
 The drift score is also the case's contribution to the run-level test (`pooled`): points keep a refusal
 (~60 points) apart from an unusual paraphrase (~10) when one sample per case is all there is, where
