@@ -37,6 +37,7 @@ from pytest_promptguard.drift.verdicts import (  # noqa: E402
     CaseLook,
     Tolerances,
     decide_run,
+    family_bound,
     lone_bound,
     look_at_case,
     look_at_suite,
@@ -88,26 +89,35 @@ def judge(cases: list[Case], n_baseline: int, sizes: tuple[int, ...], tolerances
     tests = 2 if tolerances.latency is not None else 1
     finals: dict[str, CaseLook] = {}
     pooled, strata, calls = {}, [], []
+
+    def look(c: int, k: int, finest_p: float) -> CaseLook:
+        case, n = cases[c], looks.sizes[k]
+        return look_at_case(
+            _first(case.matrix, n_baseline + n), n_baseline, tolerances, figures=case.figures[: n_baseline + n],
+            latencies=(case.latencies_then, case.latencies_now[:n]), seed=f"{tag}/{c}/{k}",
+            draws=1000 if n == looks.pooling else 0, finest_p=finest_p,
+        )
+
     for c, case in enumerate(cases):
         for k, n in enumerate(looks.sizes):
             last = looks.last(k)
-            look = look_at_case(
-                _first(case.matrix, n_baseline + n), n_baseline, tolerances, figures=case.figures[: n_baseline + n],
-                latencies=(case.latencies_then, case.latencies_now[:n]), seed=f"{tag}/{c}/{k}",
-                draws=1000 if n == looks.pooling else 0,
-                finest_p=lone_bound(alpha, len(cases), tests) if last else FUTILITY_P / 10,
-            )
+            seen = look(c, k, family_bound(alpha, tests) if last else FUTILITY_P / 10)
             if n == looks.pooling:
-                pooled[str(c)] = look.text
+                pooled[str(c)] = seen.text
                 strata.append((case.latencies_then, case.latencies_now[:n]))
             if last:
-                finals[str(c)] = look
-            if last or look.futile(k):
+                finals[str(c)] = seen
+            if last or seen.futile(k):
                 calls.append(n)
                 break
-    suite = look_at_suite(pooled, strata, tolerances)
-    failing = decide_run(finals, {"suite": suite}, alpha, case_count=len(cases))
-    cases_failed = sum(bool(failing[str(c)]) for c in range(len(cases)) if str(c) in failing)
+    suites = {"suite": look_at_suite(pooled, strata, tolerances)}
+    failing = decide_run(finals, suites, alpha, case_count=len(cases))
+    refine = [name for name, seen in finals.items() if seen.text.floored and not failing[name]]
+    if refine:  # their rejection may hang on a finer p-value: ask again, then decide again
+        for name in refine:
+            finals[name] = look(int(name), len(looks.sizes) - 1, lone_bound(alpha, len(cases), tests))
+        failing = decide_run(finals, suites, alpha, case_count=len(cases))
+    cases_failed = sum(bool(failing[name]) for name in finals)
     suite_failed = {f.name for f in failing["suite"]}
     return Night(bool(cases_failed or suite_failed), cases_failed, suite_failed, calls)
 

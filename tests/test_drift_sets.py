@@ -216,3 +216,14 @@ def test_check_failures_are_reported_as_moves():
     assert (move.then, move.now, move.moved) == (0.0, 1.0, True)
     assert test.p_value == pytest.approx(1 / 56)  # C(8, 3): only the observed split puts every failure in today's
     assert texts  # the texts themselves play no part: the matrix and the checks are the data
+
+
+def test_floored_p_value_can_be_refined():
+    from .drift_null import drifted_case
+
+    matrix = drifted_case(random.Random(7), 10, 8, share=1.0)
+    coarse = compare_sets(matrix, 10, seed="c", draws=0, finest_p=0.01)
+    assert coarse.floored and coarse.p_value == pytest.approx(1 / 201)
+    fine = compare_sets(matrix, 10, seed="c", draws=0, finest_p=0.001)
+    assert fine.floored and fine.p_value == pytest.approx(1 / 2001)
+    assert not compare_sets(null_case(random.Random(8), 10, 8), 10, draws=0, finest_p=0.01).floored

@@ -126,6 +126,13 @@ class SetTest:
     def excess(self) -> float:
         return self.observed.score - self.expected.score
 
+    @property
+    def floored(self) -> bool:
+        """No random split scored as high as the observed one: the p-value is the smallest these draws allow,
+        and asking again with a finer `finest_p` (the same seed) is valid: the first call's draws are the start
+        of the second's, and a p-value refined only when the first found no exceedance is still a p-value."""
+        return not self.exact and self.splits > 0 and self.p_value == monte_carlo_p(0, self.splits)
+
 
 class _Scorer:
     """The drift score's parts for any split of one precomputed similarity matrix. Everything in the inner

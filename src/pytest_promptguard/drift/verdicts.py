@@ -10,6 +10,12 @@ rejected item fails for the tests that are significant at its bound *and* beyond
 score at least `similarity` points above what resampling gives (per case, or on average over a suite's
 cases), a typical latency ratio above 1 + `latency`. A significant wobble inside the tolerance is reported,
 never failed.
+
+The resolution a case's Monte Carlo p-value needs depends on the other cases (Benjamini-Hochberg), so the
+last looks are computed down to `family_bound` (the bound when every case is rejected: 800 draws at alpha
+0.01 and two tests), the run is decided, and only the cases that had no exceedance (`SetTest.floored`) and
+were not rejected are asked again down to `lone_bound`, then the run is decided again. A drifted case costs
+800 draws (about 20 ms) instead of 10,000 unless its rejection hangs on it.
 """
 
 from __future__ import annotations
@@ -65,6 +71,11 @@ class CaseLook(Look):
 class SuiteLook(Look):
     text: PooledTest
     latency: LatencyTest | None
+
+
+def family_bound(alpha: float, tests: int) -> float:
+    """The largest bound a case's test can face (every case of the run rejected): the first `finest_p`."""
+    return alpha * (1.0 - SUITE_SHARE) / tests
 
 
 def lone_bound(alpha: float, cases: int, tests: int) -> float:
