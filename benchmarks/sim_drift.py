@@ -107,7 +107,7 @@ def judge(cases: list[Case], n_baseline: int, sizes: tuple[int, ...], tolerances
                 strata.append((case.latencies_then, case.latencies_now[:n]))
             if last:
                 finals[str(c)] = seen
-            if last or seen.futile(k):
+            if last or seen.futile():
                 calls.append(n)
                 break
     suites = {"suite": look_at_suite(pooled, strata, tolerances)}

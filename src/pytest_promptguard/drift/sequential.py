@@ -8,9 +8,11 @@ stopping a case as stable can only remove rejections, so P(false alarm) <= P(p a
 whatever the futility rule is. What futility costs is power (a drifted case stopped early), which
 benchmarks/sim_drift.py measures against a fixed number of samples.
 
-The rule: from the second look on, stop when the look's p-value exceeds FUTILITY_P and no new sample is
-novel (unlike every baseline sample). Drift that shows as a new behaviour in a share q of the answers
-survives a look of n samples with probability 1 - (1 - q)^n (q = 0.5: 94% at 4 samples), whatever its p.
+The rule: once a case has FUTILITY_SAMPLES samples, stop when the look's p-value exceeds FUTILITY_P and no
+new sample is novel (unlike every baseline sample). Drift that shows as a new behaviour in a share q of the
+answers survives a look of n samples with probability at least 1 - (1 - q)^n (q = 0.5: 94% at 4 samples),
+whatever its p. Two samples are too few to stop on: a case half of whose answers drifted shows none in
+them a quarter of the time.
 
 The suite-level tests (`pooled`, `latency.suite_latency`) use every case's first `pooling` samples, the size
 of the first look at which a case may stop: every case has them, and which cases continued (a choice made
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from .. import stats
 
 FUTILITY_P = 0.2
+FUTILITY_SAMPLES = 4
 
 
 @dataclass(frozen=True)
@@ -38,13 +41,13 @@ class Looks:
     @property
     def pooling(self) -> int:
         """Samples per case for the suite-level tests: the size of the first look a case may stop at."""
-        return self.sizes[min(1, len(self.sizes) - 1)]
+        return next((n for n in self.sizes if n >= FUTILITY_SAMPLES), self.sizes[-1])
 
     def last(self, look: int) -> bool:
         return look >= len(self.sizes) - 1
 
 
-def futile(look: int, p_value: float, novel: int) -> bool:
-    """Stop a case as stable at `look` (0-based): from the second look on, when its p-value exceeds
-    FUTILITY_P and none of its new samples is novel."""
-    return look >= 1 and p_value > FUTILITY_P and novel == 0
+def futile(samples: int, p_value: float, novel: int) -> bool:
+    """Stop a case as stable at a look of `samples` samples: from FUTILITY_SAMPLES on, when its p-value
+    exceeds FUTILITY_P and none of its new samples is novel."""
+    return samples >= FUTILITY_SAMPLES and p_value > FUTILITY_P and novel == 0

@@ -63,8 +63,9 @@ class CaseLook(Look):
     text: SetTest
     latency: LatencyTest | None
 
-    def futile(self, look: int) -> bool:
-        return futile(look, self.p_value, self.text.effect.novel)
+    def futile(self) -> bool:
+        """No evidence of drift at this look (`sequential.futile`): an adaptive case may stop as stable."""
+        return futile(self.text.effect.samples, self.p_value, self.text.effect.novel)
 
 
 @dataclass(frozen=True)
