@@ -119,17 +119,18 @@ class Prompt:
     def text(self) -> str:
         return f"{self.index}: How do I {self.topic[1]}?"
 
-    def answer(self, rng: random.Random, scenario: Scenario = "none") -> Answer:
+    def answer(self, rng: random.Random, scenario: Scenario = "none", share: float = 0.5) -> Answer:
+        """One sample; under `content`, `format` and `refusal` a `share` of the answers changes."""
         weights = self.weights[::-1] if scenario == "mix" else self.weights
         sentences = list(rng.choices(self.paraphrases, weights)[0])
         if rng.random() < self.params.variation:
             sentences = _vary(sentences, rng)
         text = " ".join(sentences)
-        if scenario == "refusal" and rng.random() < 0.5:
+        if scenario == "refusal" and rng.random() < share:
             text = self._refusal(rng)
-        elif scenario == "content" and rng.random() < 0.5:
+        elif scenario == "content" and rng.random() < share:
             text = self._refusal(rng) if rng.random() < 0.5 else text.replace(self.topic[4], self.topic[5])
-        elif scenario == "format" and rng.random() < 0.5:
+        elif scenario == "format" and rng.random() < share:
             text = _reformat(sentences, rng)
         elif scenario == "subtle" and len(sentences) > 1:
             del sentences[rng.randrange(len(sentences))]
@@ -158,8 +159,8 @@ class NoiseModel:
         rng = random.Random(f"model/{self.seed}")
         self.prompts = [self._prompt(i, rng) for i in range(self.cases)]
 
-    def answer(self, case: int, rng: random.Random, scenario: Scenario = "none") -> Answer:
-        return self.prompts[case].answer(rng, scenario)
+    def answer(self, case: int, rng: random.Random, scenario: Scenario = "none", share: float = 0.5) -> Answer:
+        return self.prompts[case].answer(rng, scenario, share)
 
     def _prompt(self, index: int, rng: random.Random) -> Prompt:
         topic = TOPICS[(index + rng.randrange(len(TOPICS))) % len(TOPICS)]

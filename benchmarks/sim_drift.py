@@ -13,6 +13,7 @@ quiet nights also the mean calls per case with `repeat: auto` against a fixed 20
     nice -n 10 python benchmarks/sim_drift.py                                 # 200 quiet + 50 per scenario
     nice -n 10 python benchmarks/sim_drift.py --mode single --nights 1000 --scenario-nights 200
     nice -n 10 python benchmarks/sim_drift.py --variant heavy --scenarios none,content
+    nice -n 10 python benchmarks/sim_drift.py --nights 0 --scenarios content --drifting 3 --share 0.3
 """
 
 from __future__ import annotations
@@ -67,12 +68,17 @@ class Night:
     calls: list[int] = field(default_factory=list)
 
 
-def record(model: NoiseModel, tag: str, scenario: str, n_baseline: int, most: int) -> list[Case]:
+def record(
+    model: NoiseModel, tag: str, scenario: str, n_baseline: int, most: int, share: float = 0.5, drifting: int | None = None
+) -> list[Case]:
+    """Every case's baseline and today's samples; the first `drifting` cases (all by default) drift, a `share`
+    of their answers for the scenarios that change some answers."""
     cases = []
     for c in range(model.cases):
         then_rng, now_rng = random.Random(f"{tag}/{c}/baseline"), random.Random(f"{tag}/{c}/now")
         then = [model.answer(c, then_rng) for _ in range(n_baseline)]
-        now = [model.answer(c, now_rng, scenario) for _ in range(most)]  # type: ignore[arg-type]
+        kind = scenario if drifting is None or c < drifting else "none"
+        now = [model.answer(c, now_rng, kind, share) for _ in range(most)]  # type: ignore[arg-type]
         texts = [a.text for a in then + now]
         figures = [features(t) for t in texts]
         cases.append(Case(similarity_matrix(texts, figures), figures, [a.latency_ms for a in then], [a.latency_ms for a in now]))
@@ -132,10 +138,13 @@ def main() -> None:
     parser.add_argument("--variant", choices=sorted(VARIANTS), default="default")
     parser.add_argument("--cases", type=int, default=12)
     parser.add_argument("--alpha", type=float, default=0.01)
+    parser.add_argument("--share", type=float, default=0.5, help="share of answers that change (content, format, refusal)")
+    parser.add_argument("--drifting", type=int, default=None, help="how many cases drift (default: all)")
     options = parser.parse_args()
     sizes = {"auto": tuple(Looks.auto(2, 20).sizes), "single": (1,), "fixed": (20,)}[options.mode]
     tolerances = Tolerances(similarity=5.0, latency=0.25)
-    print(f"mode {options.mode} (looks {sizes}), baseline_samples {options.baseline_samples}, {options.cases} cases, "
+    print(f"mode {options.mode} (looks {sizes}), baseline_samples {options.baseline_samples}, {options.cases} cases "
+          f"({options.drifting if options.drifting is not None else 'all'} drifting, share {options.share:g}), "
           f"alpha {options.alpha:g}, noise {options.variant}: {VARIANTS[options.variant]}", flush=True)
     for scenario in options.scenarios.split(","):
         if scenario not in SCENARIOS:
@@ -146,7 +155,7 @@ def main() -> None:
         for night in range(count):
             tag = f"{options.variant}/{scenario}/{night}"
             model = NoiseModel(seed=tag, cases=options.cases, params=VARIANTS[options.variant])
-            cases = record(model, tag, scenario, options.baseline_samples, max(sizes))
+            cases = record(model, tag, scenario, options.baseline_samples, max(sizes), options.share, options.drifting)
             nights.append(judge(cases, options.baseline_samples, sizes, tolerances, options.alpha, tag))
         red = sum(n.red for n in nights)
         by_cases = sum(n.cases_failed > 0 for n in nights)
