@@ -75,7 +75,7 @@ def record(
     of their answers for the scenarios that change some answers."""
     cases = []
     for c in range(model.cases):
-        then_rng, now_rng = random.Random(f"{tag}/{c}/baseline"), random.Random(f"{tag}/{c}/now")
+        then_rng, now_rng = random.Random(f"{model.seed}/{c}/baseline"), random.Random(f"{tag}/{c}/now")
         then = [model.answer(c, then_rng) for _ in range(n_baseline)]
         kind = scenario if drifting is None or c < drifting else "none"
         now = [model.answer(c, now_rng, kind, share) for _ in range(most)]  # type: ignore[arg-type]
@@ -140,6 +140,7 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--share", type=float, default=0.5, help="share of answers that change (content, format, refusal)")
     parser.add_argument("--drifting", type=int, default=None, help="how many cases drift (default: all)")
+    parser.add_argument("--baseline-reuse", type=int, default=1, help="nights judged against one recorded baseline")
     options = parser.parse_args()
     sizes = {"auto": tuple(Looks.auto(2, 20).sizes), "single": (1,), "fixed": (20,)}[options.mode]
     tolerances = Tolerances(similarity=5.0, latency=0.25)
@@ -154,7 +155,8 @@ def main() -> None:
         nights = []
         for night in range(count):
             tag = f"{options.variant}/{scenario}/{night}"
-            model = NoiseModel(seed=tag, cases=options.cases, params=VARIANTS[options.variant])
+            world = f"{options.variant}/{scenario}/{night // options.baseline_reuse}"  # the model and its baseline
+            model = NoiseModel(seed=world, cases=options.cases, params=VARIANTS[options.variant])
             cases = record(model, tag, scenario, options.baseline_samples, max(sizes), options.share, options.drifting)
             nights.append(judge(cases, options.baseline_samples, sizes, tolerances, options.alpha, tag))
         red = sum(n.red for n in nights)
@@ -163,9 +165,12 @@ def main() -> None:
         by_latency = sum("latency" in n.suite_failed for n in nights)
         calls = fmean(c for n in nights for c in n.calls)
         cases_failed = fmean(n.cases_failed for n in nights) / options.cases
+        worlds = [nights[i : i + options.baseline_reuse] for i in range(0, count, options.baseline_reuse)]
+        worst = max((sum(n.red for n in w) for w in worlds), default=0)
+        reuse = f"; worst baseline red on {worst} of its {options.baseline_reuse} nights" if options.baseline_reuse > 1 else ""
         print(f"{scenario:8} {red:4}/{count} nights red = {red / count:6.1%}  (cases failed on {by_cases}, "
               f"{cases_failed:.0%} of cases; suite samples test on {by_samples}, suite latency on {by_latency}); "
-              f"calls per case {calls:.1f} = {calls / 20:.0%} of 20  [{time.perf_counter() - started:.0f} s]", flush=True)
+              f"calls per case {calls:.1f} = {calls / 20:.0%} of 20{reuse}  [{time.perf_counter() - started:.0f} s]", flush=True)
 
 
 if __name__ == "__main__":
