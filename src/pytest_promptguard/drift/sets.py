@@ -62,7 +62,7 @@ class Parts:
 
     @property
     def score(self) -> float:
-        return self.novelty + self.shift / 2.0 + self.checks
+        return _score((self.novelty, self.shift, self.checks))
 
 
 @dataclass(frozen=True)
@@ -175,6 +175,7 @@ class _Scorer:
 
 
 def _score(parts: tuple[float, float, float]) -> float:
+    """The drift score of (novelty, shift, checks): MMD^2 counts the cross term twice, so half of it."""
     return parts[0] + parts[1] / 2.0 + parts[2]
 
 
