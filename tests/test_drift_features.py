@@ -92,7 +92,7 @@ def test_stored_form_is_short():
     }
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200))
 def test_round_trip(text):
     f = features(text)
