@@ -171,8 +171,12 @@ class _Body(httpx.AsyncByteStream):
             self.response.close()
 
 
-def _httpx_error(exc: aiohttp.ClientError) -> httpx.TransportError:
+def _httpx_error(exc: aiohttp.ClientError) -> httpx.TransportError | httpx.InvalidURL:
     """aiohttp's error as the httpx error that says the same, in the words httpx (h11) uses for it."""
+    if isinstance(exc, aiohttp.NonHttpUrlClientError):  # never sent: retrying cannot heal it (http.can_heal)
+        return httpx.UnsupportedProtocol(f"Request URL has an unsupported protocol: {exc}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return httpx.InvalidURL(str(exc))
     if isinstance(exc, aiohttp.ClientConnectorError):
         return httpx.ConnectError(str(exc.os_error or exc))
     if isinstance(exc, aiohttp.ClientPayloadError):

@@ -130,7 +130,7 @@ class DriftSettings:
     latency_tolerance: float | None = None  # p95 growth; None: latency is not part of the verdict
     flaky: str = "report"  # or "fail"
     inconclusive: str = "report"  # or "fail"
-    baseline_samples: int | None = None  # None: 1 at temperature 0, else 5
+    baseline_samples: int | None = None  # None: 1 at temperature 0, else 20
     auto: dict[str, int] = field(default_factory=dict)  # {min, max} of repeat: auto
 
     @property

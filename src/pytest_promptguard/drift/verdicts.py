@@ -121,7 +121,8 @@ def look_at_suite(cases: Mapping[str, SetTest], strata: Sequence[Stratum], toler
             "samples",
             text.p_value,
             per_case >= tolerances.similarity,
-            f"drift score {per_case:+.1f} points a case over {len(cases)} cases (most: {leading or 'none'})",
+            f"drift score {per_case:+.1f} points a case over {len(cases)} case{'s' if len(cases) != 1 else ''} "
+            f"(most: {leading or 'none'})",
         )
     ]
     latency = None
@@ -133,16 +134,26 @@ def look_at_suite(cases: Mapping[str, SetTest], strata: Sequence[Stratum], toler
     return SuiteLook(tuple(findings), text, latency)
 
 
-def decide_run(
+@dataclass(frozen=True)
+class Decision:
+    """What the run's error control says of one item: its significant findings, and those that fail it
+    (significant and beyond their tolerance)."""
+
+    significant: tuple[Finding, ...]
+    failing: tuple[Finding, ...]
+    cutoff: float  # the Benjamini-Hochberg bound its family's rejections met (0: none rejected)
+
+
+def judge_run(
     cases: Mapping[str, Look],
     suites: Mapping[str, Look],
     alpha: float,
     case_count: int | None = None,
     suite_count: int | None = None,
-) -> dict[str, tuple[Finding, ...]]:
-    """The findings that fail each item (empty: the item passes). `case_count` / `suite_count`: the run's
-    totals when this process judges part of them (xdist), as in multiple.benjamini_hochberg."""
-    failing: dict[str, tuple[Finding, ...]] = {}
+) -> dict[str, Decision]:
+    """Every item's decision. `case_count` / `suite_count`: the run's totals when this process judges part of
+    them (xdist), as in multiple.benjamini_hochberg."""
+    decisions: dict[str, Decision] = {}
     for family, share, count in ((cases, 1.0 - SUITE_SHARE, case_count), (suites, SUITE_SHARE, suite_count)):
         names = list(family)
         level = alpha * share
@@ -151,8 +162,20 @@ def decide_run(
         for name, reject in zip(names, rejected):
             look = family[name]
             k = len(look.findings)
-            failing[name] = tuple(f for f in look.findings if reject and f.beyond and min(1.0, k * f.p_value) <= cutoff)
-    return failing
+            significant = tuple(f for f in look.findings if reject and min(1.0, k * f.p_value) <= cutoff)
+            decisions[name] = Decision(significant, tuple(f for f in significant if f.beyond), cutoff)
+    return decisions
+
+
+def decide_run(
+    cases: Mapping[str, Look],
+    suites: Mapping[str, Look],
+    alpha: float,
+    case_count: int | None = None,
+    suite_count: int | None = None,
+) -> dict[str, tuple[Finding, ...]]:
+    """The findings that fail each item (empty: the item passes); see judge_run."""
+    return {name: d.failing for name, d in judge_run(cases, suites, alpha, case_count, suite_count).items()}
 
 
 def _describe_text(test: SetTest) -> str:
