@@ -10,12 +10,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
-
+from ..core.fastschema import Predicate, compile_schema
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 @dataclass(frozen=True)
@@ -138,14 +140,27 @@ def register(name: str, schema: dict[str, Any], scope: Scope = "call") -> Callab
 
 
 @cache
+def _argument_check(name: str) -> Predicate | None:
+    return compile_schema(REGISTRY[name].schema)
+
+
+@cache
 def _argument_validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(REGISTRY[name].schema)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(REGISTRY[name].schema)
 
 
 def build_check(name: str, argument: Any, context: BuildContext) -> BuiltCheck:
-    """Validate `argument` against the check's schema and build it; raise CheckSpecError when wrong."""
+    """Validate `argument` against the check's schema and build it; raise CheckSpecError when wrong. A valid argument
+    is recognised without jsonschema (see fastschema.py), which runs only to explain a wrong one."""
     check_type = REGISTRY[name]
-    error = jsonschema.exceptions.best_match(_argument_validator(name).iter_errors(argument))
+    fast = _argument_check(name)
+    error = None
+    if fast is None or not fast(argument):
+        from jsonschema.exceptions import best_match
+
+        error = best_match(_argument_validator(name).iter_errors(argument))
     if error is not None:
         where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise CheckSpecError(

@@ -17,7 +17,8 @@ from referencing.jsonschema import DRAFT202012
 
 from ..core.errors import PromptguardError
 from ..core.repofiles import outside_repository, repository_file
-from ..core.yamlsource import MAX_DEPTH, load_yaml, read_text
+from ..core.yamlsource import load_yaml, read_text
+from ..core.yamltree import MAX_DEPTH
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, register, result
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[ \t]*\r?\n(.*?)\r?\n?```", re.DOTALL)  # (language, body)

@@ -16,7 +16,8 @@ from ..checks import REGISTRY, BuildContext, BuiltCheck, CaseInfo, CheckSpecErro
 from ..config.loader import CONFIG_NAME, Config
 from ..core.errors import PromptguardError
 from ..core.validation import suggest, validate
-from ..core.yamlsource import YamlMap, YamlSeq, load_yaml
+from ..core.yamlsource import load_yaml
+from ..core.yamltree import YamlMap, YamlSeq
 from .promptfiles import PromptFiles
 from .template import render
 from .toolspec import RequestOptions, case_options, declared_options

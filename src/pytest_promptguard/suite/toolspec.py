@@ -21,7 +21,7 @@ from ..checks import BuildContext, CheckSpecError
 from ..checks.structured import check_schema, file_reference, load_schema_file
 from ..core.errors import PromptguardError
 from ..core.repofiles import repository_file
-from ..core.yamlsource import YamlMap, YamlSeq
+from ..core.yamltree import YamlMap, YamlSeq
 
 TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")  # what OpenAI, Anthropic and Gemini all accept
 FORMAT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for a json_schema's name
