@@ -99,14 +99,14 @@ def serve(first: FirstCall) -> ThreadingHTTPServer:
     return server
 
 
-def install_as_wheel(site: Path) -> None:
+def install_as_wheel(site: Path, src: Path = SRC) -> None:
     """A dist-info as `pip install` of a wheel leaves it: RECORD lists the package's modules, entry_points.txt the
     pytest11 plugin. pytest marks a plugin distribution's packages for assertion rewriting from that RECORD."""
     info = site / "pytest_promptguard-0.1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: pytest-promptguard\nVersion: 0.1.0\n")
     (info / "entry_points.txt").write_text("[pytest11]\npromptguard = pytest_promptguard.plugin\n")
-    files = sorted(p.relative_to(SRC).as_posix() for p in (SRC / "pytest_promptguard").rglob("*") if p.is_file())
+    files = sorted(p.relative_to(src).as_posix() for p in (src / "pytest_promptguard").rglob("*") if p.is_file())
     (info / "RECORD").write_text("".join(f"{f},,\n" for f in files if "__pycache__" not in f))
 
 

@@ -77,6 +77,7 @@ class CaseJudge:
         self.streams = plan.spec.stream
         self.key = key  # the item's node id
         self.suite_key = suite_key  # the suite file's node id
+        self._started = False  # its calls were started (when the run was primed, or when first asked for)
 
     # -- what to call ---------------------------------------------------------------------------------------------
 
@@ -117,6 +118,9 @@ class CaseJudge:
 
     def start_calls(self) -> None:
         """Start the case's calls: on the verdict board when it is judged against a sampled baseline."""
+        if self._started:
+            return
+        self._started = True
         entry = self.sampled_baseline()
         if entry is not None:
             self.judging.board.add(self, entry)
@@ -169,7 +173,8 @@ class CaseJudge:
         """Every per-call check of the case on one sample (of a conversation: on its transcript, then each
         reply's own checks on that reply)."""
         golden = self.golden_ref()
-        results = [c.run(CheckInput(call, self.case.info, golden)) for c in self.case.checks if c.scope == "call"]
+        given = CheckInput(call, self.case.info, golden)
+        results = [c.run(given) for c in self.case.checks if c.scope == "call"]
         if not self.case.turns:
             return results
         for index, (checks, reply) in enumerate(zip(self.case.turn_checks, call.turns)):
@@ -193,7 +198,7 @@ class CaseJudge:
             case=self.case.id,
             model=self.spec.name,
             tags=list(self.case.tags),
-            request_digest=self.request.digest(),
+            request_digest=self.plan.request_digest,
             messages=[dict(m) for m in self.request.messages] + [dict(t) for t in self.request.turns],
             calls=calls,
             min_pass_rate=self.case.min_pass_rate if self.case.min_pass_rate is not None else 1.0,
