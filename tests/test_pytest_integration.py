@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from .docs_blocks import readme_commands
+
 REPO = Path(__file__).resolve().parents[1]
 
 SUITE = """
@@ -132,8 +134,11 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
     for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(variable, raising=False)
     shutil.copytree(REPO / "examples", pytester.path / "examples")
-    for mode in ("--promptguard-replay", "--promptguard-strict"):  # replayed goldens, then the example app live
-        result = pytester.runpytest_subprocess("--promptguard", mode, "examples/prompts", "-p", "no:cacheprovider")
+    readme = readme_commands()[0].words()[-1]  # the README's first command, after its `pip install ... &&`
+    assert readme[0] == "pytest" and "--promptguard-replay" in readme, readme
+    live = [arg.replace("--promptguard-replay", "--promptguard-strict") for arg in readme]  # the example app, live
+    for command in (readme, live):
+        result = pytester.runpytest_subprocess(*command[1:], "-p", "no:cacheprovider")
         result.assert_outcomes(passed=19)
         result.stdout.fnmatch_lines(
             [

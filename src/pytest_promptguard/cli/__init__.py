@@ -30,12 +30,9 @@ def schemas(argv: list[str]) -> int:
     return 0
 
 
-def merge(argv: list[str]) -> int:
-    """Merge shard reports and write the reports asked for with the run's own writers; print the summary."""
-    from ..report.summary import summarize
-    from ..report.terminal import summary_lines
-    from ..report.writer import ReportWriter
-    from .merge import MergeError, merge_reports, read_report
+def merge_parser() -> argparse.ArgumentParser:
+    """The merge command's arguments (tests/test_docs.py parses the documented merge commands with it)."""
+    from .merge import merge_reports
 
     parser = argparse.ArgumentParser(prog="python -m pytest_promptguard merge", description=merge_reports.__doc__)
     parser.add_argument(
@@ -49,7 +46,17 @@ def merge(argv: list[str]) -> int:
     parser.add_argument(
         "--history", type=Path, metavar="HISTORY.jsonl", help="append the merged run's row to a history file"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def merge(argv: list[str]) -> int:
+    """Merge shard reports and write the reports asked for with the run's own writers; print the summary."""
+    from ..report.summary import summarize
+    from ..report.terminal import summary_lines
+    from ..report.writer import ReportWriter
+    from .merge import MergeError, merge_reports, read_report
+
+    args = merge_parser().parse_args(argv)
     try:
         run = merge_reports([read_report(path) for path in args.reports])
     except MergeError as exc:
