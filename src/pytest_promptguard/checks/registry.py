@@ -1,14 +1,17 @@
 """The check registry: every check family registers its name, the schema of its argument and a builder.
 
 Checks are built once at collection (so a bad regex or a missing schema file is a collection error with a
-line number) and then applied to every call of the case.
+line number) and then applied to every call of the case. A family's module is imported when a suite first names one
+of its checks (FAMILIES says which module that is): a run pays only for the families its suites use, which counts
+at every start where bytecode is not cached (pytest then rewrites and compiles each module of the plugin it imports).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -126,14 +129,56 @@ class BuiltCheck:
     argument: Any = None  # as declared in the suite
 
 
-REGISTRY: dict[str, CheckType] = {}
+# Every check, and the module of the package (its family) that registers it.
+FAMILIES: dict[str, str] = {
+    **dict.fromkeys(("equals", "contains", "icontains", "contains_any", "not_contains", "regex", "not_regex"), "text"),
+    "fuzzy": "fuzzy",
+    "golden": "golden",
+    "semantic": "semantic",
+    "json": "structured",
+    "json_schema": "structured",
+    "json_path": "jsonpath",
+    "judge": "judge",
+    "python": "python",
+    **dict.fromkeys(("length", "latency", "cost"), "budgets"),
+    **dict.fromkeys(("tool_call", "no_tool_call", "tool_calls"), "tools"),
+}
+
+
+class Registry(Mapping[str, CheckType]):
+    """Every check by name; looking one up imports its family, which registers it."""
+
+    def __init__(self) -> None:
+        self._registered: dict[str, CheckType] = {}
+
+    def __getitem__(self, name: str) -> CheckType:
+        if name not in self._registered:
+            import_module(f"{__package__}.{FAMILIES[name]}")  # KeyError for a name that is no check
+        return self._registered[name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in FAMILIES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FAMILIES)
+
+    def __len__(self) -> int:
+        return len(FAMILIES)
+
+    def add(self, check: CheckType) -> None:
+        if FAMILIES.get(check.name) != check.build.__module__.rpartition(".")[2]:
+            raise LookupError(f"check '{check.name}': list it in FAMILIES under its module, {check.build.__module__}")
+        self._registered[check.name] = check
+
+
+REGISTRY = Registry()
 
 
 def register(name: str, schema: dict[str, Any], scope: Scope = "call") -> Callable[[Callable], Callable]:
-    """Register a builder `build(argument, context) -> check` under `name`."""
+    """Register a builder `build(argument, context) -> check` under `name` (listed in FAMILIES)."""
 
     def decorator(build: Callable[[Any, BuildContext], Callable[..., CheckResult]]) -> Callable:
-        REGISTRY[name] = CheckType(name, schema, build, scope)
+        REGISTRY.add(CheckType(name, schema, build, scope))
         return build
 
     return decorator

@@ -6,6 +6,8 @@ collection, so this costs no time), and `repeat: auto` cases sample round after 
 Each process decides its own cases with the *run's* number of tested cases `m` in the BH bounds: that keeps
 the false discovery rate of the whole run at alpha however the cases are split over xdist workers (each
 process's expected share of false discoveries is at most its null cases × alpha / m).
+
+The statistics (verdict.py, stats.py) are imported when the first case is judged here: most runs judge none.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..checks.models import CheckCallError
 from ..config.loader import DriftSettings
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry
 from . import multiple
-from .verdict import Evidence, decide, measure, planned_tests, weigh
+
+if TYPE_CHECKING:
+    from .verdict import Evidence
 
 
 class Subject(Protocol):
@@ -86,6 +90,8 @@ class Board:
         """Judge `subject` here and start its first round of samples."""
         if subject.key in self._members:
             return
+        from .verdict import planned_tests
+
         drift = subject.drift
         looks = multiple.look_sizes(drift.auto_min, drift.auto_max) if subject.adaptive else None
         tests = planned_tests(entry, subject.check_labels(), subject.latency_tolerance, subject.streams)
@@ -120,6 +126,8 @@ class Board:
 
     def _gather(self, member: Member) -> None:
         """Take the member's latest round and look at it: stop, or ask for the next round."""
+        from .verdict import measure, weigh
+
         subject = member.subject
         new = subject.gather(member.key(member.rounds))
         member.calls += new
@@ -166,6 +174,8 @@ class Board:
         return evidence.futile()
 
     def _decide(self, members: list[Member]) -> None:
+        from .verdict import decide
+
         by_alpha: dict[float, list[Member]] = {}
         for member in members:
             by_alpha.setdefault(member.subject.drift.alpha, []).append(member)

@@ -12,7 +12,7 @@ import pytest
 
 from ..core.results import CaseResult
 from ..run.judging import CaseJudge
-from .fixture import attach_fixture_result
+from .fixture_report import attach_fixture_result
 from .items import PromptFile, PromptItem
 from .options import report_writer, start_run
 
