@@ -122,6 +122,8 @@ def load_suite(path: Path, config: Config, models: Any = None) -> Suite:
 def _with_options(case: Case, raw: YamlMap, suite: RequestOptions, context: BuildContext) -> Case:
     """The case with the tools, tool_choice and response_format it runs with: its own, else the suite's."""
     options = case_options(declared_options(raw, context), suite)
+    if options == RequestOptions():
+        return case  # none declared (most suites): no second Case to build
     return replace(case, tools=options.tools, tool_choice=options.tool_choice, response_format=options.response_format)
 
 
