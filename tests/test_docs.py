@@ -7,6 +7,8 @@ A fenced block says what it is with an HTML comment on the line before it (the s
                                       --collect-only`, with a config that defines every model it names
     <!-- config -->                   a whole promptguard.yaml: in a folder beside examples/prompts/, validated and
                                       loaded, every model built into its provider (python callables imported)
+    <!-- config: after init -->       the same, in a folder `python -m pytest_promptguard init` wrote first (its
+                                      starter application is what the config's python model imports)
     <!-- golden -->                   a whole golden file: read by the golden store, with exactly the keys it writes
     <!-- workflow -->                 a GitHub Actions workflow: every `run:` is a command, validated as below
     <!-- fragment: checks -->         a list of checks: collected as the checks of one case of a suite
@@ -23,7 +25,8 @@ commands (`pytest `, `python -m pytest`, `python -m pytest_promptguard`, `python
 - `pytest ...`, `python -m pytest ...`: parsed and configured by pytest with this plugin (and xdist) loaded, so an
   unknown option, a bad value or options that cannot go together fail as they would for a user; paths into the
   repository's own folders must exist.
-- `python -m pytest_promptguard schemas DIR` runs (into a temporary folder); `merge ...` is parsed by its parser.
+- `python -m pytest_promptguard schemas DIR` and `init` run (into a temporary folder, init finding no key and no
+  Ollama); `merge ...` is parsed by its parser.
 - `python SCRIPT.py ARGS`: the script exists, and its own argparse parser accepts ARGS (it stops right there).
 - `pip install ...`: this project's extras exist; other packages are ones pyproject.toml names.
 - `export VAR=...`: something in src/ or examples/ reads VAR. `git` and `mkdocs` lines are left as they are (they
@@ -64,7 +67,7 @@ from .docs_blocks import REPO, SHELLS, Block, Command, blocks, commands, pages, 
 
 BLOCKS = [block for page in pages() for block in blocks(page)]
 COMMANDS = [command for page in pages() for command in commands(page)]
-KINDS = {"suite", "config", "golden", "workflow", "fragment: checks", "fragment: workflow steps"}
+KINDS = {"suite", "config", "config: after init", "golden", "workflow", "fragment: checks", "fragment: workflow steps"}
 OTHER_PROGRAMS = {"git", "mkdocs"}  # lines of a shell block that are not this project's commands
 REPO_FOLDERS = {"examples", "tests", "benchmarks", "docs", "tools", "src"}
 
@@ -203,13 +206,17 @@ def _block_of(nodeid: str, files: dict[str, Block]) -> str:
 # --- configs: loaded, every model built -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("block", of_kind("config"), ids=ids(of_kind("config")))
+@pytest.mark.parametrize(
+    "block", of_kind("config", "config: after init"), ids=ids(of_kind("config", "config: after init"))
+)
 def test_config_block_loads(block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     errors = list(jsonschema.Draft202012Validator(editor_schema("config")).iter_errors(yaml.safe_load(block.text)))
     assert not errors, f"{block.where}: " + "; ".join(f"{e.json_path}: {e.message}" for e in errors)
     shutil.copytree(REPO / "examples" / "app", tmp_path / "app")
     path = tmp_path / "docs" / "promptguard.yaml"
     path.parent.mkdir()
+    if block.marker == "config: after init":
+        _run_init(path.parent, monkeypatch)
     path.write_text(block.text, "utf-8")
     monkeypatch.setattr(sys, "path", list(sys.path))  # Config.load puts `pythonpath` first on it
     before = set(sys.modules)
@@ -333,11 +340,25 @@ def _cli_command(command: Command, args: list[str], tmp: Path) -> None:
             merge_parser().parse_args(args[1:])
         except SystemExit as exc:
             raise AssertionError(f"{command.where}: `{command.text}`: the merge command refuses its arguments") from exc
+    elif args[0] == "init":
+        with pytest.MonkeyPatch.context() as monkeypatch:
+            _run_init(tmp / (args[1] if len(args) > 1 else "."), monkeypatch)
     else:
         assert args[0] == "schemas", f"{command.where}: unknown command {args[0]!r}"
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as stderr:
             code = cli_main(["schemas", *(str(tmp / a) for a in args[1:])])
         assert code == 0, f"{command.where}: `{command.text}`: {stderr.getvalue()}"
+
+
+def _run_init(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`python -m pytest_promptguard init FOLDER` as on a machine with no key and no Ollama."""
+    for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("OLLAMA_HOST", "127.0.0.1:9")  # nothing listens there
+    folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as stderr:
+        code = cli_main(["init", str(folder)])
+    assert code == 0, stderr.getvalue()
 
 
 class _Parsed(Exception):

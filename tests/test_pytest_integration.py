@@ -150,6 +150,12 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
                 "ticket-triage *",
             ]
         )
+        # The README's first command shows the two figures the tool is named for: latency and cost (a replay's
+        # marked as the goldens recorded them).
+        mark = "[*]" if command is readme else ""
+        result.stdout.re_match_lines(
+            [rf"total +19 +19 +0 +0 +0 +\d+{mark} +\d+{mark} +[\d,]+ +[\d,]+ +\$0\.0\d+{mark}$"]
+        )
 
 
 def test_ci_examples_use_real_options(pytester):
@@ -196,9 +202,21 @@ def test_unknown_candidate_model_names_the_option(pytester, write, model_server,
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "s.prompt.yaml: --promptguard-candidate fast=fats: unknown model 'fats' (did you mean 'fast'?)",
+            "promptguard.yaml:4: --promptguard-candidate fast=fats: unknown model 'fats' (did you mean 'fast'?)",
             "  fix: define it under 'models' in promptguard.yaml*",
         ]
+    )
+    assert model_server.requests == []
+
+
+def test_a_candidate_for_a_model_no_config_defines_is_a_usage_error(pytester, write, model_server, openai_config):
+    openai_config(models={"big": {"provider": "openai", "model": "gpt-4o", "base_url": model_server.url}})
+    write("s.prompt.yaml", "cases: [{id: x, prompt: x}]")
+    result = pytester.runpytest("--promptguard", "--promptguard-candidate", "fats=big")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "--promptguard-candidate fats=big: no promptguard.yaml of the collected suites defines that model "
+        "(defined: big, fast); name a model the suites use" in result.stderr.str()
     )
     assert model_server.requests == []
 

@@ -1,5 +1,6 @@
 """`python -m pytest_promptguard COMMAND`: the commands that run outside pytest.
 
+python -m pytest_promptguard init [FOLDER]
 python -m pytest_promptguard schemas FOLDER
 python -m pytest_promptguard merge REPORT.json ... [--report OUT.json] [--html OUT.html] [--md OUT.md]
     [--history H.jsonl]
@@ -14,9 +15,16 @@ from pathlib import Path
 
 USAGE = """\
 usage: python -m pytest_promptguard schemas FOLDER   (writes the editor JSON Schemas there)
+       python -m pytest_promptguard init [FOLDER]    (writes promptguard.yaml, a starter suite and a CI workflow)
        python -m pytest_promptguard merge REPORT.json [REPORT.json ...] [--report OUT.json] [--html OUT.html]
                                           [--md OUT.md] [--history HISTORY.jsonl]
        (merges the JSON reports of --promptguard-shard runs into one run's reports)"""
+
+
+def init(argv: list[str]) -> int:
+    from .init import main
+
+    return main(argv)
 
 
 def schemas(argv: list[str]) -> int:
@@ -51,6 +59,7 @@ def merge_parser() -> argparse.ArgumentParser:
 
 def merge(argv: list[str]) -> int:
     """Merge shard reports and write the reports asked for with the run's own writers; print the summary."""
+    from ..core.wording import counted
     from ..report.summary import summarize
     from ..report.terminal import summary_lines
     from ..report.writer import ReportWriter
@@ -73,7 +82,7 @@ def merge(argv: list[str]) -> int:
     )
     writer.finish(summary, run.results, run.info)
     for line in [
-        f"merged {len(args.reports)} report(s): {len(run.results)} cases",
+        f"merged {len(args.reports)} report(s): {counted(len(run.results), 'case')}",
         *run.notes,
         *summary_lines(summary),
         *writer.lines(),
@@ -82,7 +91,7 @@ def merge(argv: list[str]) -> int:
     return 1 if writer.errors else 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"schemas": schemas, "merge": merge}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"init": init, "schemas": schemas, "merge": merge}
 
 
 def main(argv: list[str]) -> int:

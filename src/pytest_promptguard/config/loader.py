@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ..core.yamlsource import load_yaml
 from ..core.yamltree import YamlMap, line_of
 from .pricetable import find_provider, provider_ids, source_label
 from .pricing import Price, price_from_spec
+from .references import check_base_url, check_references
 
 CONFIG_NAME = "promptguard.yaml"
 DEFAULT_TIMEOUT_S = 60.0
@@ -23,6 +25,7 @@ DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_RETRIES = 3
 DEFAULT_MAX_BACKOFF_S = 30.0
 DEFAULT_AUTO_MIN, DEFAULT_AUTO_MAX = 2, 20
+DEFAULT_TRANSPORT = "aiohttp"  # what carries a model's HTTP calls; "httpx": httpx's own (docs/speed.md)
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com/v1",
@@ -53,6 +56,7 @@ class ModelSpec:
     price: Price | None = None  # overrides the shipped price snapshot
     price_provider: str | None = None  # whose prices apply (a provider id of the snapshot), when base_url cannot tell
     stream: bool = False  # ask for the answer as a stream, to time its first token (Call.ttft_ms)
+    transport: str = DEFAULT_TRANSPORT
     source: Path | None = None
     line: int | None = None  # of its `callable` when it has one (import errors point there), else of its name
 
@@ -152,11 +156,15 @@ class Config:
         self._models: dict[str, ModelSpec] = {}
 
     @classmethod
-    def load(cls, path: Path, rootdir: Path | None = None) -> Config:
+    def load(cls, path: Path, rootdir: Path | None = None, candidates: Mapping[str, str] | None = None) -> Config:
+        """The config at `path`, validated: its shape, the models it names (and the `--promptguard-candidate`
+        models that replace them), and its models' base URLs."""
         data = load_yaml(path)
         if data is None:
             data = YamlMap()
         validate(data, "config", path)
+        check_references(data, path, candidates or {})
+        _check_base_urls(data, path)
         config = cls(path, data, rootdir)
         _extend_pythonpath(data, path)
         return config
@@ -236,6 +244,7 @@ class Config:
             price=self._price(raw, lines.get("price", line)),
             price_provider=self._price_provider(raw, lines.get("price_provider", line)),
             stream=self._stream(name, raw, lines.get("stream", line)),
+            transport=raw.get("transport", DEFAULT_TRANSPORT),
             source=self.path,
             line=lines.get("callable", line),
         )
@@ -284,6 +293,20 @@ class Config:
         return found
 
 
+def _check_base_urls(data: YamlMap, path: Path) -> None:
+    """Every model's `base_url` is an http(s) address with a host; one whose `${VAR}` is unset is reported when the
+    model is used (a model no suite uses may name a variable only some machines set), an empty one means the
+    provider's default."""
+    for name, raw in data.get("models", {}).items():
+        line = line_of(data, ["models", name, "base_url"])
+        try:
+            url = interpolate(raw.get("base_url") or "", path, line)
+        except PromptguardError:
+            continue
+        if url:
+            check_base_url(name, raw["base_url"], url, path, line)
+
+
 def _extend_pythonpath(data: YamlMap, path: Path) -> None:
     """Put the config's `pythonpath` folders first on sys.path, so `python` callables and checks import."""
     for index, folder in enumerate(data.get("pythonpath", [])):
@@ -302,14 +325,25 @@ def _extend_pythonpath(data: YamlMap, path: Path) -> None:
 class ConfigFinder:
     """Finds the config that applies to a suite: `--promptguard-config`, else the nearest one up to rootdir."""
 
-    def __init__(self, rootdir: Path, override: Path | None = None) -> None:
+    def __init__(
+        self, rootdir: Path, override: Path | None = None, candidates: Mapping[str, str] | None = None
+    ) -> None:
         self.rootdir = rootdir.resolve()
         self.override = override
+        self.candidates = dict(candidates or {})  # model -> the candidate replacing it, checked in every config
         self._loaded: dict[Path | None, Config] = {}
+
+    @property
+    def loaded(self) -> list[Config]:
+        return list(self._loaded.values())
 
     def _get(self, path: Path | None) -> Config:
         if path not in self._loaded:
-            found = Config.load(path, self.rootdir) if path is not None else Config(None, rootdir=self.rootdir)
+            found = (
+                Config.load(path, self.rootdir, self.candidates)
+                if path is not None
+                else Config(None, rootdir=self.rootdir)
+            )
             self._loaded[path] = found
         return self._loaded[path]
 
