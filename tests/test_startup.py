@@ -9,6 +9,7 @@ out, and that every check can still be found.
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -72,3 +73,18 @@ def test_every_check_is_found_in_the_family_that_registers_it() -> None:
         check = REGISTRY[name]
         assert check.name == name and check.build.__module__.rpartition(".")[2] == FAMILIES[name]
     assert len(REGISTRY) == len(FAMILIES) and "no_such_check" not in REGISTRY
+
+
+def test_the_package_is_left_to_its_bytecode_not_to_pytest_s_assertion_rewriter(monkeypatch):
+    """pytest marks a plugin's whole distribution for assertion rewriting; a rewritten module is parsed and compiled
+    at every start where bytecode is not written (PYTHONDONTWRITEBYTECODE=1). The plugin takes its package back."""
+    from _pytest.assertion.rewrite import AssertionRewritingHook
+
+    from pytest_promptguard.plugin import leave_unrewritten
+
+    hook = AssertionRewritingHook.__new__(AssertionRewritingHook)  # the marks only: no config needed
+    hook._must_rewrite = {"pytest_promptguard", "other_plugin"}
+    hook._marked_for_rewrite_cache = {"pytest_promptguard.core": True}
+    monkeypatch.setattr(sys, "meta_path", [hook, *sys.meta_path])
+    leave_unrewritten()
+    assert hook._must_rewrite == {"other_plugin"} and hook._marked_for_rewrite_cache == {}

@@ -7,6 +7,7 @@ nothing else is imported (see `hooks.py`; the fixture imports `fixture.py` only 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +216,19 @@ def promptguard(request: pytest.FixtureRequest) -> Any:
     from .fixture import PromptGuard
 
     return PromptGuard.for_test(request.node)
+
+
+def leave_unrewritten(package: str = __name__.partition(".")[0]) -> None:
+    """Keep pytest's assertion rewriter off this package's modules. pytest marks every module of a plugin's
+    distribution for rewriting, so that a plugin's own `assert`s report well in tests; promptguard's asserts are
+    internal invariants, never a test's, and a rewritten module cannot use its .pyc: where bytecode is not written
+    (PYTHONDONTWRITEBYTECODE=1, as in many CI images) every module was parsed, rewritten and compiled again at
+    every start (docs/speed.md). The marks live on pytest's import hook; without it (or its set) nothing is done."""
+    for finder in sys.meta_path:
+        marked = getattr(finder, "_must_rewrite", None)
+        if isinstance(marked, set) and package in marked:
+            marked.discard(package)
+            getattr(finder, "_marked_for_rewrite_cache", {}).clear()
+
+
+leave_unrewritten()
