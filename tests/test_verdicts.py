@@ -339,10 +339,15 @@ def test_one_sample_is_judged_with_its_suite_not_against_one_canonical_output(py
     assert record["verdict"]["verdict"] == "inconclusive" and record["verdict"]["samples"] == 1
     assert record["checks"][0][0]["reason"] == "judged against the baseline's samples as a set: see the verdict"
     result.stdout.fnmatch_lines(["suite verdicts: 1 suite × model pooled (FDR 1%): none drifted"])
-    # Replaying a sampled golden calls nothing and judges nothing statistically.
-    result = run(pytester, "--promptguard-replay", "--promptguard-repeat", "5")
+    # Replaying a sampled golden calls nothing and judges nothing statistically; the report shows the bar the
+    # golden check used (the calibrated min), and the score as the check rounded it.
+    result = run(pytester, "--promptguard-replay", "--promptguard-repeat", "5", "--promptguard-report=r.json")
     result.assert_outcomes(passed=1)
     assert "verdicts:" not in result.stdout.str()
+    case = json.loads((pytester.path / "r.json").read_text("utf-8"))["cases"][0]
+    golden_check = case["checks"][0][0]
+    assert case["golden"]["min_similarity"] == golden_entry(pytester)["calibrated_min"] == golden_check["bar"]
+    assert case["golden"]["similarity"] == golden_check["score"]
 
 
 def test_one_sample_a_case_half_of_them_refusals_turns_the_suite_red(pytester, write, config, sampler):

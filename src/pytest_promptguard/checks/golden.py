@@ -13,6 +13,7 @@ is judged by them alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from difflib import SequenceMatcher
 from typing import Any
 
@@ -160,14 +161,18 @@ def _text_verdict(expected: str, output: str, minimum: float, bar: str, scorer: 
     raw = similarity(expected, output, scorer)
     score = shown(raw)
     if raw >= minimum:
-        return result("golden", True, f"{scorer} {score:g} >= {bar} {minimum:g} against the golden", score=score)
-    return result(
+        return replace(
+            result("golden", True, f"{scorer} {score:g} >= {bar} {minimum:g} against the golden", score=score),
+            bar=minimum,
+        )
+    drifted = result(
         "golden",
         False,
         f"output drifted from the golden: {scorer} {score:g} < {bar} {minimum:g}",
         score=score,
         diff=diff,
     )
+    return replace(drifted, bar=minimum)
 
 
 def _listed(problems: list[str], limit: int = 4) -> str:

@@ -155,9 +155,13 @@ class CheckResult:
     reason: str
     score: float | None = None
     diff: str | None = None
+    bar: float | None = None  # the threshold `score` was held to, where the check has one (the golden check)
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        if data["bar"] is None:
+            del data["bar"]  # most checks have none: results and reports stay as they were
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:

@@ -50,13 +50,15 @@ def model_change(golden: GoldenRef, call: Call, model: str, fatal: bool) -> Chec
 def golden_summary(
     golden: GoldenRef, calls: Sequence[Call], checks: Sequence[Sequence[CheckResult]], drift: DriftSettings
 ) -> dict[str, Any] | None:
-    """What the reports need of the golden: its figures, and the first call's similarity to it (with the
-    golden output when a golden check failed, for the reports' golden → now diff)."""
+    """What the reports need of the golden: its figures, the first call's similarity to it and the bar it was held
+    to, both as the golden check itself judged them (one rounding, the bar used: a sampled golden's calibrated
+    min, not the config's default), and the golden output when a golden check failed, for the golden → now diff."""
     entry = golden.entry
     if entry is None:
         return None
     from ..checks.golden import similarity_to_golden  # the golden family, imported when there is a golden
 
+    judged = next((r for r in (checks[0] if checks else ()) if r.name == "golden" and r.score is not None), None)
     summary: dict[str, Any] = {
         "state": "stale" if golden.stale else "ok",
         "model_served": entry.model_served,
@@ -66,13 +68,20 @@ def golden_summary(
         "latencies_ms": entry.latencies,
         "tokens_out": entry.tokens_out,
         "cost_usd": entry.cost_usd,
-        "similarity": similarity_to_golden(entry.output, entry.tool_calls, calls[0], drift.scorer),
-        "min_similarity": drift.min_similarity,
+        "similarity": judged.score
+        if judged
+        else similarity_to_golden(entry.output, entry.tool_calls, calls[0], drift.scorer),
+        "min_similarity": judged.bar if judged and judged.bar is not None else _bar(entry, drift),
         "passed": None,
     }
     if any(r.name == "golden" and not r.passed for sample in checks for r in sample):
         summary["output"] = entry.output  # for the golden → now diff of the reports
     return summary
+
+
+def _bar(entry: Any, drift: DriftSettings) -> float:
+    """The golden check's default bar: a sampled golden's calibrated min, else the config's."""
+    return entry.calibrated_min if entry.sampled and entry.calibrated_min is not None else drift.min_similarity
 
 
 def slo_breaches(slo: dict[str, float], calls: Sequence[Call], model: str) -> str | None:
