@@ -20,7 +20,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pytest_promptguard.core.results import ToolCall, percentile
-from pytest_promptguard.core.similarity import similarity
+from pytest_promptguard.core.similarity import shown, similarity
 from pytest_promptguard.golden.entry import GoldenEntry, GoldenSample
 from pytest_promptguard.golden.store import GoldenFile
 
@@ -956,8 +956,9 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     assert "upgrade fast → fast-next: REGRESSIONS: 1 of 4 cases pass with fast and not with fast-next" in text
     assert "pass → fail: s::broken" in text
     assert "fail → pass: s::fixed" in text
-    sims = [round(similarity(old, new), 1) for old, new in UPGRADE_ANSWERS.values()]
-    lowest = min(UPGRADE_ANSWERS, key=lambda case: round(similarity(*UPGRADE_ANSWERS[case]), 1))
+    # As the golden check rounds them (cut to one decimal): one rounding in every report.
+    sims = [shown(similarity(old, new)) for old, new in UPGRADE_ANSWERS.values()]
+    lowest = min(UPGRADE_ANSWERS, key=lambda case: shown(similarity(*UPGRADE_ANSWERS[case])))
     assert f"similarity to the goldens: mean {sum(sims) / 4:.1f}, lowest {min(sims):g} (s::{lowest})" in text
     # Latency: fast's golden samples against the candidate's live calls; tokens and cost per call.
     then = [s["latency_ms"] for case in golden.values() for s in case["fast"]["samples"]]
@@ -977,9 +978,9 @@ def test_candidate_is_judged_against_the_models_goldens_in_an_upgrade_report(
     # Every case with its similarity and verdict, worst first: fast's outcome today → the candidate's.
     rows = re.findall(r"^ {4}(\w+) +s::(\w+) +similarity +([\d.]+) +(\w+) → (\w+)$", result.stdout.str(), re.M)
     assert rows == [
-        ("broken", "broken", f"{round(similarity(*UPGRADE_ANSWERS['broken']), 1):g}", "pass", "fail"),
-        ("fixed", "fixed", f"{round(similarity(*UPGRADE_ANSWERS['fixed']), 1):g}", "fail", "pass"),
-        ("changed", "reworded", f"{round(similarity(*UPGRADE_ANSWERS['reworded']), 1):g}", "pass", "pass"),
+        ("broken", "broken", f"{shown(similarity(*UPGRADE_ANSWERS['broken'])):g}", "pass", "fail"),
+        ("fixed", "fixed", f"{shown(similarity(*UPGRADE_ANSWERS['fixed'])):g}", "fail", "pass"),
+        ("changed", "reworded", f"{shown(similarity(*UPGRADE_ANSWERS['reworded'])):g}", "pass", "pass"),
         ("same", "same", "100", "pass", "pass"),
     ]
 
