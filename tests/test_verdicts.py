@@ -41,6 +41,7 @@ class Sampler:
     answers are the same whatever order the threaded server sees the requests in."""
 
     answers: dict[str, list[str]] = field(default_factory=dict)
+    by_model: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # a model's own answers, when given
     seed: int = 0
     delay_s: float = 0.0
     requests: int = 0
@@ -54,7 +55,8 @@ class Sampler:
             self.requests += 1
             self._counts[prompt] = self._counts.get(prompt, 0) + 1
             rng = random.Random(f"{self.seed}/{prompt}/{self._counts[prompt]}")
-        text = rng.choice(self.answers.get(prompt, [f"echo: {prompt}"]))
+        answers = self.by_model.get(request.get("model"), self.answers)
+        text = rng.choice(answers.get(prompt, [f"echo: {prompt}"]))
         with self._lock:
             self.served.append(text)
         return Reply(body=chat_completion(text, model="gpt-4o-mini-2024-07-18", prompt_tokens=10), delay_s=self.delay_s)
@@ -392,3 +394,35 @@ def test_a_faster_model_beyond_the_latency_tolerance_is_improved(pytester, write
     result = run(pytester, "--promptguard-repeat", "8")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["verdicts: 1 case tested (FDR 1%): 1 improved"])
+
+
+def test_a_candidate_with_samples_is_judged_worse_better_or_the_same_against_the_model_it_replaces(
+    pytester, write, openai_config, model_server, sampler
+):
+    path = openai_config(models={"next": {"provider": "openai", "model": "gpt-next", "base_url": model_server.url}})
+    data = yaml.safe_load(path.read_text())
+    data["drift"] = {"baseline_samples": 10}
+    path.write_text(yaml.safe_dump(data))
+    prompts = {"kept": f"Kept: {REFUND}", "lost": f"Lost: {REFUND}", "won": f"Won: {REFUND}"}
+    mostly_without = PARAPHRASES[:1] + WITHOUT_DAYS  # "30 days" in about a fifth of the answers
+    sampler.answers = {prompts["kept"]: PARAPHRASES, prompts["lost"]: PARAPHRASES, prompts["won"]: mostly_without}
+    write(
+        "s.prompt.yaml",
+        "checks: [golden, {contains: '30 days'}]\ncases:\n"
+        + "".join(f'  - {{id: {case}, prompt: "{prompt}"}}\n' for case, prompt in prompts.items()),
+    )
+    run(pytester, "--promptguard-update").assert_outcomes(passed=3)
+    sampler.by_model["gpt-next"] = {
+        prompts["kept"]: PARAPHRASES,
+        prompts["lost"]: WITHOUT_DAYS,  # the candidate no longer says "30 days"
+        prompts["won"]: PARAPHRASES,  # ... and says it where the current model did not
+    }
+    pytester.makeconftest(RECORDER)
+    result = run(pytester, "--promptguard-candidate", "fast=next", "--promptguard-repeat", "10")
+    outcomes = {r["case"]: r["verdict"]["upgrade"]["outcome"] for r in read_records(pytester)}
+    assert outcomes == {"kept": "same", "lost": "worse", "won": "better"}
+    result.stdout.fnmatch_lines(
+        ["  judged on samples against fast's: 1 worse, 1 better, 0 changed, 1 same (FDR-controlled)"]
+    )
+    shows = result.stdout.str()
+    assert "worse than the model it would replace: pass rate of contains 100% → 0%" in shows

@@ -40,6 +40,7 @@ class Subject(Protocol):
     adaptive: bool  # repeat: auto
     samples: int  # a fixed repeat's samples (1 without repeat)
     latency_tolerance: float | None
+    candidate: bool  # a --promptguard-candidate judged against the model it would replace: an upgrade, not drift
 
     def start(self, key: str, count: int, first: int) -> None:
         """Start `count` more samples (numbered from `first`), gathered under `key`."""
@@ -84,11 +85,15 @@ class Board:
     def __init__(self) -> None:
         self.family: defaultdict[float, int] = defaultdict(int)  # cases tested in the whole run, per alpha
         self.suites: defaultdict[float, set[str]] = defaultdict(set)  # suite x model groups, per alpha
+        self.candidates: defaultdict[float, int] = defaultdict(int)  # candidate cases in the whole run, per alpha
         self._members: dict[str, Member] = {}
         self._suite_verdicts: dict[str, dict[str, Any]] = {}
 
-    def count(self, alpha: float, group: str) -> None:
+    def count(self, alpha: float, group: str, candidate: bool = False) -> None:
         """Count one of the run's tested cases (every process sees the whole selection, under xdist too)."""
+        if candidate:
+            self.candidates[alpha] += 1
+            return
         self.family[alpha] += 1
         self.suites[alpha].add(group)
 
@@ -107,8 +112,11 @@ class Board:
         looks = Looks.auto(drift.auto_min, drift.auto_max) if subject.adaptive else Looks((subject.samples,))
         member = Member(subject, entry, looks, CaseSamples.of_baseline(entry, texts))
         self._members[subject.key] = member
-        self.family[drift.alpha] = max(self.family[drift.alpha], 1)  # counted at collection; never less than itself
-        self.suites[drift.alpha].add(subject.group)
+        if subject.candidate:
+            self.candidates[drift.alpha] = max(self.candidates[drift.alpha], 1)
+        else:
+            self.family[drift.alpha] = max(self.family[drift.alpha], 1)  # counted at collection; never less than itself
+            self.suites[drift.alpha].add(subject.group)
         subject.start(member.key(0), looks.sizes[0], 0)
 
     def calls(self, key: str) -> list[Call]:
@@ -203,9 +211,10 @@ class Board:
         from .verdict import case_record, splits, suite_record
         from .verdicts import judge_run, lone_bound
 
-        family, suite_family = self.family[alpha], len(self.suites[alpha])
-        judged = [m for m in members if not m.stopped]  # a case stopped for futility left the error control
-        suites = self._suite_looks(members)
+        family, suite_family = max(self.family[alpha], 1), max(len(self.suites[alpha]), 1)
+        drifting = [m for m in members if not m.subject.candidate]
+        judged = [m for m in drifting if not m.stopped]  # a case stopped for futility left the error control
+        suites = self._suite_looks(drifting)
 
         def decide() -> dict[str, Any]:
             cases = {m.subject.key: m.final for m in judged if m.final is not None}
@@ -233,6 +242,23 @@ class Board:
             )
         for group, (look, count) in suites.items():
             self._suite_verdicts[group] = suite_record(look, decisions[group], alpha, suite_family, count)
+        candidates = [m for m in members if m.subject.candidate]
+        if candidates:
+            self._judge_upgrade(alpha, candidates)
+
+    def _judge_upgrade(self, alpha: float, members: list[Member]) -> None:
+        """A candidate's samples against the samples of the model it would replace: worse, better, changed or the
+        same, with Benjamini–Hochberg across the run's candidate cases. Only worse fails its item."""
+        from .verdict import upgrade_record
+
+        decided = upgrade_record(
+            {m.subject.key: (m.entry, m.samples, m.final) for m in members},
+            alpha,
+            max(self.candidates[alpha], len(members)),
+        )
+        for member in members:
+            assert member.verdict is not None
+            member.verdict.update(decided[member.subject.key])
 
     def _suite_looks(self, members: list[Member]) -> dict[str, tuple[SuiteLook, int]]:
         """Per suite x model: its cases' looks at the pooling size, pooled (cases without one are left out)."""

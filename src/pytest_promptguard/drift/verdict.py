@@ -216,3 +216,51 @@ def _round(value: float | None) -> float | None:
     if value is None or math.isnan(value) or math.isinf(value):
         return None
     return float(f"{value:.4g}")
+
+
+UPGRADE_WORDS = {
+    "worse": "worse than the model it would replace",
+    "better": "better than the model it would replace",
+    "changed": "its answers differ from the model's it would replace; no check moved",
+    "same": "no difference from the model it would replace could be shown",
+}
+
+
+def upgrade_record(
+    cases: dict[str, tuple[GoldenEntry, CaseSamples, CaseLook | None]], alpha: float, count: int
+) -> dict[str, dict[str, Any]]:
+    """Per candidate case, what replaces its drift verdict: the upgrade's outcome (worse / better / changed / same)
+    from two-sided tests of each check's pass rate and of the texts as sets, FDR-controlled across the run's
+    candidate cases (`count`), and whether it fails (only worse does)."""
+    from . import multiple
+    from .candidate import compare_candidate
+
+    tested = {
+        key: compare_candidate(
+            entry.checks,
+            samples.failed[: samples.n_baseline],
+            samples.failed[samples.n_baseline :],
+            texts=look.text if look is not None else None,
+        )
+        for key, (entry, samples, look) in cases.items()
+    }
+    keys = list(tested)
+    rejected = multiple.benjamini_hochberg([tested[k].p_value for k in keys], alpha, count)
+    cutoff = multiple.bh_threshold(sum(rejected), count, alpha) if any(rejected) else None
+    records = {}
+    for key, reject in zip(keys, rejected):
+        case = tested[key]
+        outcome = case.outcome(cutoff if reject else None)
+        moved = [
+            f"{s.name} {s.then:.0%} → {s.now:.0%} (p = {min(1.0, case.tests * s.p_value):.2g})"
+            for s in case.shifts
+            if reject and cutoff is not None and min(1.0, case.tests * s.p_value) <= cutoff
+        ]
+        records[key] = {
+            "verdict": {"worse": "drifted", "better": "improved"}.get(outcome, "stable"),
+            "fails": outcome == "worse",
+            "family": count,
+            "upgrade": {"outcome": outcome, "p_value": _round(case.p_value)},
+            "reasons": [UPGRADE_WORDS[outcome] + (f": {'; '.join(moved)}" if moved else "")],
+        }
+    return records

@@ -51,7 +51,9 @@ class PromptFile(pytest.File):
             naming = self._naming(plan.case.id, plan.spec.name)
             judge = run.judge(suite, plan, naming["nodeid"], self.nodeid)
             items.append(PromptItem.from_parent(self, **naming, judge=judge))
-        pooled = dict.fromkeys(i.judge.spec.name for i in items if i.judge.sampled_baseline() is not None)
+        pooled = dict.fromkeys(
+            i.judge.spec.name for i in items if not i.judge.candidate and i.judge.sampled_baseline() is not None
+        )
         items += [
             DriftItem.from_parent(self, **self._naming("drift", model), suite=suite, model=model) for model in pooled
         ]

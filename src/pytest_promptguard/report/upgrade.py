@@ -22,6 +22,7 @@ class CaseVerdict:
     before: bool | None  # the golden output passes today's checks
     after: bool  # the candidate's output passes them
     verdict: str  # same | changed | fixed | broken | error
+    outcome: str | None = None  # with samples against a sampled golden: worse | better | changed | same (FDR)
 
 
 @dataclass
@@ -99,6 +100,7 @@ def upgrade_reports(results: Sequence[CaseResult]) -> list[UpgradeReport]:
                     _verdict(
                         golden.get("passed"), after, similarity, golden.get("min_similarity", 90.0), result.outcome
                     ),
+                    ((result.verdict or {}).get("upgrade") or {}).get("outcome"),
                 )
             )
             golden_latencies += golden.get("latencies_ms") or []
@@ -133,6 +135,10 @@ def upgrade_lines(report: UpgradeReport) -> list[str]:
         headline += f"no regressions in {counted(total, 'case')} ({len(report.fixed)} fixed)"
     similarities = [c.similarity for c in report.cases if c.similarity is not None]
     lines = [headline]
+    outcomes = [c.outcome for c in report.cases if c.outcome is not None]
+    if outcomes:
+        counts = ", ".join(f"{outcomes.count(o)} {o}" for o in ("worse", "better", "changed", "same"))
+        lines.append(f"  judged on samples against {report.model}'s: {counts} (FDR-controlled)")
     for label, cases in (("pass → fail", report.broken), ("fail → pass", report.fixed)):
         if cases:
             lines.append(

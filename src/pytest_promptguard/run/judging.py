@@ -75,6 +75,7 @@ class CaseJudge:
         self.drift = plan.drift
         self.key = key  # the item's node id
         self.name = plan.case.id
+        self.candidate = plan.baseline.name != plan.spec.name
         self.suite_key = suite_key  # the suite file's node id
         self.group = drift_item_key(suite_key, plan.spec.name)  # its suite x model: whose evidence is pooled
         self._started = False  # its calls were started (when the run was primed, or when first asked for)

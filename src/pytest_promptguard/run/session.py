@@ -157,7 +157,7 @@ class Run:
         worker primes only its share), to count the tested cases. Skipped cases are given in neither."""
         for judge in selected:
             if judge.sampled_baseline() is not None:
-                self.board.count(judge.drift.alpha, judge.group)
+                self.board.count(judge.drift.alpha, judge.group, judge.candidate)
         if not self.options.replay:
             for judge in judges:
                 judge.start_calls()
