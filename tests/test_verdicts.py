@@ -426,3 +426,31 @@ def test_a_candidate_with_samples_is_judged_worse_better_or_the_same_against_the
     )
     shows = result.stdout.str()
     assert "worse than the model it would replace: pass rate of contains 100% → 0%" in shows
+
+
+def test_top_up_grows_a_current_sampled_baseline_keeping_its_canonical_output(pytester, write, config, sampler):
+    config(baseline_samples=5, max_baseline_samples=8)
+    suite(write)
+    run(pytester, "--promptguard-update").assert_outcomes(passed=1)
+    before = golden_entry(pytester)
+    sampler.next_run()
+    result = run(pytester, "--promptguard-update", "--promptguard-top-up", "--promptguard-repeat", "5")
+    result.stdout.fnmatch_lines(["goldens: 0 added, 1 updated, 0 removed, 0 unchanged*"])
+    after = golden_entry(pytester)
+    assert len(after["samples"]) == 8  # 5 + 5, bounded by drift.max_baseline_samples
+    assert after["output"] == before["output"] and after["samples"][:5] == before["samples"]
+    outputs = [after["output"], *after.get("other_outputs", [])]
+    assert all(outputs[s["output"]] in PARAPHRASES for s in after["samples"])
+    assert after["calibrated_min"] <= before["calibrated_min"]
+    # A baseline that is no longer current (another prompt) is recorded afresh, not topped up.
+    write("s.prompt.yaml", f'cases:\n  - {{id: refund, prompt: "{REFUND} Please.", checks: [golden]}}\n')
+    sampler.answers[f"{REFUND} Please."] = PARAPHRASES
+    run(pytester, "--promptguard-update", "--promptguard-top-up").assert_outcomes(passed=1)
+    assert len(golden_entry(pytester)["samples"]) == 5
+
+
+def test_top_up_goes_with_update(pytester, write, config, sampler):
+    config()
+    suite(write)
+    result = run(pytester, "--promptguard-top-up")
+    result.stderr.fnmatch_lines(["*--promptguard-top-up goes with --promptguard-update*"])

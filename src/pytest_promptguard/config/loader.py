@@ -132,6 +132,7 @@ class DriftSettings:
     flaky: str = "report"  # or "fail"
     inconclusive: str = "report"  # or "fail"
     baseline_samples: int | None = None  # None: 1 at temperature 0, else 20
+    max_baseline_samples: int = 60  # the most a baseline grows to with --promptguard-top-up
     auto: dict[str, int] = field(default_factory=dict)  # {min, max} of repeat: auto
 
     @property

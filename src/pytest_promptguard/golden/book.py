@@ -39,10 +39,11 @@ class SuiteGoldens:
 
 
 class GoldenBook:
-    def __init__(self, rootdir: Path, update: bool, refresh_baselines: bool = False) -> None:
+    def __init__(self, rootdir: Path, update: bool, refresh_baselines: bool = False, top_up: bool = False) -> None:
         self.rootdir = rootdir
         self.update = update
         self.refresh_baselines = refresh_baselines
+        self.top_up = top_up  # add the run's samples to current sampled baselines rather than replace them
         self.report = GoldenReport()
         self._files: dict[Path, GoldenFile] = {}  # by suite path
 
@@ -118,13 +119,24 @@ class GoldenBook:
         }
         ran = {(r.case, r.model) for r in results}
         whole_suite_ran = all((p.case, p.baseline) in ran for p in planned if not p.skipped)
-        current = self._merge(
-            golden,
-            order,
-            lambda current: apply_update(current, recorded, order, whole_suite_ran, self.refresh_baselines, _similar),
-        )
+
+        def update(current: GoldenFile) -> UpdateCounts:
+            entries = {k: self._topped_up(current.entries.get(k), e, drift[k]) for k, e in recorded.items()}
+            return apply_update(current, entries, order, whole_suite_ran, self.refresh_baselines, _similar)
+
+        current = self._merge(golden, order, update)
         if current is not None and not whole_suite_ran:
             self._note_unused(current, order)
+
+    def _topped_up(self, old: GoldenEntry | None, new: GoldenEntry, drift: DriftSettings) -> GoldenEntry:
+        """With --promptguard-top-up, `new`'s samples added to `old`'s where `old` is a current sampled baseline."""
+        if not self.top_up or old is None or new.scorer is None:
+            return new
+        similar = (lambda a, b: _similar(a, b, new.scorer)) if new.scorer != SEMANTIC else None
+        merged = (
+            old.topped_up(new, similar, drift.similarity_tolerance, drift.max_baseline_samples) if similar else None
+        )
+        return merged or new
 
     def _merge(
         self, golden: GoldenFile, order: Sequence[Key], update: Callable[[GoldenFile], UpdateCounts]

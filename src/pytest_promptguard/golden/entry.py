@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import fmean
 from typing import Any
 
@@ -191,6 +191,32 @@ class GoldenEntry:
         if self.sampled and self.calibrated_min is not None and self.scorer and similar is not None:
             return similar(self.output, other.output, self.scorer) < self.calibrated_min
         return True
+
+    def topped_up(self, new: GoldenEntry, similar: Similarity, tolerance: float, limit: int) -> GoldenEntry | None:
+        """This baseline with `new`'s samples added (up to `limit` samples in all), when both were recorded from
+        the same request, served model and fingerprint and judged by the same checks; None otherwise (the new
+        entry replaces it as a recording does). The canonical output stays: each added sample's similarity to it
+        is held out by construction (it was chosen without them), and the calibrated min takes them in."""
+        texts, added = self.sample_texts, new.sample_texts
+        same = all(getattr(self, name) == getattr(new, name) for name in MATERIAL_FIELDS if name != "output")
+        if texts is None or added is None or not same or self.checks != new.checks or self.scorer != new.scorer:
+            return None
+        outputs = [self.output, *self.other_outputs]
+        samples = list(self.samples)
+        for sample, text in zip(new.samples, added):
+            if len(samples) >= limit:
+                break
+            if text not in outputs:
+                outputs.append(text)
+            samples.append(replace(sample, output=outputs.index(text), similarity=round(similar(self.output, text), 1)))
+        lowest = min(s.similarity for s in samples if s.similarity is not None)
+        return replace(
+            self,
+            samples=tuple(samples),
+            other_outputs=tuple(outputs[1:]),
+            calibrated_min=math.floor(max(0.0, lowest - tolerance) * 10) / 10,
+            recorded_at=new.recorded_at,
+        )
 
     def replayed_calls(self, model: str, provider: str, count: int) -> list[Call]:
         """`count` calls answering as recorded, one recorded sample after another, marked as replayed."""

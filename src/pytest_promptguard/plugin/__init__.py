@@ -65,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="with --promptguard-update: also re-record latency, token and cost figures of unchanged outputs",
     )
     group.addoption(
+        "--promptguard-top-up",
+        action="store_true",
+        help="with --promptguard-update: add this run's samples to sampled baselines that are still current "
+        "(same prompt, served model and fingerprint) instead of replacing them, up to drift.max_baseline_samples",
+    )
+    group.addoption(
         "--promptguard-replay",
         action="store_true",
         help="send no request: every call answers as its golden recorded it (CI without keys)",

@@ -29,6 +29,7 @@ def run_options(config: pytest.Config) -> RunOptions:
             option("promptguard_update_baselines") and not update,
             "--promptguard-update-baselines goes with --promptguard-update",
         ),
+        (option("promptguard_top_up") and not update, "--promptguard-top-up goes with --promptguard-update"),
         (update and replay, "--promptguard-update records new goldens; --promptguard-replay only reads them"),
         (candidates and update, "--promptguard-candidate judges a candidate against goldens; it does not record them"),
         (
@@ -58,6 +59,7 @@ def run_options(config: pytest.Config) -> RunOptions:
         cache_ttl_s=option("promptguard_cache_ttl"),
         update=update,
         update_baselines=option("promptguard_update_baselines"),
+        top_up=option("promptguard_top_up"),
         replay=replay,
         strict=option("promptguard_strict"),
         candidates=candidates,
@@ -108,7 +110,7 @@ def run_of(config: pytest.Config) -> Run:
     records none and writes no report."""
     run = config.stash.get(RUN, None)
     if run is None:
-        options = replace(run_options(config), update=False, update_baselines=False, dry_run=False)
+        options = replace(run_options(config), update=False, update_baselines=False, top_up=False, dry_run=False)
         run = config.stash[RUN] = Run(config.rootpath, options)
         config.add_cleanup(run.close)
     return run

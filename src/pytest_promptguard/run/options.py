@@ -19,6 +19,7 @@ class RunOptions:
     cache_ttl_s: float = 0.0
     update: bool = False
     update_baselines: bool = False
+    top_up: bool = False  # --promptguard-top-up: grow current sampled baselines
     replay: bool = False
     strict: bool = False
     candidates: dict[str, str] = field(default_factory=dict)  # model -> the candidate that replaces it

@@ -36,7 +36,9 @@ class Run:
         self.configs = ConfigFinder(rootdir, options.config, options.candidates)
         cache = ResponseCache(options.cache_dir, options.cache_ttl_s) if options.cache_dir else None
         self.scheduler = Scheduler(options.concurrency, cache)
-        self.goldens = GoldenBook(rootdir, update=options.update, refresh_baselines=options.update_baselines)
+        self.goldens = GoldenBook(
+            rootdir, update=options.update, refresh_baselines=options.update_baselines, top_up=options.top_up
+        )
         self.board = Board()
         self.budget = (
             Budget(options.max_cost_usd, "--promptguard-max-cost") if options.max_cost_usd is not None else None
