@@ -24,7 +24,7 @@ import pytest
 import yaml
 
 from pytest_promptguard.call.scheduler import Scheduler
-from pytest_promptguard.config.loader import ModelSpec
+from pytest_promptguard.config.spec import ModelSpec
 from pytest_promptguard.providers import make_provider
 from pytest_promptguard.providers.http import MAX_BODY_BYTES
 

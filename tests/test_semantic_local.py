@@ -12,7 +12,7 @@ import threading
 
 import pytest
 
-from pytest_promptguard.config.loader import ModelSpec
+from pytest_promptguard.config.spec import ModelSpec
 from pytest_promptguard.providers import local_embeddings
 
 from .meaning import REFUND_A, REFUND_Q, write_config

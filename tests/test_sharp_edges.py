@@ -15,7 +15,7 @@ import jsonschema
 import pytest
 
 from pytest_promptguard.call.scheduler import Scheduler
-from pytest_promptguard.config.loader import ModelSpec
+from pytest_promptguard.config.spec import ModelSpec
 from pytest_promptguard.providers import make_provider
 from pytest_promptguard.providers.anthropic import messages_url
 from pytest_promptguard.providers.http import can_heal

@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from pytest_promptguard.call.scheduler import Scheduler
-from pytest_promptguard.config.loader import Config, ModelSpec
+from pytest_promptguard.config.loader import Config
+from pytest_promptguard.config.spec import ModelSpec
 from pytest_promptguard.core.errors import PromptguardError
 from pytest_promptguard.core.results import Call, Request
 from pytest_promptguard.providers import make_provider

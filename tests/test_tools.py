@@ -16,7 +16,7 @@ import yaml
 from pytest_promptguard.call.scheduler import Scheduler
 from pytest_promptguard.checks import BuildContext, CaseInfo, CheckInput, CheckSpecError, build_check
 from pytest_promptguard.checks.jsonpath import JsonPathError, find, parse_path
-from pytest_promptguard.config.loader import ModelSpec
+from pytest_promptguard.config.spec import ModelSpec
 from pytest_promptguard.core.results import Call, Request, canonical_json
 from pytest_promptguard.providers import anthropic, gemini, make_provider, openai
 

@@ -30,7 +30,8 @@ import pytest_promptguard
 from pytest_promptguard.call.scheduler import Scheduler
 from pytest_promptguard.call.transport import TRANSPORTS, AiohttpTransport, LeanClient, tls_context
 from pytest_promptguard.call.wiresocket import timed_socket
-from pytest_promptguard.config.loader import Config, ModelSpec
+from pytest_promptguard.config.loader import Config
+from pytest_promptguard.config.spec import ModelSpec
 from pytest_promptguard.core.errors import PromptguardError
 from pytest_promptguard.core.results import Call
 from pytest_promptguard.providers import make_provider

@@ -11,7 +11,7 @@ from ..core.results import Request
 from ..providers import Reply
 
 if TYPE_CHECKING:
-    from ..config.loader import ModelSpec
+    from ..config.spec import ModelSpec
 
 
 class Costs:

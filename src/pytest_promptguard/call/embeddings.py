@@ -6,7 +6,7 @@ import dataclasses
 
 import httpx
 
-from ..config.loader import ModelSpec
+from ..config.spec import ModelSpec
 from ..core.results import Request
 from ..providers import Provider, Reply
 

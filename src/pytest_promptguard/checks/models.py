@@ -26,7 +26,8 @@ from ..providers.local_embeddings import refuse_chat
 
 if TYPE_CHECKING:
     from ..call.scheduler import Budget, Scheduler
-    from ..config.loader import Config, ModelSpec
+    from ..config.loader import Config
+    from ..config.spec import ModelSpec
     from ..providers import Provider
 
 Key = tuple[str, str, str]  # (suite file, case id, model): whose check asked

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..checks.models import CheckCallError
-from ..config.loader import DriftSettings
+from ..config.spec import DriftSettings
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from statistics import median
 from typing import Any
 
-from ..config.loader import DriftSettings
+from ..config.spec import DriftSettings
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry, passed_by_label
 from .features import Features, features

@@ -9,12 +9,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..config.loader import DriftSettings
+from ..config.spec import DriftSettings
 from ..core.errors import PromptguardError, display_path
 from ..core.fileio import folder_lock
 from ..core.results import CaseResult, GoldenReport, UpdateCounts
 from ..core.similarity import SEMANTIC, similarity
 from .entry import GoldenEntry
+from .recording import record, top_up
 from .store import GOLDEN_DIR, GoldenFile, Key, apply_update, fixture_golden_path, fixture_test_of, golden_path
 
 
@@ -133,9 +134,7 @@ class GoldenBook:
         if not self.top_up or old is None or new.scorer is None:
             return new
         similar = (lambda a, b: _similar(a, b, new.scorer)) if new.scorer != SEMANTIC else None
-        merged = (
-            old.topped_up(new, similar, drift.similarity_tolerance, drift.max_baseline_samples) if similar else None
-        )
+        merged = top_up(old, new, similar, drift.similarity_tolerance, drift.max_baseline_samples) if similar else None
         return merged or new
 
     def _merge(
@@ -243,9 +242,9 @@ def _entry(result: CaseResult, recorded_at: str, drift: DriftSettings) -> Golden
     matrix = result.semantic_similarities
     if matrix is not None:  # judged by meaning: the samples' semantic similarities, measured by the item
         index = {call.text: i for i, call in enumerate(result.calls)}
-        return GoldenEntry.from_result(
+        return record(
             result, recorded_at, lambda a, b: matrix[index[a]][index[b]], SEMANTIC, drift.similarity_tolerance
         )
-    return GoldenEntry.from_result(
+    return record(
         result, recorded_at, lambda a, b: similarity(a, b, drift.scorer), drift.scorer, drift.similarity_tolerance
     )

@@ -10,23 +10,19 @@ the checks it failed, its figures. Drift is judged against the samples as a set 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
 from ..core.results import (
     TRANSCRIPT_SEPARATOR,
     Call,
-    CaseResult,
     CheckResult,
     ToolCall,
     Usage,
     percentile,
-    text_hash,
 )
-from .sampling import Similarity, canonical_and_held_out
 
 # What makes an entry different enough to rewrite it. Latency, tokens and cost move on every live call;
 # rewriting them would put noise in every pull request, so they are refreshed only with a real change.
@@ -192,32 +188,6 @@ class GoldenEntry:
             return similar(self.output, other.output, self.scorer) < self.calibrated_min
         return True
 
-    def topped_up(self, new: GoldenEntry, similar: Similarity, tolerance: float, limit: int) -> GoldenEntry | None:
-        """This baseline with `new`'s samples added (up to `limit` samples in all), when both were recorded from
-        the same request, served model and fingerprint and judged by the same checks; None otherwise (the new
-        entry replaces it as a recording does). The canonical output stays: each added sample's similarity to it
-        is held out by construction (it was chosen without them), and the calibrated min takes them in."""
-        texts, added = self.sample_texts, new.sample_texts
-        same = all(getattr(self, name) == getattr(new, name) for name in MATERIAL_FIELDS if name != "output")
-        if texts is None or added is None or not same or self.checks != new.checks or self.scorer != new.scorer:
-            return None
-        outputs = [self.output, *self.other_outputs]
-        samples = list(self.samples)
-        for sample, text in zip(new.samples, added):
-            if len(samples) >= limit:
-                break
-            if text not in outputs:
-                outputs.append(text)
-            samples.append(replace(sample, output=outputs.index(text), similarity=round(similar(self.output, text), 1)))
-        lowest = min(s.similarity for s in samples if s.similarity is not None)
-        return replace(
-            self,
-            samples=tuple(samples),
-            other_outputs=tuple(outputs[1:]),
-            calibrated_min=math.floor(max(0.0, lowest - tolerance) * 10) / 10,
-            recorded_at=new.recorded_at,
-        )
-
     def replayed_calls(self, model: str, provider: str, count: int) -> list[Call]:
         """`count` calls answering as recorded, one recorded sample after another, marked as replayed."""
         samples = self.samples or (GoldenSample(latency_ms=0.0),)
@@ -315,77 +285,6 @@ class GoldenEntry:
                 for j in data.get("judge") or ()
             ),
         )
-
-    @classmethod
-    def from_result(
-        cls, result: CaseResult, recorded_at: str, similar: Similarity, scorer: str, tolerance: float
-    ) -> GoldenEntry:
-        """The entry a passing case records. One sample: its output and figures. Several: the canonical
-        output, and per sample its (held-out) similarity to it and the checks it failed; the lowest of those
-        similarities less `tolerance` becomes the calibrated threshold of the golden check."""
-        calls, checks = result.calls, result.checks or [[] for _ in result.calls]
-        texts, passing = [c.text for c in calls], [all(r.passed for r in sample) for sample in checks]
-        first, held_out = canonical_and_held_out(texts, passing, similar)
-        order = [first] + [i for i in range(len(calls)) if i != first]
-        sampled = len(calls) >= 2
-        scores = dict(enumerate(held_out)) if sampled else {}
-        canonical = calls[first]
-        judged = _judgements(result)
-        distinct = list(dict.fromkeys(calls[i].text for i in order)) if sampled else []
-        return cls(
-            output=canonical.text,
-            request_hash=result.request_digest,
-            recorded_at=recorded_at,
-            model_asked=canonical.model_asked,
-            model_served=canonical.model_served,
-            fingerprint=canonical.fingerprint,
-            finish_reason=canonical.finish_reason,
-            tool_calls=tuple(ToolCall(name=t.name, arguments=t.arguments) for t in canonical.tool_calls),
-            turns=tuple(
-                GoldenTurn(t.text, tuple(ToolCall(name=c.name, arguments=c.arguments) for c in t.tool_calls))
-                for t in canonical.turns
-            ),
-            samples=tuple(
-                GoldenSample(
-                    latency_ms=round(calls[i].latency_ms, 2),
-                    similarity=scores.get(i),
-                    failed=tuple(k for k, ok in passed_by_label(checks[i]).items() if not ok) if sampled else (),
-                    ttft_ms=calls[i].ttft_ms,
-                    tokens_in=calls[i].tokens_in,
-                    tokens_out=calls[i].tokens_out,
-                    cost_usd=None if calls[i].cost_usd is None else float(f"{calls[i].cost_usd:.6g}"),
-                    judge=judged.get(text_hash(calls[i].text), {}).get("scores") if sampled else None,
-                    output=distinct.index(calls[i].text) if sampled else None,
-                )
-                for i in order
-            ),
-            scorer=scorer if sampled else None,
-            calibrated_min=math.floor(max(0.0, min(scores.values()) - tolerance) * 10) / 10 if sampled else None,
-            checks=tuple(passed_by_label(checks[0])) if sampled else (),
-            judge=judged.get(text_hash(canonical.text), {}).get("judgements", ()),
-            other_outputs=tuple(distinct[1:]),
-        )
-
-
-def _judgements(result: CaseResult) -> dict[str, dict[str, Any]]:
-    """The judge checks' scores by the hash of the output they graded: {hash: {judgements, scores}}."""
-    found: dict[str, dict[str, Any]] = {}
-    for record in result.check_calls:
-        if record.get("kind") != "judge" or record.get("score") is None:
-            continue
-        graded = found.setdefault(record["output_hash"], {"judgements": (), "scores": {}})
-        if record["key"] not in graded["scores"]:
-            graded["judgements"] += (
-                GoldenJudgement(
-                    record["key"],
-                    record.get("model") or "",
-                    record.get("rubric") or "",
-                    record["score"],
-                    record.get("reason") or "",
-                ),
-            )
-            graded["scores"][record["key"]] = record["score"]
-    return found
 
 
 def _tool_calls_yaml(calls: Sequence[ToolCall]) -> list[dict[str, Any]]:

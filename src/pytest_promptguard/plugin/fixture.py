@@ -42,7 +42,7 @@ from ..checks import (
     GoldenRef,
 )
 from ..checks.models import CheckCallError
-from ..config.loader import DriftSettings
+from ..config.spec import DriftSettings
 from ..core.errors import PromptguardError
 from ..core.results import Call, CaseResult, CheckResult, Request
 from ..report.failure import explain_call_errors, explain_check_failure
@@ -54,7 +54,8 @@ from .options import run_of
 from .outcomes import ChecksFailed, ModelCallFailed
 
 if TYPE_CHECKING:
-    from ..config.loader import Config, ModelSpec
+    from ..config.loader import Config
+    from ..config.spec import ModelSpec
     from ..providers import Provider
     from ..run.session import Run
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from ..config.loader import ModelSpec
+from ..config.spec import ModelSpec
 from ..core.results import Request
 from . import anthropic, ollama
 from .anthropic import AnthropicProvider

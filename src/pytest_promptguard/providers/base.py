@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from ..config.loader import ModelSpec
+from ..config.spec import ModelSpec
 from ..core.results import CallError, Request, ToolCall, Usage
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from ..config.loader import ModelSpec
+from ..config.spec import ModelSpec
 from ..core.errors import PromptguardError
 from ..core.results import Request, Usage
 from .base import ProviderError, Reply, embedding_reply, embedding_request_text, estimate_tokens

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from ..config.loader import ModelSpec
+from ..config.spec import ModelSpec
 from ..core.results import Request, ToolCall, Usage
 from .base import (
     ProviderError,

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from ..config.loader import ModelSpec
+from ..config.spec import ModelSpec
 from ..core.errors import PromptguardError
 from ..core.results import Request, ToolCall, Usage
 from .base import ProviderError, Reply, estimated_usage, parse_json_text

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..checks import GoldenRef
-from ..config.loader import DriftSettings, ModelSpec
+from ..config.spec import DriftSettings, ModelSpec
 from ..core.results import Call, CallError, CheckResult, Request, percentile
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from ..config.loader import DriftSettings, ModelSpec
+from ..config.spec import DriftSettings, ModelSpec
 from ..core.results import Request
 from ..providers import Provider
 from ..suite.loader import Case

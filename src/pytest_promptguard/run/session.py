@@ -15,7 +15,8 @@ from ..call.cache import ResponseCache
 from ..call.scheduler import Budget, Scheduler
 from ..checks import GoldenRef
 from ..checks.models import CheckModels, ModelAccess
-from ..config.loader import Config, ConfigFinder, DriftSettings, ModelSpec
+from ..config.loader import Config, ConfigFinder
+from ..config.spec import DriftSettings, ModelSpec
 from ..core.errors import PromptguardError
 from ..core.results import Call, CaseResult, Request
 from ..drift.board import Board
