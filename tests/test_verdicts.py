@@ -248,6 +248,7 @@ def test_repeat_auto_stops_as_soon_as_the_verdict_is_clear(pytester, write, conf
     assert 4 <= sampler.requests < 20
 
 
+@pytest.mark.slow
 def test_all_cases_of_a_run_share_one_false_discovery_rate_under_xdist_too(pytester, write, config, sampler):
     config(baseline_samples=5)
     prompts = [f"Question {i}: {REFUND}" for i in range(3)]
