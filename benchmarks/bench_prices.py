@@ -23,9 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOT = """
 import time
 t0 = time.perf_counter()
-from pytest_promptguard import pricetable
-from pytest_promptguard.pricing import cost_usd
-from pytest_promptguard.results import Usage
+from pytest_promptguard.config import pricetable
+from pytest_promptguard.config.pricing import cost_usd
+from pytest_promptguard.core.results import Usage
 from datetime import datetime, timezone
 t1 = time.perf_counter()
 pricetable.load()
@@ -72,8 +72,8 @@ def coverage() -> tuple[int, int, int]:
     from datetime import datetime, timezone
 
     from genai_prices.data_snapshot import get_snapshot
-    from pytest_promptguard.pricetable import table_price
 
+    from pytest_promptguard.config.pricetable import table_price
     from tests.test_pricing import USER_IDS
 
     alone = 0

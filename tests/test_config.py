@@ -150,7 +150,10 @@ def test_default_models_in_config_naming_an_undefined_model(pytester, write):
     write("s.prompt.yaml", suite("top"))
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
-    assert first_error_line(result, "s.prompt.yaml") == "promptguard.yaml:2: unknown model 'tpo' (did you mean 'top'?)"
+    assert (
+        first_error_line(result, "s.prompt.yaml")
+        == "promptguard.yaml:2: default_models: unknown model 'tpo' (did you mean 'top'?)"
+    )
     result.stdout.fnmatch_lines(["  fix: define it under 'models' in promptguard.yaml (defined there: top)"])
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_promptguard.core.wording import usd
+
 SUITE = """
     cases:
       - {id: short, prompt: "abcdefgh", params: {max_tokens: 100}, repeat: 3}
@@ -21,12 +23,13 @@ def test_a_dry_run_prices_the_run_and_calls_nothing(pytester, write, model_serve
     # short: 3 calls of 2 input tokens, 0-100 output tokens each; plain: 1 call of 4 input tokens, 0-256 output.
     low = (3 * 2 + 4) * 0.15 / 1e6
     high = low + (3 * 100 + 256) * 0.6 / 1e6
+    assert (usd(low), usd(high)) == ("$0.0000015", "$0.00034")  # two significant digits
     result.stdout.fnmatch_lines(
         [
             "*= promptguard dry run =*",
             "model * provider * asks * cases * calls * input tok * output tok * est. cost",
-            f"fast * openai * gpt-4o-mini * 2 * 4 * 10 * 0–556 ${low:.6f}–${high:.6f}",
-            f"dry run: nothing was called; at most 4 calls, estimated cost ${low:.6f}–${high:.6f}",
+            f"fast * openai * gpt-4o-mini * 2 * 4 * 10 * 0–556 {usd(low)}–{usd(high)}",
+            f"dry run: nothing was called; at most 4 calls, estimated cost {usd(low)}–{usd(high)}",
             "output tokens: at least the goldens' (0 where none is recorded), at most max_tokens (else 256) a reply;*",
             "1 other test(s) collected and not run (dry run)",
         ]

@@ -613,7 +613,7 @@ def test_semantic_passes_and_fails_from_a_python_test_with_its_cost_apart(pytest
         "FAILED test_sum.py::test_vague - ChecksFailed",
     )
     assert meaning_server.count["openai"] == 3  # the expected text once, and each output
-    assert "embedding cost $0.0004 (3 embedding calls)" in summary(result)
+    assert "embedding cost $0.00042 (3 embedding calls)" in summary(result)
     report = json.loads((pytester.path / "r.json").read_text())
     assert report["totals"]["embedding_calls"] == 3
     assert all(r["kind"] == "embedding" for c in report["cases"] for r in c["check_calls"])

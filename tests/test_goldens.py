@@ -532,7 +532,9 @@ def test_replay_sends_nothing_and_runs_the_checks_on_the_goldens(pytester, write
     assert refund["model_served"] == SERVED and refund["fingerprint"] == "fp_1"
     assert refund["latency_ms"] == entry(pytester, "refund")["samples"][0]["latency_ms"]
     assert [r["name"] for r in by_case["refund"]["checks"][0]] == ["contains", "golden"]  # checks ran
-    assert "warning: 3 call(s) replayed from goldens (not counted in latency)" in summary(result)
+    assert "* recorded: 3 calls replayed from goldens; latency and cost marked * are as the goldens recorded" in (
+        summary(result)
+    )
     # The checks are today's: a check the golden output does not meet fails, from the golden alone.
     write(
         "s.prompt.yaml",

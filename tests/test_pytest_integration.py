@@ -9,6 +9,8 @@ import pytest
 
 from pytest_promptguard.checks.registry import REGISTRY
 
+from .docs_blocks import readme_commands
+
 REPO = Path(__file__).resolve().parents[1]
 
 SUITE = """
@@ -135,8 +137,11 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
     for variable in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"):
         monkeypatch.delenv(variable, raising=False)
     shutil.copytree(REPO / "examples", pytester.path / "examples")
-    for mode in ("--promptguard-replay", "--promptguard-strict"):  # replayed goldens, then the example app live
-        result = pytester.runpytest("--promptguard", mode, "examples/prompts", "-p", "no:cacheprovider")
+    readme = readme_commands()[0].words()[-1]  # the README's first command, after its `pip install ... &&`
+    assert readme[0] == "pytest" and "--promptguard-replay" in readme, readme
+    live = [arg.replace("--promptguard-replay", "--promptguard-strict") for arg in readme]  # the example app, live
+    for command in (readme, live):
+        result = pytester.runpytest(*command[1:], "-p", "no:cacheprovider")
         result.assert_outcomes(passed=19)
         result.stdout.fnmatch_lines(
             [
@@ -147,6 +152,12 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
                 "ticket-extraction *",
                 "ticket-triage *",
             ]
+        )
+        # The README's first command shows the two figures the tool is named for: latency and cost (a replay's
+        # marked as the goldens recorded them).
+        mark = "[*]" if command is readme else ""
+        result.stdout.re_match_lines(
+            [rf"total +19 +19 +0 +0 +0 +\d+{mark} +\d+{mark} +[\d,]+ +[\d,]+ +\$0\.0\d+{mark}$"]
         )
 
 
@@ -195,9 +206,21 @@ def test_unknown_candidate_model_names_the_option(pytester, write, model_server,
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         [
-            "s.prompt.yaml: --promptguard-candidate fast=fats: unknown model 'fats' (did you mean 'fast'?)",
+            "promptguard.yaml:4: --promptguard-candidate fast=fats: unknown model 'fats' (did you mean 'fast'?)",
             "  fix: define it under 'models' in promptguard.yaml*",
         ]
+    )
+    assert model_server.requests == []
+
+
+def test_a_candidate_for_a_model_no_config_defines_is_a_usage_error(pytester, write, model_server, openai_config):
+    openai_config(models={"big": {"provider": "openai", "model": "gpt-4o", "base_url": model_server.url}})
+    write("s.prompt.yaml", "cases: [{id: x, prompt: x}]")
+    result = pytester.runpytest("--promptguard", "--promptguard-candidate", "fats=big")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (
+        "--promptguard-candidate fats=big: no promptguard.yaml of the collected suites defines that model "
+        "(defined: big, fast); name a model the suites use" in result.stderr.str()
     )
     assert model_server.requests == []
 

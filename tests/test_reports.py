@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from pytest_promptguard.core.results import Call, CaseResult, CheckResult, Usage
+from pytest_promptguard.core.wording import counted, usd
 
 from .servers import Reply, chat_completion, last_user_message
 
@@ -99,8 +100,8 @@ def test_terminal_summary_fits_100_columns_and_has_everything(pytester, write, p
     result.stdout.fnmatch_lines(
         [
             "suite*model*cases*pass*fail*drift*err*p50 ms*p95 ms*tok in*tok out*cost",
-            "s * fast * 3 * 2 * 1 * 0 * 0 * * * 60 * 30 * $0.0001",
-            "cost by tag: support $0.0001 (6 calls), refunds $0.0000 (2 calls)",
+            "s * fast * 3 * 2 * 1 * 0 * 0 * * * 60 * 30 * $0.00012",
+            "cost by tag: support $0.00012 (6 calls), refunds $0.000040 (2 calls)",  # significant digits
             "slowest calls:",
         ]
     )
@@ -139,6 +140,54 @@ def test_json_report_follows_its_schema_and_holds_every_case_call_and_check(pyte
     }
     assert {t["tag"]: t["calls"] for t in report["cost_by_tag"]} == {"support": 6, "refunds": 2}
     assert len(report["slowest_calls"]) == 5
+
+
+def test_replay_shows_the_recorded_latency_and_cost_marked_and_apart(pytester, write, priced):
+    """A replay times and pays nothing: it shows what the goldens recorded, marked `*`, in every report, and the
+    JSON keeps those figures apart from the run's own (which stay empty)."""
+    write("s.prompt.yaml", SUITE.replace("  - {id: broken", "  # - {id: broken"))
+    pytester.runpytest("--promptguard", "--promptguard-update").assert_outcomes(passed=2)
+    golden = yaml.safe_load((pytester.path / "__golden__/s.prompt.golden.yaml").read_text())
+    latencies = sorted(e["fast"]["samples"][0]["latency_ms"] for e in golden["cases"].values())
+    p50 = f"{round(sum(latencies) / 2, 1):,.0f}*"  # as the summary rounds it: to 0.1 ms, then shown whole
+    result = run_with_reports(pytester, "--promptguard-replay")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"s * fast * 2 * 2 * 0 * 0 * 0 * {p50} * * 20 * 10 * $0.000040*",
+            "[*] recorded: 2 calls replayed from goldens; latency and cost marked [*] are as the goldens recorded",
+        ]
+    )
+    report = json.loads((pytester.path / "out/report.json").read_text())
+    schema = json.loads(resources.files("pytest_promptguard").joinpath("schemas/report.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(report)
+    totals = report["totals"]
+    assert (totals["latency_p50_ms"], totals["cost_usd"], totals["timed_calls"]) == (None, 0.0, 0)  # this run's
+    assert totals["recorded_calls"] == 2 and totals["recorded_cost_usd"] == pytest.approx(4e-5)
+    assert totals["recorded_latency_p50_ms"] == pytest.approx(sum(latencies) / 2, abs=0.05)
+    assert totals["recorded_latency_p95_ms"] == pytest.approx(
+        latencies[0] + 0.95 * (latencies[1] - latencies[0]), abs=0.05
+    )
+    markdown = (pytester.path / "out/summary.md").read_text()
+    assert f"| s | fast | 2 | 2 | 0 | 0 | 0 | {p50} |" in markdown and "| $0.000040* |" in markdown
+    assert "\\* recorded: 2 calls replayed from goldens" in markdown  # a footnote, not a list item
+    page = (pytester.path / "out/report.html").read_text()
+    assert f'<td class="n">{p50}</td>' in page and "$0.000040*" in page and "* recorded: 2 calls replayed" in page
+
+    run_with_reports(pytester).assert_outcomes(passed=2)  # live: this run's figures, nothing marked
+    totals = json.loads((pytester.path / "out/report.json").read_text())["totals"]
+    assert totals["recorded_calls"] == 0 and totals["latency_p50_ms"] > 0
+    assert totals["cost_usd"] == pytest.approx(4e-5)
+    assert "*" not in (pytester.path / "out/summary.md").read_text().split("### ")[0]
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(0, "$0"), (4.1e-5, "$0.000041"), (0.0123, "$0.012"), (0.456, "$0.46"), (12.345, "$12.35"), (1234.5, "$1,234.50")],
+)
+def test_costs_print_with_significant_digits(amount, text):
+    assert usd(amount) == text
+    assert (counted(1, "call"), counted(2, "call"), counted(0, "call")) == ("1 call", "2 calls", "0 calls")
 
 
 def test_call_log_has_one_line_per_call_with_prompt_and_output(pytester, write, priced):
@@ -191,7 +240,7 @@ def test_markdown_file(pytester, write, priced):
     text = (pytester.path / "out/summary.md").read_text()
     assert text.startswith("## ❌ promptguard: 2/3 passed, 1 failed, 0 drifted, 0 errors")
     assert "- `s.prompt.yaml::broken[fast]` (failed): contains: missing 'never said'" in text
-    assert "| support | 3 | $0.0001 |" in text
+    assert "| support | 3 | $0.000060 |" in text
 
 
 def test_history_appends_a_row_per_run_and_the_html_draws_it(pytester, write, priced):

@@ -169,7 +169,7 @@ def test_run_budget_stops_new_calls(pytester, write, model_server, openai_config
     result = pytester.runpytest("--promptguard", "--promptguard-max-cost", "2")
     result.assert_outcomes(passed=2, errors=3)
     assert len(model_server.requests) == 2
-    result.stdout.fnmatch_lines(["*budget exhausted: $2.0000 spent of $2 (--promptguard-max-cost); no call sent*"])
+    result.stdout.fnmatch_lines(["*budget exhausted: $2.00 spent of $2 (--promptguard-max-cost); no call sent*"])
     assert result.ret == 1
 
 

@@ -50,7 +50,7 @@ def test_semantic_passes_and_fails_by_cosine_similarity_with_costs_apart(pyteste
     assert set(request) == {"model", "input"} and request["model"] == "text-embedding-3-small"
     assert isinstance(request["input"], list) and len(request["input"]) == 1
     # 7 prompt tokens a call at $20/M, apart from the cases' cost.
-    assert "embedding cost $0.0004 (3 embedding calls)" in out
+    assert "embedding cost $0.00042 (3 embedding calls)" in out
     report = json.loads((pytester.path / "r.json").read_text())
     [refund] = [c for c in report["cases"] if c["case"] == "refund"]
     check = refund["checks"][0][0]

@@ -10,6 +10,7 @@ from importlib import resources
 
 import jsonschema
 import pytest
+import yaml
 
 from pytest_promptguard.cli import main as cli_main
 from pytest_promptguard.core.results import percentile
@@ -45,6 +46,18 @@ def suites(write, model_server, openai_config):
     write("delta.prompt.yaml", cases("delta", 1))
 
 
+def recorded_latency(pytester, latency_ms: dict[str, float], default: float = 100.0) -> None:
+    """Set every golden sample's latency by suite name (else `default`): shards weigh files by it, and a real
+    recording's timings vary from run to run."""
+    for path in pytester.path.rglob("__golden__/*.golden.yaml"):
+        data = yaml.safe_load(path.read_text())
+        for entries in data["cases"].values():
+            for entry in entries.values():
+                for sample in entry["samples"]:
+                    sample["latency_ms"] = latency_ms.get(data["suite"], default)
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
 def collected(pytester, *args: str) -> list[str]:
     result = pytester.runpytest("--promptguard", "--collect-only", "-q", *args)
     return [line for line in result.stdout.lines if "::" in line]
@@ -65,6 +78,7 @@ def test_shards_split_the_files_and_report_the_rest_as_deselected(pytester, suit
     assert {n.split("::")[0] for n in first}.isdisjoint({n.split("::")[0] for n in second})  # whole files
     assert (len(first), len(second)) == (7, 7)
     pytester.runpytest("--promptguard", "--promptguard-update")
+    recorded_latency(pytester, {})  # every case as fast as the others: weighed by time, as by count
     model_server.requests.clear()
     result = pytester.runpytest("--promptguard", "--promptguard-shard", "1/2")
     result.assert_outcomes(passed=7, deselected=7)
@@ -79,6 +93,41 @@ def test_shards_with_k_select_first_and_split_what_is_left(pytester, suites):
         f"suites/beta.prompt.yaml::beta{i}[fast]" for i in range(4)
     ]
     assert collected(pytester, "-k", "beta", "--promptguard-shard", "3/3") == []
+
+
+def test_shards_are_balanced_by_the_time_goldens_recorded(pytester, suites):
+    """Counted, delta (1 case) joins alpha (6); timed, its one slow case fills a shard, and the other three
+    suites share the second. The same goldens give the same shards on every machine."""
+    result = pytester.runpytest("--promptguard", "--collect-only", "-q", "--promptguard-shard=1/2")
+    result.stdout.fnmatch_lines(["promptguard shard 1/2: whole files, balanced by their item count (no golden*"])
+    assert {n.split("::")[0] for n in collected(pytester, "--promptguard-shard=1/2")} == {
+        "suites/alpha.prompt.yaml",
+        "delta.prompt.yaml",
+    }
+    pytester.runpytest("--promptguard", "--promptguard-update")
+    recorded_latency(pytester, {"delta": 2000.0}, default=10.0)  # alpha 60 ms, beta 40, gamma 30; delta 2,000
+    result = pytester.runpytest("--promptguard", "--collect-only", "-q", "--promptguard-shard=2/2")
+    result.stdout.fnmatch_lines(["promptguard shard 2/2: whole files, balanced by the latency their goldens recorded"])
+    first, second = (collected(pytester, f"--promptguard-shard={k}/2") for k in (1, 2))
+    assert first == ["delta.prompt.yaml::delta0[fast]"]
+    assert {n.split("::")[0] for n in second} == {f"suites/{s}.prompt.yaml" for s in ("alpha", "beta", "gamma")}
+    # A case without a golden latency weighs as much as the average case with one: two more in gamma (5 x 10 ms)
+    # do not move it, and its shard assignment never depends on the machine.
+    write = pytester.path / "suites/gamma.prompt.yaml"
+    write.write_text(write.read_text() + "  - {id: new1, prompt: n1}\n  - {id: new2, prompt: n2}\n")
+    assert collected(pytester, "--promptguard-shard=1/2") == first
+
+
+def test_weights_by_time_count_the_samples_asked_now(pytester, suites):
+    pytester.runpytest("--promptguard", "--promptguard-update")
+    recorded_latency(pytester, {}, default=10.0)  # alpha 60 ms, beta 40, gamma 30, delta 10
+    assert {n.split("::")[0] for n in collected(pytester, "--promptguard-shard=1/2")} == {
+        "suites/alpha.prompt.yaml",
+        "delta.prompt.yaml",
+    }
+    gamma = pytester.path / "suites/gamma.prompt.yaml"
+    gamma.write_text(gamma.read_text().replace("{id: gamma", "{repeat: 5, id: gamma"))  # 3 x 5 x 10 ms = 150 ms
+    assert {n.split("::")[0] for n in collected(pytester, "--promptguard-shard=1/2")} == {"suites/gamma.prompt.yaml"}
 
 
 @pytest.mark.parametrize("value", ["0/2", "3/2", "2", "a/b", "1/0", "-1/2"])
@@ -96,6 +145,7 @@ def test_shard_without_promptguard_is_a_usage_error(pytester, suites):
 @pytest.mark.slow
 def test_shard_under_xdist_runs_the_same_items(pytester, suites, model_server):
     pytester.runpytest("--promptguard", "--promptguard-update")
+    recorded_latency(pytester, {})
     model_server.requests.clear()
     result = pytester.runpytest("--promptguard", "--promptguard-shard", "2/2", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=6, failed=1)

@@ -1,4 +1,4 @@
-"""`python -m pytest_promptguard schemas FOLDER | merge REPORT.json ...`: see cli.py."""
+"""`python -m pytest_promptguard init | schemas FOLDER | merge REPORT.json ...`: see cli/__init__.py."""
 
 import sys
 

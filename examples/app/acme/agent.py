@@ -72,6 +72,6 @@ def _reply(text: str, tool_calls: list[dict] | None = None) -> dict:
     return {
         "text": text,
         "tool_calls": tool_calls or [],
-        "model": "acme-agent-0.3",
+        "model": "claude-haiku-4-5-20251001",
         "usage": {"input_tokens": 40, "output_tokens": max(1, len(text.split()) + 8 * len(tool_calls or []))},
     }

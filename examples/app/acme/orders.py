@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import re
 
+from . import usage
+
 NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "a": 1, "an": 1}
 
 
-def extract(messages: list[dict], params: dict) -> str:
+def extract(messages: list[dict], params: dict) -> dict:
     text = messages[-1]["content"].split(":", 1)[-1]
     items = []
     for quantity, name in re.findall(
@@ -17,4 +19,5 @@ def extract(messages: list[dict], params: dict) -> str:
         count = int(quantity) if quantity.isdigit() else NUMBERS[quantity]
         items.append({"sku": name.upper()[:8], "name": name, "quantity": count})
     order = {"items": items, "total_items": sum(i["quantity"] for i in items)}
-    return "```json\n" + json.dumps(order, indent=2) + "\n```"
+    text = "```json\n" + json.dumps(order, indent=2) + "\n```"
+    return {"text": text, "model": "gpt-4.1-nano-2025-04-14", "usage": usage(messages, text)}

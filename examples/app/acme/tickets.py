@@ -33,7 +33,7 @@ def extract(messages: list[dict], params: dict) -> dict:
     if not params.get("response_format"):
         text = f"```json\n{text}\n```"
     usage = {"input_tokens": len(lowered.split()), "output_tokens": len(text.split())}
-    return {"text": text, "model": "acme-extract-2.1", "usage": usage}
+    return {"text": text, "model": "gemini-2.5-flash-lite", "usage": usage}
 
 
 def _mentions(text: str, words: tuple[str, ...]) -> bool:

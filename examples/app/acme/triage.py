@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from . import usage
+
 LABELS = {
     "billing": ("charge", "invoice", "refund", "payment"),
     "bug": ("error", "crash", "broken", "doesn't work"),
@@ -9,9 +11,7 @@ LABELS = {
 }
 
 
-def classify(messages: list[dict], params: dict) -> str:
+def classify(messages: list[dict], params: dict) -> dict:
     ticket = messages[-1]["content"].lower()
-    for label, words in LABELS.items():
-        if any(word in ticket for word in words):
-            return label
-    return "other"
+    label = next((label for label, words in LABELS.items() if any(word in ticket for word in words)), "other")
+    return {"text": label, "model": "gpt-4.1-nano-2025-04-14", "usage": usage(messages, label)}

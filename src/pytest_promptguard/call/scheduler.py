@@ -24,8 +24,10 @@ from ..config.pricetable import load as load_prices
 from ..config.pricetable import table_price
 from ..config.pricing import cost_usd
 from ..core.results import Call, CallError, Request
+from ..core.wording import usd
 from ..providers import Provider, ProviderError, Reply
 from ..providers.base import estimate_tokens, redact
+from ..providers.http import can_heal
 from .cache import ResponseCache
 from .conversation import converse
 from .limits import RateLimiter
@@ -221,7 +223,9 @@ class Scheduler:
         except asyncio.TimeoutError:
             last = f"; last error: {attempts.last_error.message}" if attempts.last_error else ""
             error = CallError(
-                "timeout", f"gave up after {attempts.count} attempt(s) within {spec.total_timeout_s:g} s{last}"
+                "timeout",
+                f"gave up after {attempts.count} attempt(s) within {spec.total_timeout_s:g} s{last}",
+                transient=True,
             )
             return Call(**record, attempts=attempts.count, error=error)
         return dataclasses.replace(call, **record)
@@ -270,6 +274,7 @@ class Scheduler:
             error = dataclasses.replace(outcome.error, message=redact(outcome.error.message, spec))
             attempts.last_error = error
             if not outcome.retryable or attempts.count > spec.retries:
+                error = dataclasses.replace(error, transient=outcome.retryable)
                 return Call(**base, latency_ms=outcome.latency_ms, attempts=attempts.count, error=error)
             await asyncio.sleep(_backoff_s(attempts.count, outcome.retry_after_s, spec.max_backoff_s))
 
@@ -284,8 +289,9 @@ class Scheduler:
             error, retryable, retry_after_s = exc.to_error(), exc.retryable, exc.retry_after_s
         except (asyncio.TimeoutError, httpx.TimeoutException):
             error = CallError("timeout", f"no answer from {where} within {timeout_s:g} s")
-        except httpx.TransportError as exc:
-            error = CallError("connection", _transport_message(where, exc))
+        except (httpx.TransportError, httpx.InvalidURL) as exc:
+            retryable = can_heal(exc)
+            error = CallError("connection" if retryable else "config", _transport_message(where, exc))
         except Exception as exc:  # noqa: BLE001 - a bug of ours must cost one item, not the run
             error = CallError(
                 "internal", f"calling {where} raised {type(exc).__name__}: {exc} (a promptguard bug: please report it)"
@@ -340,7 +346,7 @@ def _cost(reply: Reply, request: Request, spec: ModelSpec) -> tuple[float | None
 def _budget_error(budget: Budget) -> CallError:
     return CallError(
         "budget",
-        f"budget exhausted: ${budget.spent_usd:.4f} spent of ${budget.limit_usd:g} ({budget.label}); no call sent",
+        f"budget exhausted: {usd(budget.spent_usd)} spent of ${budget.limit_usd:g} ({budget.label}); no call sent",
     )
 
 
@@ -361,8 +367,11 @@ def _where(provider: Provider) -> str:
     return provider.endpoint or provider.spec.callable or provider.spec.name
 
 
-def _transport_message(where: str, exc: httpx.TransportError) -> str:
-    """What broke, said plainly: no connection at all, a connection cut, or an answer that broke HTTP."""
+def _transport_message(where: str, exc: httpx.TransportError | httpx.InvalidURL) -> str:
+    """What broke, said plainly: a request that cannot be sent, no connection at all, a connection cut, or an
+    answer that broke HTTP."""
+    if not can_heal(exc):
+        return f"cannot send a request to {where}: {_cause(exc)} (not retried: correct the model's base_url)"
     if isinstance(exc, httpx.ConnectError):
         return f"cannot reach {where}: connection refused or failed" + (f" ({exc})" if str(exc) else "")
     if isinstance(exc, httpx.RemoteProtocolError):

@@ -1,5 +1,6 @@
 """`python -m pytest_promptguard COMMAND`: the commands that run outside pytest.
 
+python -m pytest_promptguard init [FOLDER]
 python -m pytest_promptguard schemas FOLDER
 python -m pytest_promptguard merge REPORT.json ... [--report OUT.json] [--html OUT.html] [--md OUT.md]
     [--history H.jsonl]
@@ -14,9 +15,16 @@ from pathlib import Path
 
 USAGE = """\
 usage: python -m pytest_promptguard schemas FOLDER   (writes the editor JSON Schemas there)
+       python -m pytest_promptguard init [FOLDER]    (writes promptguard.yaml, a starter suite and a CI workflow)
        python -m pytest_promptguard merge REPORT.json [REPORT.json ...] [--report OUT.json] [--html OUT.html]
                                           [--md OUT.md] [--history HISTORY.jsonl]
        (merges the JSON reports of --promptguard-shard runs into one run's reports)"""
+
+
+def init(argv: list[str]) -> int:
+    from .init import main
+
+    return main(argv)
 
 
 def schemas(argv: list[str]) -> int:
@@ -30,12 +38,9 @@ def schemas(argv: list[str]) -> int:
     return 0
 
 
-def merge(argv: list[str]) -> int:
-    """Merge shard reports and write the reports asked for with the run's own writers; print the summary."""
-    from ..report.summary import summarize
-    from ..report.terminal import summary_lines
-    from ..report.writer import ReportWriter
-    from .merge import MergeError, merge_reports, read_report
+def merge_parser() -> argparse.ArgumentParser:
+    """The merge command's arguments (tests/test_docs.py parses the documented merge commands with it)."""
+    from .merge import merge_reports
 
     parser = argparse.ArgumentParser(prog="python -m pytest_promptguard merge", description=merge_reports.__doc__)
     parser.add_argument(
@@ -49,7 +54,18 @@ def merge(argv: list[str]) -> int:
     parser.add_argument(
         "--history", type=Path, metavar="HISTORY.jsonl", help="append the merged run's row to a history file"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def merge(argv: list[str]) -> int:
+    """Merge shard reports and write the reports asked for with the run's own writers; print the summary."""
+    from ..core.wording import counted
+    from ..report.summary import summarize
+    from ..report.terminal import summary_lines
+    from ..report.writer import ReportWriter
+    from .merge import MergeError, merge_reports, read_report
+
+    args = merge_parser().parse_args(argv)
     try:
         run = merge_reports([read_report(path) for path in args.reports])
     except MergeError as exc:
@@ -66,7 +82,7 @@ def merge(argv: list[str]) -> int:
     )
     writer.finish(summary, run.results, run.info)
     for line in [
-        f"merged {len(args.reports)} report(s): {len(run.results)} cases",
+        f"merged {len(args.reports)} report(s): {counted(len(run.results), 'case')}",
         *run.notes,
         *summary_lines(summary),
         *writer.lines(),
@@ -75,7 +91,7 @@ def merge(argv: list[str]) -> int:
     return 1 if writer.errors else 0
 
 
-COMMANDS: dict[str, Callable[[list[str]], int]] = {"schemas": schemas, "merge": merge}
+COMMANDS: dict[str, Callable[[list[str]], int]] = {"init": init, "schemas": schemas, "merge": merge}
 
 
 def main(argv: list[str]) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from ..core.validation import suggest, validate
 from ..core.yamlsource import YamlMap, line_of, load_yaml
 from .pricetable import find_provider, provider_ids, source_label
 from .pricing import Price, price_from_spec
+from .references import check_base_url, check_references
 
 CONFIG_NAME = "promptguard.yaml"
 DEFAULT_TIMEOUT_S = 60.0
@@ -151,11 +153,15 @@ class Config:
         self._models: dict[str, ModelSpec] = {}
 
     @classmethod
-    def load(cls, path: Path, rootdir: Path | None = None) -> Config:
+    def load(cls, path: Path, rootdir: Path | None = None, candidates: Mapping[str, str] | None = None) -> Config:
+        """The config at `path`, validated: its shape, the models it names (and the `--promptguard-candidate`
+        models that replace them), and its models' base URLs."""
         data = load_yaml(path)
         if data is None:
             data = YamlMap()
         validate(data, "config", path)
+        check_references(data, path, candidates or {})
+        _check_base_urls(data, path)
         config = cls(path, data, rootdir)
         _extend_pythonpath(data, path)
         return config
@@ -283,6 +289,20 @@ class Config:
         return found
 
 
+def _check_base_urls(data: YamlMap, path: Path) -> None:
+    """Every model's `base_url` is an http(s) address with a host; one whose `${VAR}` is unset is reported when the
+    model is used (a model no suite uses may name a variable only some machines set), an empty one means the
+    provider's default."""
+    for name, raw in data.get("models", {}).items():
+        line = line_of(data, ["models", name, "base_url"])
+        try:
+            url = interpolate(raw.get("base_url") or "", path, line)
+        except PromptguardError:
+            continue
+        if url:
+            check_base_url(name, raw["base_url"], url, path, line)
+
+
 def _extend_pythonpath(data: YamlMap, path: Path) -> None:
     """Put the config's `pythonpath` folders first on sys.path, so `python` callables and checks import."""
     for index, folder in enumerate(data.get("pythonpath", [])):
@@ -301,14 +321,25 @@ def _extend_pythonpath(data: YamlMap, path: Path) -> None:
 class ConfigFinder:
     """Finds the config that applies to a suite: `--promptguard-config`, else the nearest one up to rootdir."""
 
-    def __init__(self, rootdir: Path, override: Path | None = None) -> None:
+    def __init__(
+        self, rootdir: Path, override: Path | None = None, candidates: Mapping[str, str] | None = None
+    ) -> None:
         self.rootdir = rootdir.resolve()
         self.override = override
+        self.candidates = dict(candidates or {})  # model -> the candidate replacing it, checked in every config
         self._loaded: dict[Path | None, Config] = {}
+
+    @property
+    def loaded(self) -> list[Config]:
+        return list(self._loaded.values())
 
     def _get(self, path: Path | None) -> Config:
         if path not in self._loaded:
-            found = Config.load(path, self.rootdir) if path is not None else Config(None, rootdir=self.rootdir)
+            found = (
+                Config.load(path, self.rootdir, self.candidates)
+                if path is not None
+                else Config(None, rootdir=self.rootdir)
+            )
             self._loaded[path] = found
         return self._loaded[path]
 

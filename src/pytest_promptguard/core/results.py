@@ -88,6 +88,7 @@ class CallError:
     kind: str  # connection | timeout | http | stream | bad_response | auth | config | callable
     message: str
     status: int | None = None
+    transient: bool = False  # it may pass by itself (an outage: retried until the retries ran out), not a mistake
 
 
 @dataclass(frozen=True)

@@ -95,8 +95,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--promptguard-shard",
         metavar="K/N",
-        help="run shard K of N (1 <= K <= N): whole test files, balanced by item count, the same on every machine; "
+        help="run shard K of N (1 <= K <= N): whole test files, balanced by the latency their goldens recorded "
+        "(by item count without goldens), the same on every machine; "
         "merge the shards' reports with `python -m pytest_promptguard merge`",
+    )
+    group.addoption(
+        "--promptguard-outage-exit-code",
+        metavar="N",
+        type=_outage_exit_code,
+        help="exit with status N (e.g. 75, EX_TEMPFAIL) when the only failures are provider errors that may pass "
+        "(timeouts, lost connections, HTTP 5xx/408/409/429): an outage to retry, not a drift to page for "
+        "(ini: promptguard_outage_exit_code)",
     )
     group.addoption(
         "--promptguard-report", metavar="PATH", type=Path, help="write the run as JSON (schema: report.schema.json)"
@@ -125,6 +134,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "promptguard_files", type="args", default=["*.prompt.yaml", "*.prompt.yml"], help="glob patterns of suite files"
     )
+    parser.addini(
+        "promptguard_outage_exit_code",
+        type="string",
+        default="",
+        help="the exit status of a run whose only failures are provider errors that may pass (see "
+        "--promptguard-outage-exit-code, which overrides it)",
+    )
 
 
 def _positive_int(text: str) -> int:
@@ -136,6 +152,12 @@ def _positive_int(text: str) -> int:
 
 def _repeat(text: str) -> int | str:
     return "auto" if text.strip().lower() == "auto" else _positive_int(text)
+
+
+def _outage_exit_code(text: str) -> int:
+    from ..run.options import outage_exit_code  # only when the option is given: nothing is imported otherwise
+
+    return outage_exit_code(text)
 
 
 def _candidate(text: str) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from ..report.terminal import summary_lines
 from ..run.judging import CaseJudge
 from .fixture import attach_fixture_result
 from .items import PromptFile, PromptItem
-from .options import report_writer, start_run
+from .options import outage_exit_code, report_writer, start_run
 
 
 class PromptguardPlugin:
@@ -29,6 +29,8 @@ class PromptguardPlugin:
         self.reports = None if self.is_worker else report_writer(config, self.run.options)
         self.summary: RunSummary | None = None
         self.dry_run: list[str] = []  # the dry run's table
+        self.outage_exit_code = None if self.is_worker else outage_exit_code(config)
+        self.exit_note: str | None = None  # why the run exits with the outage status
 
     def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> PromptFile | None:
         if not any(fnmatch.fnmatch(file_path.name, p) for p in self.config.getini("promptguard_files")):
@@ -43,6 +45,9 @@ class PromptguardPlugin:
             gc.unfreeze()
             gc.collect()
         gc.freeze()
+        unknown = None if self.is_worker else self.run.unknown_candidates()  # (an xdist controller collects nothing)
+        if unknown is not None:
+            raise pytest.UsageError(unknown)
         if self.config.option.collectonly:
             return  # listing the items must never call (or pay for) a model
         selected = _judges(session.items)
@@ -96,8 +101,23 @@ class PromptguardPlugin:
         assert self.reports is not None
         self.summary = summarize(self.run.results, self.run.goldens.report)
         self.reports.finish(self.summary, self.run.results)
-        if (self.run.goldens.report.errors or self.reports.errors) and session.exitstatus == pytest.ExitCode.OK:
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # goldens or reports asked for but not written
+        if self.run.goldens.report.errors or self.reports.errors:
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED  # goldens or reports asked for but not written
+        elif self._is_outage(session):
+            session.exitstatus = self.outage_exit_code
+            self.exit_note = f"exit status {self.outage_exit_code}: an outage (--promptguard-outage-exit-code)"
+
+    def _is_outage(self, session: pytest.Session) -> bool:
+        """The outage status applies: asked for, and the run failed for its outage's errors alone (no other test,
+        collection error or suite failed beside them)."""
+        outage = self.summary.outage if self.summary else None
+        return (
+            self.outage_exit_code is not None
+            and outage is not None
+            and session.exitstatus == pytest.ExitCode.TESTS_FAILED
+            and session.testsfailed == outage.errors
+        )
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.dry_run:
@@ -110,7 +130,8 @@ class PromptguardPlugin:
         quiet = self.config.get_verbosity() < 0
         if not quiet:
             terminalreporter.section("promptguard")
-        for line in summary_lines(self.summary, quiet=quiet) + self.reports.lines():  # type: ignore[union-attr]
+        notes = [self.exit_note] if self.exit_note else []
+        for line in summary_lines(self.summary, quiet=quiet) + self.reports.lines() + notes:  # type: ignore[union-attr]
             terminalreporter.write_line(line)
 
 

@@ -3,12 +3,14 @@ stash key under which every part of the plugin finds the run of this process."""
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import replace
 
 import pytest
 
 from ..report.writer import ReportWriter
 from ..run.options import RunOptions
+from ..run.options import outage_exit_code as parse_outage_exit_code
 from ..run.session import Run
 
 RUN = pytest.StashKey[Run]()  # on the config: the run of this process
@@ -62,6 +64,21 @@ def run_options(config: pytest.Config) -> RunOptions:
         latency_tolerance=option("promptguard_latency_tolerance"),
         dry_run=option("promptguard_dry_run"),
     )
+
+
+def outage_exit_code(config: pytest.Config) -> int | None:
+    """The exit status of a run that could not measure (report/outage.py): the option's, else the ini's, else None
+    (such a run fails as any other)."""
+    code = config.getoption("promptguard_outage_exit_code")
+    if code is not None:
+        return code
+    written = str(config.getini("promptguard_outage_exit_code")).strip()
+    if not written:
+        return None
+    try:
+        return parse_outage_exit_code(written)
+    except argparse.ArgumentTypeError as exc:
+        raise pytest.UsageError(f"promptguard_outage_exit_code = {written} in the ini file: {exc}") from None
 
 
 def report_writer(config: pytest.Config, options: RunOptions) -> ReportWriter:

@@ -22,7 +22,7 @@ class AnthropicProvider:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.spec.base_url}/messages"
+        return messages_url(self.spec.base_url or "")
 
     async def complete(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
         assert http is not None
@@ -35,6 +35,13 @@ class AnthropicProvider:
             return await read_stream(events, MessageStream(self.endpoint), parse_message, self.endpoint, request)
         data = await post_json(http, self.endpoint, request_body(request), headers)
         return parse_answer(parse_message, data, self.endpoint, request)
+
+
+def messages_url(base_url: str) -> str:
+    """The Messages API under `base_url`, written either way: with its version (`https://api.anthropic.com/v1`,
+    promptguard's default) or without, as the Anthropic SDK takes it (`https://api.anthropic.com`, or a proxy's
+    address), where the SDK adds `/v1` itself."""
+    return f"{base_url}/messages" if base_url.endswith("/v1") else f"{base_url}/v1/messages"
 
 
 def request_body(request: Request) -> dict[str, Any]:

@@ -15,13 +15,27 @@ MAX_BODY_BYTES = 16 << 20  # an answer larger than this is refused, unread: no m
 MAX_ERROR_BODY_BYTES = 64 << 10  # of an error answer, only this much is read (for the server's message)
 
 
+HEALING_4XX = (408, 409, 429)  # timeout, conflict, rate limit: the only client errors that pass by themselves
+# Requests that cannot leave (a URL httpx cannot send to): trying again sends the same thing to the same nowhere.
+_NEVER_HEALS = (httpx.UnsupportedProtocol, httpx.InvalidURL)
+
+
+def can_heal(failure: int | BaseException) -> bool:
+    """Whether trying again may succeed: the one rule of what the scheduler retries. An HTTP status heals when it
+    is a 5xx or one of HEALING_4XX (never another 4xx: the request itself is wrong); a transport failure heals
+    unless the request could not be sent at all (unsupported protocol, invalid URL)."""
+    if isinstance(failure, int):
+        return failure in HEALING_4XX or failure >= 500
+    return not isinstance(failure, _NEVER_HEALS)
+
+
 def http_error(response: httpx.Response, endpoint: str, body: bytes | None = None) -> ProviderError:
     """A ProviderError for a non-2xx answer, carrying the server's own message (`body`: the answer's body, when
     it was streamed rather than read whole)."""
     status = response.status_code
     detail = _server_message(response, response.content if body is None else body)
     kind = "auth" if status in (401, 403) else "http"
-    retryable = status in (408, 409, 429) or status >= 500
+    retryable = can_heal(status)
     return ProviderError(
         kind,
         f"HTTP {status} from {endpoint}: {detail}",

@@ -15,7 +15,7 @@ import httpx
 
 from ..core.results import Request
 from .base import ProviderError, Reply, parse_answer
-from .http import MAX_BODY_BYTES, declares_more_than, refuse_failure, too_large, undecodable
+from .http import MAX_BODY_BYTES, can_heal, declares_more_than, refuse_failure, too_large, undecodable
 
 # Streams: the answer read as it arrives (server-sent events, or Ollama's JSON lines), to time its first token.
 
@@ -122,7 +122,7 @@ def stream_error(endpoint: str, name: str, message: Any, status: Any = None) -> 
     """An error the server sent inside a stream that began as HTTP 200 (it can no longer change the status).
     Retried when its HTTP twin would be: an overload, a rate limit, a server error, a timeout."""
     if isinstance(status, int) and not isinstance(status, bool):
-        retryable = status in (408, 409, 429) or status >= 500
+        retryable = can_heal(status)
     else:
         retryable = any(word in str(name).lower() for word in _PASSING_ERRORS)
     return ProviderError("stream", f"{endpoint} sent an error event mid-stream: {name}: {message}", retryable=retryable)

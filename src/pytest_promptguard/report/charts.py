@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.results import percentile
+from ..core.wording import counted
 from .summary import RunSummary
-from .terminal import money
+from .terminal import tag_cost_text
 
 
 def escaped(value: Any) -> str:
@@ -36,12 +37,12 @@ def histogram(latencies: Sequence[float], width: int = 560, height: int = 160, b
         start = low + index * step
         bars.append(
             f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_width - 2:.1f}" height="{bar_height:.1f}" fill="#0969da">'
-            f"<title>{start:,.0f}–{start + step:,.0f} ms: {count} calls</title></rect>"
+            f"<title>{start:,.0f}–{start + step:,.0f} ms: {counted(count, 'call')}</title></rect>"
         )
     labels = (
         f'<text x="30" y="{height - 5}">{low:,.0f} ms</text>'
         f'<text x="{width - 10}" y="{height - 5}" text-anchor="end">{high:,.0f} ms</text>'
-        f'<text x="2" y="14">{top} calls</text>'
+        f'<text x="2" y="14">{counted(top, "call")}</text>'
     )
     title = (
         f"latency of {len(latencies)} live calls, p50 {percentile(latencies, 50):,.0f} ms, "
@@ -55,13 +56,15 @@ def cost_bars(summary: RunSummary, width: int = 560) -> str:
     rows = summary.cost_by_tag
     if not rows:
         return "<p>No calls.</p>"
-    top = max(r.cost_usd for r in rows) or 1.0
+    replayed = not any(r.calls for r in rows)  # a replay: the bars show what the goldens recorded
+    spent = [r.recorded_cost_usd if replayed else r.cost_usd for r in rows]
+    top = max(spent) or 1.0
     height = 22 * len(rows) + 8
     bars = []
     for index, row in enumerate(rows):
         y = 4 + index * 22
-        length = (width - 260) * row.cost_usd / top
-        label = f"{money(row.cost_usd, row.unpriced_calls, row.calls)} ({row.calls} calls)"
+        length = (width - 260) * spent[index] / top
+        label = f"{tag_cost_text(row)} ({counted(row.calls or row.recorded_calls, 'call')})"
         bars.append(
             f'<text x="0" y="{y + 14}">{_e(row.tag)}</text>'
             f'<rect x="120" y="{y}" width="{length:.1f}" height="16" fill="#8250df"><title>{_e(label)}</title></rect>'

@@ -12,11 +12,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..core.results import CaseResult, percentile
+from ..core.wording import counted
 from .charts import cost_bars, histogram, trend
 from .charts import escaped as _e
 from .markdown import failure_reasons, first_reason, noteworthy
-from .summary import VERDICTS, Figures, RunSummary, timed, verdict_name
-from .terminal import check_costs, cost_text, money, number, percent, price_line, verdict_lines
+from .summary import VERDICTS, Figures, RunSummary, recorded_latencies, timed, verdict_name
+from .terminal import (
+    RECORDED,
+    check_costs,
+    cost_text,
+    latency_text,
+    money,
+    number,
+    percent,
+    price_line,
+    recorded_line,
+    verdict_lines,
+)
 from .upgrade import upgrade_lines
 
 CSS = """
@@ -68,8 +80,8 @@ def _headline(summary: RunSummary) -> str:
         _card("failed", str(t.failed), "bad" if t.failed else ""),
         _card("drifted", str(t.drifted), "bad" if t.drifted else ""),
         _card("errors", str(t.errors), "bad" if t.errors else ""),
-        _card("latency p50", f"{number(t.latency_p50_ms)} ms"),
-        _card("latency p95", f"{number(t.latency_p95_ms)} ms"),
+        _card("latency p50", f"{latency_text(t, 50)} ms"),
+        _card("latency p95", f"{latency_text(t, 95)} ms"),
         _card("tokens in / out", f"{t.tokens_in:,} / {t.tokens_out:,}"),
         _card("cost", cost_text(t), "warn" if t.unpriced_calls else ""),
         *[_card(part.split(" cost ")[0] + " cost", part.split(" cost ", 1)[1]) for part in check_costs(t)],
@@ -238,7 +250,7 @@ def _groups_table(summary: RunSummary) -> str:
         cells = [
             f"<td>{_e(f.suite)}</td><td>{_e(f.model)}</td>",
             *(f'<td class="n">{v}</td>' for v in (f.cases, f.passed, f.failed, f.drifted, f.errors)),
-            f'<td class="n">{number(f.latency_p50_ms)}</td><td class="n">{number(f.latency_p95_ms)}</td>',
+            f'<td class="n">{latency_text(f, 50)}</td><td class="n">{latency_text(f, 95)}</td>',
             f'<td class="n">{f.tokens_in:,}</td><td class="n">{f.tokens_out:,}</td>',
             f'<td class="n">{_e(cost_text(f))}</td>',
             f'<td class="n">{"-" if f.mean_similarity is None else f"{f.mean_similarity:g}"}</td>',
@@ -278,16 +290,19 @@ def _cases_table(results: Sequence[CaseResult]) -> str:
     for index, r in enumerate(results):
         calls = [c for c in r.calls if c.error is None]
         latencies = timed(r.calls)
+        recorded = RECORDED if not latencies and all(c.source == "replay" for c in calls) and calls else ""
+        p50 = percentile(latencies or (recorded_latencies(calls) if recorded else []), 50)
         similarity = (r.golden or {}).get("similarity")
         cost = [c.cost_usd for c in calls]
+        spent = money(sum(c for c in cost if c is not None), cost.count(None), len(cost))
         rows.append(
             f'<tr id="case-{index}"><td>{_e(r.suite)}</td><td>{_e(r.case)}</td><td>{_e(r.model)}</td>'
             f'<td class="outcome-{_e(r.outcome)}">{_e(r.outcome)}</td>'
             + (f"<td>{_badge(verdict_name(r)) if r.verdict else '-'}</td>" if judged else "")
             + f'<td class="n">{"-" if similarity is None else f"{similarity:g}"}</td>'
-            f'<td class="n">{number(percentile(latencies, 50))}</td>'
+            f'<td class="n">{number(p50)}{recorded if p50 is not None else ""}</td>'
             f'<td class="n">{sum(c.tokens_out or 0 for c in calls):,}</td>'
-            f'<td class="n">{_e(money(sum(c for c in cost if c is not None), cost.count(None), len(cost)))}</td>'
+            f'<td class="n">{_e(spent)}{recorded}</td>'
             f"<td>{_e(', '.join(sorted({c.model_served for c in calls if c.model_served})))}</td></tr>"
             + _verdict_row(r, len(columns))
         )
@@ -310,11 +325,14 @@ def html_report(
         f"<title>promptguard: {_e(status)}</title><style>{CSS}</style></head><body><main>",
         f"<h1>promptguard report: {_e(status)}</h1>",
         f'<div class="meta">{_e(created_at)}{" · commit " + _e(git_commit[:12]) if git_commit else ""} · '
-        f"{t.cases} cases</div>",
+        f"{counted(t.cases, 'case')}</div>",
         _headline(summary),
     ]
-    if (prices := price_line(summary)) is not None:
-        parts.append(f'<div class="meta">{_e(prices)}</div>')
+    if summary.outage is not None:
+        parts.append(f'<p class="reason">{_e(summary.outage.line())}</p>')
+    for line in (recorded_line(summary), price_line(summary)):
+        if line is not None:
+            parts.append(f'<div class="meta">{_e(line)}</div>')
     if summary.verdicts:
         parts.append(_verdicts(summary, results))
     if failing:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..core.results import CaseResult
 from .summary import Figures, RunSummary, verdict_name
-from .terminal import check_costs, cost_text, money, number, price_line, verdict_lines
+from .terminal import check_costs, cost_text, latency_text, price_line, recorded_line, tag_cost_text, verdict_lines
 from .upgrade import upgrade_lines
 
 MAX_FAILURES = 30
@@ -26,8 +26,8 @@ def _row(f: Figures) -> str:
         f.failed,
         f.drifted,
         f.errors,
-        number(f.latency_p50_ms),
-        number(f.latency_p95_ms),
+        latency_text(f, 50),
+        latency_text(f, 95),
         f"{f.tokens_in:,}",
         f"{f.tokens_out:,}",
         cost_text(f),
@@ -87,7 +87,7 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
         f"## {icon} promptguard: {t.passed}/{t.cases} passed, {t.failed} failed, {t.drifted} drifted, {t.errors} "
         "errors",
         "",
-        f"Latency p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms · tokens {t.tokens_in:,} in, "
+        f"Latency p50 {latency_text(t, 50)} ms, p95 {latency_text(t, 95)} ms · tokens {t.tokens_in:,} in, "
         f"{t.tokens_out:,} out · cost {cost_text(t)}" + "".join(f" · {part}" for part in check_costs(t)),
         "",
         "| suite | model | cases | pass | fail | drift | errors | p50 ms | p95 ms | tokens in | tokens out | cost |",
@@ -96,6 +96,10 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     ]
     if len(summary.groups) > 1:
         lines.append(_row(summary.totals).replace("| total |", "| **total** |", 1))
+    if summary.outage is not None:
+        lines += ["", f"**{_cell(summary.outage.line())}**"]
+    if (recorded := recorded_line(summary)) is not None:
+        lines += ["", _cell(recorded).replace("*", "\\*")]
     if (prices := price_line(summary)) is not None:
         lines += ["", _cell(prices)]
     lines += _verdicts(summary, results)
@@ -110,8 +114,7 @@ def markdown(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     if summary.cost_by_tag:
         lines += ["", "### Cost by tag", "", "| tag | calls | cost |", "| --- | ---: | ---: |"]
         lines += [
-            f"| {_cell(t.tag)} | {t.calls} | {money(t.cost_usd, t.unpriced_calls, t.calls)} |"
-            for t in summary.cost_by_tag
+            f"| {_cell(t.tag)} | {t.calls or t.recorded_calls} | {tag_cost_text(t)} |" for t in summary.cost_by_tag
         ]
     if summary.slowest:
         lines += ["", "### Slowest calls", ""]

@@ -14,6 +14,7 @@ from statistics import fmean
 from typing import Any
 
 from ..core.results import VERDICTS, Call, CaseResult, GoldenReport, percentile
+from .outage import Outage, outage_of
 from .upgrade import UpgradeReport, upgrade_reports
 
 SLOWEST = 5
@@ -47,6 +48,15 @@ def timed(calls: Sequence[Call]) -> list[float]:
     return [c.latency_ms for c in calls if c.timed]
 
 
+def recorded_latencies(calls: Sequence[Call]) -> list[float]:
+    """The latencies replayed calls carry from their goldens (a golden recorded without samples carries none)."""
+    return [c.latency_ms for c in calls if c.source == "replay" and c.error is None and c.latency_ms > 0]
+
+
+def _spent(calls: Sequence[Call]) -> float:
+    return round(sum(c.cost_usd for c in calls if c.cost_usd is not None), 8)
+
+
 @dataclass
 class Figures:
     """Outcomes, latency, tokens and cost of a group of cases."""
@@ -65,8 +75,15 @@ class Figures:
     latency_p95_ms: float | None = None
     tokens_in: int = 0
     tokens_out: int = 0
-    cost_usd: float = 0.0  # of the calls whose cost is known
+    cost_usd: float = 0.0  # of the calls whose cost is known (replayed calls apart: see recorded_*)
     unpriced_calls: int = 0  # calls whose cost is unknown: the cost above is then a lower bound
+    # Replayed calls (--promptguard-replay): the latency and cost their goldens recorded, never mixed with the
+    # figures measured and paid in this run.
+    recorded_calls: int = 0
+    recorded_latency_p50_ms: float | None = None
+    recorded_latency_p95_ms: float | None = None
+    recorded_cost_usd: float = 0.0
+    recorded_unpriced_calls: int = 0
     mean_similarity: float | None = None  # to the goldens, 0-100
     served: list[str] = field(default_factory=list)  # the models that answered
     fingerprints: list[str] = field(default_factory=list)  # their system fingerprints
@@ -87,8 +104,10 @@ class Figures:
     @classmethod
     def of(cls, suite: str, model: str, results: Sequence[CaseResult]) -> Figures:
         calls = [c for r in results for c in r.calls]
-        answered = [c for c in calls if c.error is None]
+        answered = [c for c in calls if c.error is None and c.source != "replay"]
+        replayed = [c for c in calls if c.error is None and c.source == "replay"]
         latencies = timed(calls)
+        recorded = recorded_latencies(replayed)
         similarities = [r.golden["similarity"] for r in results if r.golden and r.golden.get("similarity") is not None]
         return cls(
             suite=suite,
@@ -103,13 +122,18 @@ class Figures:
             timed_calls=len(latencies),
             latency_p50_ms=_round(percentile(latencies, 50)),
             latency_p95_ms=_round(percentile(latencies, 95)),
-            tokens_in=sum(c.tokens_in or 0 for c in answered),
-            tokens_out=sum(c.tokens_out or 0 for c in answered),
-            cost_usd=round(sum(c.cost_usd for c in answered if c.cost_usd is not None), 8),
+            tokens_in=sum(c.tokens_in or 0 for c in answered + replayed),
+            tokens_out=sum(c.tokens_out or 0 for c in answered + replayed),
+            cost_usd=_spent(answered),
             unpriced_calls=sum(c.cost_usd is None for c in answered),
+            recorded_calls=len(replayed),
+            recorded_latency_p50_ms=_round(percentile(recorded, 50)),
+            recorded_latency_p95_ms=_round(percentile(recorded, 95)),
+            recorded_cost_usd=_spent(replayed),
+            recorded_unpriced_calls=sum(c.cost_usd is None for c in replayed),
             mean_similarity=_round(fmean(similarities)) if similarities else None,
-            served=sorted({c.model_served for c in answered if c.model_served}),
-            fingerprints=sorted({c.fingerprint for c in answered if c.fingerprint}),
+            served=sorted({c.model_served for c in answered + replayed if c.model_served}),
+            fingerprints=sorted({c.fingerprint for c in answered + replayed if c.fingerprint}),
             verdicts=verdict_counts(results),
             **_check_costs(results),
         )
@@ -123,9 +147,12 @@ class Figures:
 @dataclass
 class TagCost:
     tag: str
-    calls: int
+    calls: int  # answered in this run (replayed ones apart)
     cost_usd: float
     unpriced_calls: int
+    recorded_calls: int = 0  # replayed: their cost is the goldens' record
+    recorded_cost_usd: float = 0.0
+    recorded_unpriced_calls: int = 0
 
 
 @dataclass
@@ -186,6 +213,7 @@ class RunSummary:
     price_sources: dict[str, int] = field(
         default_factory=dict
     )  # answered calls per what priced them (see price_sources)
+    outage: Outage | None = None  # the run's only failures are provider errors that may pass (see outage.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -199,6 +227,7 @@ class RunSummary:
             "warnings": self.warnings,
             "verdicts": asdict(self.verdicts) if self.verdicts else None,
             "price_sources": self.price_sources,
+            "outage": asdict(self.outage) if self.outage else None,
         }
 
 
@@ -217,6 +246,7 @@ def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None
         warnings=_warnings(results, goldens),
         verdicts=VerdictSummary.of(results),
         price_sources=price_sources(results),
+        outage=outage_of(results),
     )
 
 
@@ -259,6 +289,11 @@ def _self_graded(results: Sequence[CaseResult]) -> list[str]:
     return sorted(found)
 
 
+def _retries(call: Call) -> int:
+    """Attempts beyond the first; a conversation's attempts are its replies' (one each when none was retried)."""
+    return sum(map(_retries, call.turns)) if call.turns else max(0, call.attempts - 1)  # 0 attempts: none was sent
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
@@ -270,16 +305,22 @@ def _cost_by_tag(results: Sequence[CaseResult]) -> list[TagCost]:
         answered = [c for c in result.calls if c.error is None]
         for tag in result.tags or [UNTAGGED]:
             tags[tag] += answered
-    rows = [
-        TagCost(
-            tag,
-            len(calls),
-            round(sum(c.cost_usd for c in calls if c.cost_usd is not None), 8),
-            sum(c.cost_usd is None for c in calls),
+    rows = []
+    for tag, calls in tags.items():
+        now = [c for c in calls if c.source != "replay"]
+        replayed = [c for c in calls if c.source == "replay"]
+        rows.append(
+            TagCost(
+                tag,
+                len(now),
+                _spent(now),
+                sum(c.cost_usd is None for c in now),
+                len(replayed),
+                _spent(replayed),
+                sum(c.cost_usd is None for c in replayed),
+            )
         )
-        for tag, calls in tags.items()
-    ]
-    return sorted(rows, key=lambda row: (-row.cost_usd, row.tag))
+    return sorted(rows, key=lambda row: (-row.cost_usd, -row.recorded_cost_usd, row.tag))
 
 
 def _slowest(results: Sequence[CaseResult]) -> list[SlowCall]:
@@ -332,13 +373,10 @@ def _warnings(results: Sequence[CaseResult], goldens: GoldenReport | None) -> li
             f"{len(goldens.unused)} unused golden(s): {shown}; their cases or models no longer exist: "
             "run the whole suite with --promptguard-update to remove them"
         )
-    retried = [c for c in calls if c.attempts > 1]
+    retried = [retries for retries in map(_retries, calls) if retries]
     if retried:
-        warnings.append(
-            f"{len(retried)} call(s) needed retries ({sum(c.attempts - 1 for c in retried)} retries in all)"
-        )
-    for source, how in (("cache", "answered from the response cache"), ("replay", "replayed from goldens")):
-        count = sum(c.source == source for c in calls)
-        if count:
-            warnings.append(f"{count} call(s) {how} (not counted in latency)")
+        warnings.append(f"{len(retried)} call(s) needed retries ({sum(retried)} retries in all)")
+    cached = sum(c.source == "cache" for c in calls)
+    if cached:
+        warnings.append(f"{cached} call(s) answered from the response cache (not counted in latency)")
     return warnings

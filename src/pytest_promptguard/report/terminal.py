@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import textwrap
 
-from .summary import Figures, RunSummary, VerdictSummary
+from ..core.wording import counted, usd
+from .summary import Figures, RunSummary, TagCost, VerdictSummary
 from .upgrade import upgrade_lines
 
 WIDTH = 100
 COLUMNS = (  # header, width
-    ("suite", 18),
+    ("suite", 17),
     ("model", 12),
     ("cases", 5),
     ("pass", 5),
     ("fail", 5),
     ("drift", 5),
-    ("err", 4),
+    ("err", 3),
     ("p50 ms", 6),
     ("p95 ms", 6),
     ("tok in", 7),
     ("tok out", 7),
-    ("cost", 9),
+    ("cost", 11),
 )
+RECORDED = "*"  # marks a replayed call's figure: as its golden recorded it, not measured in this run
 
 
 def _fit(text: str, width: int) -> str:
@@ -38,11 +40,41 @@ def money(cost_usd: float, unpriced_calls: int, calls: int) -> str:
     (unknown is never counted as 0)."""
     if unpriced_calls and unpriced_calls >= calls:
         return "?"
-    return f"${cost_usd:.4f}" + ("+?" if unpriced_calls else "")
+    return usd(cost_usd) + ("+?" if unpriced_calls else "")
 
 
 def cost_text(figures: Figures) -> str:
-    return money(figures.cost_usd, figures.unpriced_calls, figures.calls - figures.errors)
+    """What this run's calls cost; for a run that only replayed, what the goldens recorded, marked `*`."""
+    now = figures.calls - figures.errors - figures.recorded_calls
+    if now > 0 or not figures.recorded_calls:
+        return money(figures.cost_usd, figures.unpriced_calls, now)
+    return money(figures.recorded_cost_usd, figures.recorded_unpriced_calls, figures.recorded_calls) + RECORDED
+
+
+def latency_text(figures: Figures, percentile: int) -> str:
+    """The p50 or p95 latency of this run's timed calls; without any, the goldens' recorded one, marked `*`."""
+    measured = getattr(figures, f"latency_p{percentile}_ms")
+    if measured is not None or figures.timed_calls:
+        return number(measured)
+    recorded = getattr(figures, f"recorded_latency_p{percentile}_ms")
+    return "-" if recorded is None else number(recorded) + RECORDED
+
+
+def tag_cost_text(tag: TagCost) -> str:
+    if tag.calls or not tag.recorded_calls:
+        return money(tag.cost_usd, tag.unpriced_calls, tag.calls)
+    return money(tag.recorded_cost_usd, tag.recorded_unpriced_calls, tag.recorded_calls) + RECORDED
+
+
+def recorded_line(summary: RunSummary) -> str | None:
+    """The footnote of the `*` figures, when the run replayed calls."""
+    count = summary.totals.recorded_calls
+    if not count:
+        return None
+    return (
+        f"{RECORDED} recorded: {counted(count, 'call')} replayed from goldens; latency and cost marked {RECORDED} are "
+        "as the goldens recorded them, not measured in this run"
+    )
 
 
 def _row(f: Figures) -> str:
@@ -54,8 +86,8 @@ def _row(f: Figures) -> str:
         f.failed,
         f.drifted,
         f.errors,
-        number(f.latency_p50_ms),
-        number(f.latency_p95_ms),
+        latency_text(f, 50),
+        latency_text(f, 95),
         f"{f.tokens_in:,}",
         f"{f.tokens_out:,}",
         cost_text(f),
@@ -72,11 +104,14 @@ def totals_line(summary: RunSummary) -> str:
     t = summary.totals
     named = ((t.failed, "failed"), (t.drifted, "drifted"), (t.verdicts.get("flaky", 0), "flaky"), (t.errors, "errors"))
     counts = ", ".join(f"{count} {label}" for count, label in named if count)
-    return (
-        f"promptguard: {t.cases} cases, {t.passed} passed{', ' + counts if counts else ''}; "
-        f"p50 {number(t.latency_p50_ms)} ms, p95 {number(t.latency_p95_ms)} ms; "
+    figures = (
+        f"p50 {latency_text(t, 50)} ms, p95 {latency_text(t, 95)} ms; "
         f"tokens {t.tokens_in:,} in, {t.tokens_out:,} out; cost {cost_text(t)}"
+    )
+    return (
+        f"promptguard: {counted(t.cases, 'case')}, {t.passed} passed{', ' + counts if counts else ''}; {figures}"
         + "".join(f"; {part}" for part in check_costs(t))
+        + (f" ({RECORDED} as the goldens recorded them)" if RECORDED in figures else "")
     )
 
 
@@ -86,13 +121,13 @@ def check_costs(figures: Figures) -> list[str]:
     if figures.judge_calls:
         parts.append(
             f"judge cost {money(figures.judge_cost_usd, figures.judge_unpriced_calls, figures.judge_calls)} "
-            f"({figures.judge_calls} grader call{'s' if figures.judge_calls != 1 else ''})"
+            f"({counted(figures.judge_calls, 'grader call')})"
         )
     if figures.embedding_calls:
         parts.append(
             "embedding cost "
             f"{money(figures.embedding_cost_usd, figures.embedding_unpriced_calls, figures.embedding_calls)} "
-            f"({figures.embedding_calls} embedding call{'s' if figures.embedding_calls != 1 else ''})"
+            f"({counted(figures.embedding_calls, 'embedding call')})"
         )
     return parts
 
@@ -101,7 +136,7 @@ def price_line(summary: RunSummary) -> str | None:
     """`prices: genai-prices 0.2.3 snapshot 2026-12-03 (40 calls); unknown (2 calls)`: what priced the run's calls."""
     if not summary.price_sources:
         return None
-    parts = [f"{source} ({count} call{'s' if count != 1 else ''})" for source, count in summary.price_sources.items()]
+    parts = [f"{source} ({counted(count, 'call')})" for source, count in summary.price_sources.items()]
     return "prices: " + "; ".join(parts)
 
 
@@ -135,11 +170,15 @@ def _wrapped(text: str) -> list[str]:
 def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
     """The section's lines; `quiet` (pytest -q) keeps only the totals line."""
     if quiet:
-        return _wrapped(totals_line(summary))
+        return _wrapped(totals_line(summary)) + (_wrapped(summary.outage.line()) if summary.outage else [])
     header = " ".join(name.ljust(w) if name in ("suite", "model") else name.rjust(w) for name, w in COLUMNS)
     lines = [header] + [_row(group) for group in summary.groups]
     if len(summary.groups) > 1:
         lines.append(_row(summary.totals))
+    if summary.outage is not None:
+        lines += _wrapped(summary.outage.line())
+    if (recorded := recorded_line(summary)) is not None:
+        lines += _wrapped(recorded)
     for line in verdict_lines(summary.verdicts):
         lines += _wrapped(line)
     if (prices := price_line(summary)) is not None:
@@ -148,7 +187,7 @@ def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
         lines += _wrapped(f"checks' own calls (not in the cost above): {'; '.join(check_costs(summary.totals))}")
     if summary.cost_by_tag and any(t.tag != "(untagged)" for t in summary.cost_by_tag):
         tags = ", ".join(
-            f"{t.tag} {money(t.cost_usd, t.unpriced_calls, t.calls)} ({t.calls} calls)" for t in summary.cost_by_tag
+            f"{t.tag} {tag_cost_text(t)} ({counted(t.calls or t.recorded_calls, 'call')})" for t in summary.cost_by_tag
         )
         lines += _wrapped(f"cost by tag: {tags}")
     if summary.slowest:

@@ -9,6 +9,7 @@ from statistics import fmean
 from typing import Any
 
 from ..core.results import CaseResult, percentile
+from ..core.wording import counted
 
 VERDICT_ORDER = ("broken", "error", "fixed", "changed", "same")
 MAX_CASE_ROWS = 20
@@ -129,7 +130,7 @@ def upgrade_lines(report: UpgradeReport) -> list[str]:
         broken = len(report.broken)
         headline += f"REGRESSIONS: {broken} of {total} cases pass with {report.model} and not with {report.candidate}"
     else:
-        headline += f"no regressions in {total} cases ({len(report.fixed)} fixed)"
+        headline += f"no regressions in {counted(total, 'case')} ({len(report.fixed)} fixed)"
     similarities = [c.similarity for c in report.cases if c.similarity is not None]
     lines = [headline]
     for label, cases in (("pass → fail", report.broken), ("fail → pass", report.fixed)):

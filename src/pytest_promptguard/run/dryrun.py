@@ -18,6 +18,7 @@ from ..call.scheduler import DEFAULT_OUTPUT_TOKENS
 from ..config.pricetable import table_price
 from ..config.pricing import cost_usd
 from ..core.results import Usage
+from ..core.wording import counted, usd
 from ..providers.base import estimate_tokens
 
 if TYPE_CHECKING:
@@ -111,7 +112,7 @@ def lines(estimates: Sequence[Estimate], not_run: int) -> list[str]:
     unpriced = [e.model for e in estimates if e.cost_usd is None]
     total = _cost((sum(c[0] for c in priced), sum(c[1] for c in priced))) if priced else "unknown"
     unknown = f" (no price known for: {', '.join(unpriced)}; set price: in promptguard.yaml)" if unpriced else ""
-    rows.append(f"dry run: nothing was called; at most {calls:,} calls, estimated cost {total}{unknown}")
+    rows.append(f"dry run: nothing was called; at most {counted(calls, 'call')}, estimated cost {total}{unknown}")
     rows.append(
         f"output tokens: at least the goldens' (0 where none is recorded), at most max_tokens (else "
         f"{DEFAULT_OUTPUT_TOKENS}) a reply; ~4 characters a token"
@@ -128,9 +129,4 @@ def _range(pair: tuple[int, int]) -> str:
 def _cost(pair: tuple[float, float] | None) -> str:
     if pair is None:
         return "?"
-    return _usd(pair[0]) if pair[0] == pair[1] else f"{_usd(pair[0])}–{_usd(pair[1])}"
-
-
-def _usd(value: float) -> str:
-    """Cents for real money, six decimals for the fractions of a cent a small suite costs."""
-    return f"${value:.2f}" if value >= 1 else f"${value:.6f}"
+    return usd(pair[0]) if pair[0] == pair[1] else f"{usd(pair[0])}–{usd(pair[1])}"

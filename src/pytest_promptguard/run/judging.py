@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
 from ..checks import BuildContext, CaseInput, CheckInput, GoldenRef, build_check
@@ -148,6 +149,13 @@ class CaseJudge:
     def key_of(self, model: str) -> str:
         """The node id of this case for `model`: how a command line names it."""
         return f"{self.suite_key}::{self.case.id}[{model}]"
+
+    def expected_ms(self) -> float | None:
+        """How long its calls will take, in all: the mean latency its golden recorded times the samples asked now
+        (what a shard is weighed by); None when no golden recorded a latency."""
+        entry = self.judging.goldens.file(self.suite.path, self.suite.name).get(self.case.id, self.baseline)
+        latencies = [latency for latency in entry.latencies if latency > 0] if entry is not None else []
+        return fmean(latencies) * self.samples if latencies else None
 
     def golden_ref(self) -> GoldenRef:
         entry = self.judging.goldens.file(self.suite.path, self.suite.name).get(self.case.id, self.baseline)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,3 +24,17 @@ class RunOptions:
     candidates: dict[str, str] = field(default_factory=dict)  # model -> the candidate that replaces it
     latency_tolerance: float | None = None
     dry_run: bool = False
+
+
+def outage_exit_code(text: str) -> int:
+    """The exit status of a run that could not measure (`--promptguard-outage-exit-code`): 6-255, since pytest's own
+    are 0-5 and a status above 255 does not reach the shell."""
+    try:
+        code = int(text)
+    except ValueError:
+        code = -1
+    if not 6 <= code <= 255:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is no exit status of 6-255 (pytest's own are 0-5); 75 (EX_TEMPFAIL) means 'try again later'"
+        )
+    return code

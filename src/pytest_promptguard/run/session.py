@@ -32,7 +32,7 @@ class Run:
     def __init__(self, rootdir: Path, options: RunOptions) -> None:
         self.rootdir = rootdir
         self.options = options
-        self.configs = ConfigFinder(rootdir, options.config)
+        self.configs = ConfigFinder(rootdir, options.config, options.candidates)
         cache = ResponseCache(options.cache_dir, options.cache_ttl_s) if options.cache_dir else None
         self.scheduler = Scheduler(options.concurrency, cache)
         self.goldens = GoldenBook(rootdir, update=options.update, refresh_baselines=options.update_baselines)
@@ -83,6 +83,23 @@ class Run:
     def check_models(self, config: Config, path: Path) -> CheckModels:
         """The models the checks of the file at `path` may ask (graders, the embedding model)."""
         return CheckModels(self.models, config, path.resolve())
+
+    def unknown_candidates(self) -> str | None:
+        """After collection: the `--promptguard-candidate MODEL=...` whose MODEL no loaded promptguard.yaml defines
+        (a typo would otherwise run without the candidate, silently); None when every one is defined somewhere."""
+        configs = self.configs.loaded
+        if not configs:
+            return None
+        defined = {name for config in configs for name in config.model_names}
+        candidates = self.options.candidates.items()
+        unknown = [f"{model}={candidate}" for model, candidate in candidates if model not in defined]
+        if not unknown:
+            return None
+        names = ", ".join(sorted(defined)) or "none"
+        return (
+            f"--promptguard-candidate {', '.join(unknown)}: no promptguard.yaml of the collected suites defines "
+            f"{'that model' if len(unknown) == 1 else 'those models'} (defined: {names}); name a model the suites use"
+        )
 
     def _candidate(self, config: Config, model: str) -> ModelSpec:
         candidate = self.options.candidates[model]
