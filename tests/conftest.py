@@ -12,6 +12,11 @@ import httpx
 import pytest
 import yaml
 
+try:  # what pytester's own inline_run sets (pytest >= 8.4, whose configs collect garbage when cleaned up)
+    from _pytest.unraisableexception import gc_collect_iterations_key
+except ImportError:
+    gc_collect_iterations_key = None
+
 from .meaning import MeaningServer
 from .servers import ModelServer
 
@@ -119,13 +124,22 @@ class _Thaw:
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytester whose runs leave out Hypothesis's pytest plugin (no run of a pytester folder uses it, and it imports
-    all of Hypothesis, ~1 s of CPU, in every pytest process: a subprocess run, each xdist worker), and whose
-    in-process runs leave the garbage collector as they found it (see _Thaw)."""
+    all of Hypothesis, ~1 s of CPU, in every pytest process: a subprocess run, each xdist worker), whose in-process
+    runs leave the garbage collector as they found it (see _Thaw), and whose parsed configs skip the five full
+    garbage collections pytest makes when a config is cleaned up, as pytester's own in-process runs do (whole
+    seconds a test late in a session, when the heap is large)."""
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:hypothesispytest")  # pytester clears it; subprocesses inherit it
-    inline_run = pytester.inline_run
+    inline_run, parseconfig = pytester.inline_run, pytester.parseconfig
 
     def thawing_inline_run(*args: object, plugins: Sequence[object] = (), **kwargs: object) -> object:
         return inline_run(*args, plugins=[*plugins, _Thaw()], **kwargs)
 
+    def parseconfig_without_collections(*args: object) -> pytest.Config:
+        config = parseconfig(*args)
+        if gc_collect_iterations_key is not None:
+            config.stash[gc_collect_iterations_key] = 0
+        return config
+
     monkeypatch.setattr(pytester, "inline_run", thawing_inline_run)
+    monkeypatch.setattr(pytester, "parseconfig", parseconfig_without_collections)
     return pytester
