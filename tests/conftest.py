@@ -12,6 +12,8 @@ import httpx
 import pytest
 import yaml
 
+from pytest_promptguard.call.transport import TRANSPORTS, client
+
 try:  # what pytester's own inline_run sets (pytest >= 8.4, whose configs collect garbage when cleaned up)
     from _pytest.unraisableexception import gc_collect_iterations_key
 except ImportError:
@@ -22,15 +24,17 @@ from .servers import ModelServer
 
 
 def _import_lazy_http_modules() -> None:
-    """pytester's in-process runs forget modules first imported during a run, but httpx caches httpcore's
-    exception classes on first use: import them all once, before any run, by making one failing request."""
+    """pytester's in-process runs forget modules first imported during a run (and would import aiohttp afresh in
+    each), but httpx caches httpcore's exception classes on first use: import them all once, before any run, by
+    making one failing request on each transport."""
 
     async def request() -> None:
-        async with httpx.AsyncClient() as client:
-            try:
-                await client.get("http://127.0.0.1:9/")
-            except httpx.HTTPError:
-                pass
+        for transport in TRANSPORTS:
+            async with client(transport, "http://127.0.0.1:9", 1) as http:
+                try:
+                    await http.get("http://127.0.0.1:9/")
+                except httpx.HTTPError:
+                    pass
 
     asyncio.run(request())
 

@@ -309,7 +309,7 @@ FAULTS: tuple[Fault, ...] = (
     Fault("reset-before-answer", "retried", _reset_before_answer, ("the connection to", "broke")),
     Fault("reset-mid-body", "retried", _reset_mid_body, ("the connection to", "broke")),
     Fault("short-body", "retried", _short_body, ("broken HTTP", "without sending complete message body")),
-    Fault("garbage", "retried", _garbage, ("broken HTTP", "illegal status line")),
+    Fault("garbage", "retried", _garbage, ("broken HTTP", "status line", "SSH-2.0-OpenSSH_9.6")),
     Fault("truncated-json", "retried", _truncated_json, ("not a JSON object",)),
     Fault("not-an-object", "retried", _status(200, ["ok"]), ("not a JSON object",)),
     Fault("bad-gzip", "retried", _bad_gzip, ("cannot be decoded",)),

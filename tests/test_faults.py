@@ -1,4 +1,5 @@
-"""Faulty providers: every fault of tests/faults.py against every HTTP provider, through `pytest --promptguard`.
+"""Faulty providers: every fault of tests/faults.py against every HTTP provider, through `pytest --promptguard`, on
+the default transport (aiohttp); on httpx's own, the faults that meet the transport itself.
 
 Each run has two items: `again` meets the fault on its first RETRIES attempts (so a retried fault clears on the
 last attempt allowed), `always` meets it on every attempt. Whatever the fault, the run completes, every item
@@ -9,11 +10,13 @@ regenerate them with PROMPTGUARD_FAULT_TABLE=<file> (see there).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import aiohttp
 import httpx
 import pytest
 import yaml
@@ -30,6 +33,25 @@ RETRIES, MAX_BACKOFF_S = 2, 0.05
 TIMEOUT_S = 0.3  # per attempt, for the faults that are waited out (SLOW)
 AMPLE_TIMEOUT_S = 5.0  # for the others, which must end by themselves, long before (QUICK_S)
 QUICK_S = 1.5  # the calls of a fault that is not waited out end within this
+
+
+# What reaches httpx's own transport (call/transport.py) differently from aiohttp's: connections, framing, body
+# bounds, encodings, redirects, Retry-After. The rest (statuses, JSON shapes) is decided above the transport.
+HTTPX_FAULTS = {
+    "429-retry-after-ms",
+    "503-huge-body",
+    "refused",
+    "reset-before-answer",
+    "reset-mid-body",
+    "short-body",
+    "garbage",
+    "bad-gzip",
+    "hang-mid-body",
+    "huge-declared",
+    "huge-chunked",
+    "redirect-307",
+}
+MATRIX = [(fault, "aiohttp") for fault in FAULTS] + [(fault, "httpx") for fault in FAULTS if fault.name in HTTPX_FAULTS]
 
 
 def timeout_s(fault: Fault) -> float:
@@ -76,7 +98,7 @@ def model_id(provider: str) -> str:
 
 # --- measured figures, for tests/README.md ---------------------------------------------------------------
 
-MEASURED: dict[str, dict] = {}
+MEASURED: dict[tuple[str, str], dict] = {}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -88,26 +110,26 @@ def fault_table() -> Iterator[None]:
             out.write(table(MEASURED))
 
 
-def table(measured: dict[str, dict]) -> str:
+def table(measured: dict[tuple[str, str], dict]) -> str:
     lines = [
-        "| fault | providers | expected ending (`again` / `always`) | runs completed | items lost | calls' time "
-        "| asserted bound |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| fault | transport | providers | expected ending (`again` / `always`) | runs completed | items lost "
+        "| calls' time | asserted bound |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for fault in FAULTS:
-        if fault.name not in measured:
+    for fault, transport in MATRIX:
+        if (fault.name, transport) not in measured:
             continue
-        row = measured[fault.name]
+        row = measured[fault.name, transport]
         ending = f"{_ending(expected(fault, 'again'))} / {_ending(expected(fault, 'always'))}"
         bound = bound_s(fault) if fault.name in SLOW else QUICK_S
         lines.append(
-            f"| {fault.name} | {', '.join(PROVIDERS)} | {ending} | {row['completed']}/1 "
+            f"| {fault.name} | {transport} | {', '.join(PROVIDERS)} | {ending} | {row['completed']}/1 "
             f"({row['items']} items) | {row['lost']} | {row['elapsed_s']:.2f} s | < {bound:.1f} s |"
         )
     rows = measured.values()
     lines += [
         "",
-        f"{len(rows)} faults × {len(PROVIDERS)} providers: {sum(r['completed'] for r in rows)}/{len(rows)} "
+        f"{len(rows)} fault runs × {len(PROVIDERS)} providers: {sum(r['completed'] for r in rows)}/{len(rows)} "
         f"runs completed, {sum(r['items'] for r in rows)} items, {sum(r['lost'] for r in rows)} lost; "
         f"slowest calls {max(r['elapsed_s'] for r in rows):.2f} s.",
     ]
@@ -128,8 +150,8 @@ def fault_server() -> Iterator[FaultServer]:
         yield server
 
 
-@pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])
-def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
+@pytest.mark.parametrize(("fault", "transport"), MATRIX, ids=[f"{f.name}-{t}" for f, t in MATRIX])
+def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault, transport):
     refusing = RefusingPort() if fault.refused else None
     root = refusing.root if refusing else fault_server.root
     models = {
@@ -140,6 +162,7 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
             "timeout_s": timeout_s(fault),
             "retries": RETRIES,
             "max_backoff_s": MAX_BACKOFF_S,
+            "transport": transport,
         }
         for provider in PROVIDERS
     }
@@ -207,7 +230,7 @@ def test_a_faulty_provider_costs_no_item(pytester, write, fault_server, fault):
         assert f"warning: {items} call(s) reported no token usage; their tokens are estimated" in output
         assert all(r["calls"][0]["usage"]["estimated"] for r in records.values())
 
-    MEASURED[fault.name] = {"completed": 1, "items": items, "lost": lost, "elapsed_s": elapsed}
+    MEASURED[fault.name, transport] = {"completed": 1, "items": items, "lost": lost, "elapsed_s": elapsed}
 
 
 def _error_section(output: str, model: str, case: str) -> str:
@@ -221,13 +244,23 @@ def _error_section(output: str, model: str, case: str) -> str:
 # --- what the matrix rests on ------------------------------------------------------------------------------
 
 
-def test_an_attempt_is_bounded_by_timeout_s_alone():
-    """httpx's own timeouts (5 s between bytes by default) are off: a model may take 30 s to start answering
-    when timeout_s allows it; asyncio bounds each whole attempt instead (the slow-loris rows above)."""
-    spec = ModelSpec(name="m", provider="openai", model="x", base_url="http://127.0.0.1:9/v1")
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_an_attempt_is_bounded_by_timeout_s_alone(transport):
+    """httpx's own timeouts (5 s between bytes by default) are off, and aiohttp's (5 minutes a request): a model may
+    take 30 s to start answering when timeout_s allows it; asyncio bounds each whole attempt instead (the
+    slow-loris rows above)."""
+    spec = ModelSpec(name="m", provider="openai", model="x", base_url="http://127.0.0.1:9/v1", transport=transport)
     client = Scheduler(1)._client(make_provider(spec))
     assert client is not None and client.timeout == httpx.Timeout(None)
     assert client.follow_redirects is False
+    if transport == "aiohttp":
+
+        async def session_timeout() -> aiohttp.ClientTimeout:
+            session = client._wire._open()  # type: ignore[attr-defined]
+            await session.close()
+            return session.timeout
+
+        assert asyncio.run(session_timeout()) == aiohttp.ClientTimeout(total=None)
 
 
 def test_the_body_limit_is_16_mib():

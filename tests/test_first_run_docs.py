@@ -1,6 +1,5 @@
-"""The examples of docs/getting-started.md, docs/ci.md and docs/configuration.md (issue 18's sections), checked
-against the code: configs load, commands and workflow steps parse with the plugin's real options, and the output
-they quote is what the code prints."""
+"""What docs/getting-started.md, docs/ci.md and docs/configuration.md quote is what the code prints and reads (their
+configs and commands are checked with every other page's by test_docs.py)."""
 
 from __future__ import annotations
 
@@ -9,9 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
-from pytest_promptguard.cli import COMMANDS
 from pytest_promptguard.cli.init import init
 from pytest_promptguard.config.loader import Config
 from pytest_promptguard.core.errors import PromptguardError
@@ -39,42 +36,8 @@ def text_block(page: str, start: str) -> str:
     return found["body"]
 
 
-def commands() -> list[list[str]]:
-    """Every command of the shell blocks and of the workflow steps (`run:` and a retry action's `command:`)."""
-    lines = [line for block in blocks("bash") for line in block.splitlines()]
-    for block in blocks("yaml", "fragment: workflow steps"):
-        for step in yaml.safe_load(block):
-            lines += [step.get("run", ""), step.get("with", {}).get("command", "")]
-    return [line.split("#")[0].split() for line in lines if line.strip()]
-
-
-@pytest.mark.parametrize("text", blocks("yaml", "config"), ids=lambda text: text.splitlines()[0])
-def test_each_config_loads(tmp_path: Path, text: str) -> None:
-    path = tmp_path / "promptguard.yaml"
-    path.write_text(text, encoding="utf-8")
-    config = Config.load(path)
-    for name in config.model_names:
-        assert config.model(name).provider
-
-
-def test_each_command_parses_with_the_plugin_s_options(pytester: pytest.Pytester) -> None:
-    found = commands()
-    assert len(found) >= 7
-    for words in found:
-        if words[:2] == ["pip", "install"]:
-            continue
-        if words[:3] == ["python", "-m", "pytest_promptguard"]:
-            assert words[3] in COMMANDS
-            continue
-        assert words[0] == "pytest", words
-        config = pytester.parseconfig(*words[1:])
-        assert config.getoption("promptguard")
-        config._ensure_unconfigure()
-
-
 def test_the_ini_example_sets_the_outage_status(pytester: pytest.Pytester) -> None:
-    (ini,) = blocks("ini")
-    pytester.makeini(ini)
+    pytester.makeini(text_block("ci.md", "[pytest]"))
     config = pytester.parseconfig("--promptguard")
     assert outage_exit_code(config) == 75
     config._ensure_unconfigure()

@@ -587,9 +587,9 @@ def test_replay_of_a_missing_or_stale_golden_is_an_error_naming_the_fix(
 
 LATENCY_SUITE = """
     cases:
-      - {id: sampled, prompt: a, repeat: 3, baseline_samples: 3, checks: [{latency: {regression: 0.25}}]}
+      - {id: sampled, prompt: a, repeat: 6, baseline_samples: 6, checks: [{latency: {regression: 0.25}}]}
       - {id: once, prompt: b, checks: [{latency: {regression: 0.25}}]}
-      - {id: unchecked, prompt: c, repeat: 3, baseline_samples: 3}
+      - {id: unchecked, prompt: c, repeat: 6, baseline_samples: 6}
 """
 
 
@@ -605,40 +605,36 @@ def test_latency_regression_against_the_goldens_p95(pytester, write, model_serve
     script.delay_s = 0.2
     update(pytester).assert_outcomes(passed=3)
     sampled = entry(pytester, "sampled")
-    assert len(sampled["samples"]) == 3
+    assert len(sampled["samples"]) == 6
     golden_p95 = _p95(sampled["samples"])
     assert sampled["latency_p95_ms"] == pytest.approx(golden_p95, abs=0.01)
-    # As fast as before: within p95 x 1.25 + 50 ms.
+    # As fast as before: within p95 x 1.25 + 50 ms. (The suite's drift item is deselected: it pools the cases
+    # judged against sampled baselines, whose latency the verdicts judge: tests/test_verdicts.py.)
     pytester.makeconftest(RECORDER)
-    run(pytester).assert_outcomes(passed=3)
-    reasons = {r["case"]: r["case_checks"][0]["reason"] for r in read_records(pytester) if r["case_checks"]}
-    assert re.search(
-        r"p95 \d+ ms vs baseline p95 \d+ ms × 1.25 \+ 50 ms = \d+ ms \(3 vs 3 samples\)", reasons["sampled"]
+    run(pytester, "-k", "not drift").assert_outcomes(passed=3)
+    records = {r["case"]: r for r in read_records(pytester)}
+    assert (
+        "thin evidence from one sample: set repeat: 5 for a steadier p95" in records["once"]["case_checks"][0]["reason"]
     )
-    assert "thin evidence from one sample: set repeat: 5 for a steadier p95" in reasons["once"]
+    # A case judged against a sampled baseline has one latency gate: its verdict, on whole distributions.
+    assert records["sampled"]["case_checks"] == [] and records["sampled"]["verdict"]["tests"][1]["name"] == "latency"
     # Slower than every golden's p95 × 1.25 + 50 ms, by 150 ms at least.
     worst = max(_p95(entry(pytester, case)["samples"]) for case in ("sampled", "once", "unchecked"))
     script.delay_s = (worst * 1.25 + 200) / 1000
-    result = run(pytester)
+    result = run(pytester, "-k", "not drift")
     result.assert_outcomes(passed=1, failed=2)
     text = result.stdout.str()
-    slow = re.search(
-        r"✗ latency: latency regression: p95 (\d+) ms vs baseline p95 (\d+) ms × 1.25 \+ 50 ms = "
-        r"(\d+) ms \(3 vs 3 samples\)\n",
-        text,
-    )
-    assert slow and int(slow[1]) >= 1000 * script.delay_s
-    assert slow.group(2, 3) == (f"{golden_p95:.0f}", f"{golden_p95 * 1.25 + 50:.0f}")
     assert re.search(
         r"✗ latency: latency regression: p95 \d+ ms .* \(1 vs 1 samples\); thin evidence from one "
         r"sample",
         text,
     )
+    shows(result, "s::sampled[fast]", "drifted against its sampled baseline", "  latency x")
     # The command line sets a tolerance for every case that has no latency check of its own.
-    result = run(pytester, "--promptguard-latency-tolerance", "0.25")
+    result = run(pytester, "--promptguard-latency-tolerance", "0.25", "-k", "not drift")
     result.assert_outcomes(failed=3)
-    shows(result, "s::unchecked[fast]", "✗ latency: latency regression: p95 ")
-    result = run(pytester, "--promptguard-latency-tolerance", "1000")
+    shows(result, "s::unchecked[fast]", "  latency x")
+    result = run(pytester, "--promptguard-latency-tolerance", "1000", "-k", "not drift")
     result.assert_outcomes(passed=1, failed=2)  # the cases' own checks still apply
 
 

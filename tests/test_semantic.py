@@ -145,9 +145,10 @@ def test_a_sampled_semantic_golden_stores_semantic_similarities_and_calibrates_i
     pairs = [100 * cosine(vectors[a], vectors[b]) for a in variants for b in variants if a != b]
     assert all(min(pairs) - 0.1 <= s["similarity"] <= 100 for s in entry["samples"])
     assert entry["calibrated_min"] == pytest.approx(min(s["similarity"] for s in entry["samples"]) - 5, abs=0.11)
-    # Judged statistically against that baseline: the same spread is stable, by semantic similarity.
+    # Judged statistically against that baseline's samples as a set (their texts, by the verdicts' own
+    # similarity; the semantic check calibrates the golden check): the same spread is not drift.
     result = pytester.runpytest("--promptguard", "--promptguard-repeat=3", "--promptguard-report=r.json")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=2)  # the case, and its suite's drift item
     case = json.loads((pytester.path / "r.json").read_text())["cases"][0]
     assert case["verdict"]["verdict"] in ("stable", "inconclusive")
 

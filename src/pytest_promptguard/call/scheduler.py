@@ -14,27 +14,30 @@ import dataclasses
 import random
 import threading
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from ..config.pricetable import load as load_prices
-from ..config.pricetable import table_price
-from ..config.pricing import cost_usd
 from ..core.results import Call, CallError, Request
 from ..core.wording import usd
 from ..providers import Provider, ProviderError, Reply
 from ..providers.base import estimate_tokens, redact
 from ..providers.http import can_heal
+from ..providers.timing import TIMING, Timing
 from .cache import ResponseCache
 from .conversation import converse
+from .costs import Costs
+from .embeddings import Embedder, embedding_request
 from .limits import RateLimiter
 
 if TYPE_CHECKING:
-    from ..config.loader import ModelSpec
+    pass
 
+T = TypeVar("T")
 BACKOFF_BASE_S = 0.5
 DEFAULT_OUTPUT_TOKENS = 256  # booked against a tokens-per-minute limit when a request sets no max_tokens
 
@@ -83,11 +86,12 @@ class Scheduler:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._executor: concurrent.futures.ThreadPoolExecutor | None = None
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[tuple[str, str], httpx.AsyncClient] = {}
         self._slots: asyncio.Semaphore | None = None
         self._models: dict[int, _ModelLimits] = {}
         self._submitted: dict[str, list[concurrent.futures.Future[Call]]] = {}
-        self._embedders: dict[int, _Embedder] = {}
+        self._embedders: dict[int, Embedder] = {}
+        self._costs = Costs()
 
     def submit(
         self,
@@ -118,7 +122,7 @@ class Scheduler:
         by model and text like any answer. A call's `text` is the vector, as JSON."""
         embedder = self._embedders.get(id(provider))
         if embedder is None:
-            embedder = self._embedders[id(provider)] = _Embedder(provider)
+            embedder = self._embedders[id(provider)] = Embedder(provider)
         loop = self._start()
         futures = [
             asyncio.run_coroutine_threadsafe(
@@ -171,23 +175,27 @@ class Scheduler:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for client in self._clients.values():
-            await client.aclose()
+        for http in self._clients.values():
+            await http.aclose()
         self._clients.clear()
         if self._executor is not None:
             # A timed-out sync callable may still run; never wait for it.
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     def _client(self, provider: Provider) -> httpx.AsyncClient | None:
-        base_url = provider.spec.base_url
-        if provider.endpoint is None or base_url is None:
+        """The client of the provider's base_url and transport, made once: its pool holds as many connections as
+        calls may be in flight."""
+        spec = provider.spec
+        if provider.endpoint is None or spec.base_url is None:
             return None
-        if base_url not in self._clients:
-            limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-            # No httpx timeouts (its default is 5 s between bytes): each attempt is bounded, whole, by timeout_s.
-            # Redirects are not followed: the provider reports them (see providers.base.redirect_error).
-            self._clients[base_url] = httpx.AsyncClient(limits=limits, timeout=None, follow_redirects=False)
-        return self._clients[base_url]
+        key = (spec.base_url, spec.transport)
+        if key not in self._clients:
+            # Imported with the first client: aiohttp takes ~0.1 s to import, which a run that sends nothing
+            # (--collect-only, a dry run, a replay, a `python` model) never pays.
+            from .transport import client
+
+            self._clients[key] = client(spec.transport, spec.base_url, self.concurrency)
+        return self._clients[key]
 
     def _limits(self, provider: Provider) -> _ModelLimits:
         spec = provider.spec
@@ -217,9 +225,8 @@ class Scheduler:
         started_at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
         record = dict(model=spec.name, provider=spec.provider, model_asked=request.model_id, started_at=started_at)
         try:
-            call = await asyncio.wait_for(
-                self._attempt_until_done(provider, request, budgets, attempts), spec.total_timeout_s
-            )
+            done = self._attempt_until_done(provider, request, budgets, attempts, record)
+            return await _within(spec.total_timeout_s, done)
         except asyncio.TimeoutError:
             last = f"; last error: {attempts.last_error.message}" if attempts.last_error else ""
             error = CallError(
@@ -228,35 +235,38 @@ class Scheduler:
                 transient=True,
             )
             return Call(**record, attempts=attempts.count, error=error)
-        return dataclasses.replace(call, **record)
 
     async def _attempt_until_done(
-        self, provider: Provider, request: Request, budgets: tuple[Budget, ...], attempts: _Attempts
+        self,
+        provider: Provider,
+        request: Request,
+        budgets: tuple[Budget, ...],
+        attempts: _Attempts,
+        record: dict[str, Any],
     ) -> Call:
         spec = provider.spec
         limits = self._limits(provider)
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
-        booked_tokens = _estimated_request_tokens(request)
-        base = dict(model=spec.name, provider=spec.provider, model_asked=request.model_id)
+        booked_tokens = _estimated_request_tokens(request) if limits.rate else 0
         while True:
             booking = await limits.rate.acquire(booked_tokens) if limits.rate else None
             async with limits.slots, self._slots:
                 # Checked once a slot is ours, so calls queued behind the limit see what was spent before them.
                 exhausted = next((b for b in budgets if b.exhausted), None)
                 if exhausted is not None:
-                    return Call(**base, attempts=attempts.count, error=_budget_error(exhausted))
+                    return Call(**record, attempts=attempts.count, error=_budget_error(exhausted))
                 attempts.count += 1
                 outcome = await self._attempt(provider, request)
             if outcome.reply is not None:
                 reply = outcome.reply
                 if booking is not None:
                     RateLimiter.settle(booking, (reply.usage.input_tokens or 0) + (reply.usage.output_tokens or 0))
-                cost, source, priced_as = _cost(reply, request, spec)
+                cost, source, priced_as = self._costs.of(reply, request, spec)
                 for budget in budgets:
                     budget.spent_usd += cost or 0.0
                 return Call(
-                    **base,
+                    **record,
                     text=reply.text,
                     tool_calls=reply.tool_calls,
                     model_served=reply.model_served,
@@ -275,16 +285,20 @@ class Scheduler:
             attempts.last_error = error
             if not outcome.retryable or attempts.count > spec.retries:
                 error = dataclasses.replace(error, transient=outcome.retryable)
-                return Call(**base, latency_ms=outcome.latency_ms, attempts=attempts.count, error=error)
+                return Call(**record, latency_ms=outcome.latency_ms, attempts=attempts.count, error=error)
             await asyncio.sleep(_backoff_s(attempts.count, outcome.retry_after_s, spec.max_backoff_s))
 
     async def _attempt(self, provider: Provider, request: Request) -> _Outcome:
-        """One request, timed, bounded by `timeout_s`; every failure becomes an error saying whether to retry."""
+        """One request, timed, bounded by `timeout_s`; every failure becomes an error saying whether to retry.
+        The transport stamps when the request left and its answer arrived (providers/timing.py): the latency is
+        between those, not around our own work; a call without stamps (a `python` callable) is timed here."""
         where, timeout_s = _where(provider), provider.spec.timeout_s
+        timing = Timing()
+        TIMING.set(timing)  # this task's context: seen by the transport and the stream reader of this attempt
         start = time.perf_counter()
         reply, error, retryable, retry_after_s = None, None, True, None
         try:
-            reply = await asyncio.wait_for(provider.complete(request, self._client(provider)), timeout_s)
+            reply = await _within(timeout_s, provider.complete(request, self._client(provider)))
         except ProviderError as exc:
             error, retryable, retry_after_s = exc.to_error(), exc.retryable, exc.retry_after_s
         except (asyncio.TimeoutError, httpx.TimeoutException):
@@ -297,50 +311,25 @@ class Scheduler:
                 "internal", f"calling {where} raised {type(exc).__name__}: {exc} (a promptguard bug: please report it)"
             )
             retryable = False
-        latency_ms = round((time.perf_counter() - start) * 1000, 2)
+        end = time.perf_counter()
+        if reply is not None and timing.sent_at is not None and timing.received_at is not None:
+            start, end = timing.sent_at, timing.received_at
+        latency_ms = round((end - start) * 1000, 2)
         first_token_at = reply.first_token_at if reply is not None else None
         ttft_ms = round((first_token_at - start) * 1000, 2) if first_token_at is not None else None
         return _Outcome(reply, error, retryable, retry_after_s, latency_ms, ttft_ms)
 
 
-class _Embedder:
-    """A provider's embedding entry point (`embed`, at `embed_endpoint`) seen as a provider, so the scheduler sends
-    it as it sends every call; it has limits of its own (by identity), and shares the model's HTTP client."""
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        self.spec = provider.spec
-
-    @property
-    def endpoint(self) -> str | None:
-        return getattr(self.provider, "embed_endpoint", None)
-
-    async def complete(self, request: Request, http: httpx.AsyncClient | None) -> Reply:
-        return await self.provider.embed(request, http)  # type: ignore[attr-defined]
+async def _within(seconds: float, awaitable: Awaitable[T]) -> T:
+    """`awaitable`, cancelled after `seconds` (TimeoutError): in this very task where Python has asyncio.timeout
+    (3.11), since a task of its own, as wait_for makes, costs the loop more than a call's own bookkeeping."""
+    if _timeout is None:
+        return await asyncio.wait_for(awaitable, seconds)
+    async with _timeout(seconds):
+        return await awaitable
 
 
-def embedding_request(spec: ModelSpec, text: str) -> Request:
-    """The request embedding `text`: its digest (the response cache's key) is a hash of the model and the text."""
-    request = spec.request(({"role": "user", "content": text},))
-    return dataclasses.replace(request, params={"embedding": True, "max_tokens": 1})  # not the model's chat params
-
-
-def _cost(reply: Reply, request: Request, spec: ModelSpec) -> tuple[float | None, str | None, str | None]:
-    """(USD, what priced it, the price entry matched) of one reply: the cost it reports itself, else its tokens at the
-    model's `price:`, else at the snapshot's price of the served model (else of the model asked) today."""
-    if reply.cost_usd is not None:
-        return reply.cost_usd, "reported with the answer", None
-    price = spec.price or table_price(
-        (reply.model_served, request.model_id),
-        kind=spec.provider,
-        base_url=spec.base_url,
-        hint=spec.price_provider,
-        when=datetime.now(timezone.utc),
-    )
-    cost = cost_usd(reply.usage, price)
-    if cost is None or price is None:
-        return None, None, None
-    return cost, price.source, price.priced_as
+_timeout = getattr(asyncio, "timeout", None)
 
 
 def _budget_error(budget: Budget) -> CallError:

@@ -24,6 +24,7 @@ DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_RETRIES = 3
 DEFAULT_MAX_BACKOFF_S = 30.0
 DEFAULT_AUTO_MIN, DEFAULT_AUTO_MAX = 2, 20
+DEFAULT_TRANSPORT = "aiohttp"  # what carries a model's HTTP calls; "httpx": httpx's own (docs/speed.md)
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
     "anthropic": "https://api.anthropic.com/v1",
@@ -54,6 +55,7 @@ class ModelSpec:
     price: Price | None = None  # overrides the shipped price snapshot
     price_provider: str | None = None  # whose prices apply (a provider id of the snapshot), when base_url cannot tell
     stream: bool = False  # ask for the answer as a stream, to time its first token (Call.ttft_ms)
+    transport: str = DEFAULT_TRANSPORT
     source: Path | None = None
     line: int | None = None  # of its `callable` when it has one (import errors point there), else of its name
 
@@ -128,7 +130,7 @@ class DriftSettings:
     latency_tolerance: float | None = None  # p95 growth; None: latency is not part of the verdict
     flaky: str = "report"  # or "fail"
     inconclusive: str = "report"  # or "fail"
-    baseline_samples: int | None = None  # None: 1 at temperature 0, else 5
+    baseline_samples: int | None = None  # None: 1 at temperature 0, else 20
     auto: dict[str, int] = field(default_factory=dict)  # {min, max} of repeat: auto
 
     @property
@@ -241,6 +243,7 @@ class Config:
             price=self._price(raw, lines.get("price", line)),
             price_provider=self._price_provider(raw, lines.get("price_provider", line)),
             stream=self._stream(name, raw, lines.get("stream", line)),
+            transport=raw.get("transport", DEFAULT_TRANSPORT),
             source=self.path,
             line=lines.get("callable", line),
         )

@@ -1,16 +1,18 @@
-"""The verdict board: the cases this process judges statistically, sampled, weighed and decided together.
+"""The verdict board: the cases this process judges against sampled baselines, sampled, looked at and decided
+together, with one pooled test per suite x model.
 
-Benjamini–Hochberg needs every case's p-value before it can decide any, so the first judged item of a
-process waits until all of the process's judged cases have their samples (they were all started at
-collection, so this costs no time), and `repeat: auto` cases sample round after round until each is decided.
-Each process decides its own cases with the *run's* number of tested cases `m` in the BH bounds: that keeps
-the false discovery rate of the whole run at alpha however the cases are split over xdist workers (each
-process's expected share of false discoveries is at most its null cases × alpha / m).
+Benjamini–Hochberg needs every p-value before it can decide any, and a suite's pooled test needs all its cases,
+so the first judged item of a process waits until all of the process's judged cases have their samples (they
+were all started at collection, so this costs no time), and `repeat: auto` cases sample round after round
+until each stops. Each process decides its own cases with the *run's* numbers of tested cases and suites in
+the BH bounds: that keeps the run's error rates at alpha however xdist splits the work (suites are never split:
+a worker gets whole suite files). A case judged against a sampled baseline makes exactly the calls it would
+make anyway: one look at one sample, a fixed repeat's samples, or `repeat: auto`'s rounds.
 """
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,21 +21,22 @@ from ..checks.models import CheckCallError
 from ..config.loader import DriftSettings
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry
-from . import multiple
-from .verdict import Evidence, decide, measure, planned_tests, weigh
+from .sequential import FUTILITY_P, Looks
+from .sets import DRAWS, SetTest
+from .verdict import CaseSamples, case_record, splits, suite_record, tolerances
+from .verdicts import CaseLook, SuiteLook, family_bound, judge_run, lone_bound, look_at_case, look_at_suite
 
 
 class Subject(Protocol):
     """A case × model as the board judges it: how to sample it, and how to judge one sample."""
 
     key: str  # unique in the run (the item's node id)
+    name: str  # how a suite's verdict names it (the case id)
+    group: str  # its suite file and model: the cases whose evidence is pooled
     drift: DriftSettings
     adaptive: bool  # repeat: auto
-    samples: int  # a fixed repeat's samples
+    samples: int  # a fixed repeat's samples (1 without repeat)
     latency_tolerance: float | None
-    streams: bool
-
-    def check_labels(self) -> list[str]: ...
 
     def start(self, key: str, count: int, first: int) -> None:
         """Start `count` more samples (numbered from `first`), gathered under `key`."""
@@ -43,8 +46,6 @@ class Subject(Protocol):
 
     def sample_checks(self, call: Call) -> list[CheckResult]: ...
 
-    def similar(self, scorer: str) -> Callable[[str, str], float]: ...
-
 
 @dataclass
 class Member:
@@ -52,51 +53,60 @@ class Member:
 
     subject: Subject
     entry: GoldenEntry
-    names: list[str]
-    looks: list[int] | None  # sample counts to look at (repeat: auto), None for a fixed repeat
+    looks: Looks
+    samples: CaseSamples
     calls: list[Call] = field(default_factory=list)
     checks: list[list[CheckResult]] = field(default_factory=list)
-    evidence: Evidence | None = None
-    rounds: int = 0
+    look: int = 0  # the next look's index
+    final: CaseLook | None = None  # the last look taken
+    pooled: SetTest | None = None  # the look at `looks.pooling` samples, for the suite's pooled test
+    stopped: bool = False  # stopped early for futility
     done: bool = False
     verdict: dict[str, Any] | None = None
     failure: CheckCallError | None = None  # a model a check called (a grader) failed
 
-    def key(self, round_: int) -> str:
-        return self.subject.key if round_ == 0 else f"{self.subject.key}#round{round_}"
+    def key(self, look: int) -> str:
+        return self.subject.key if look == 0 else f"{self.subject.key}#look{look}"
 
     @property
-    def weights(self) -> list[float] | None:
-        return multiple.spending_weights(self.looks) if self.looks else None
+    def tests(self) -> int:
+        return 2 if self.latency_judged else 1
+
+    @property
+    def latency_judged(self) -> bool:
+        return self.subject.latency_tolerance is not None and bool(self.samples.latencies_then)
 
 
 class Board:
     def __init__(self) -> None:
-        self.family: Counter[float] = Counter()  # cases tested in the whole run, per alpha
+        self.family: defaultdict[float, int] = defaultdict(int)  # cases tested in the whole run, per alpha
+        self.suites: defaultdict[float, set[str]] = defaultdict(set)  # suite x model groups, per alpha
         self._members: dict[str, Member] = {}
+        self._suite_verdicts: dict[str, dict[str, Any]] = {}
 
-    def count(self, alpha: float) -> None:
+    def count(self, alpha: float, group: str) -> None:
         """Count one of the run's tested cases (every process sees the whole selection, under xdist too)."""
         self.family[alpha] += 1
+        self.suites[alpha].add(group)
 
     def __contains__(self, key: str) -> bool:
         return key in self._members
 
-    def add(self, subject: Subject, entry: GoldenEntry) -> None:
-        """Judge `subject` here and start its first round of samples."""
+    def add(self, subject: Subject, entry: GoldenEntry, texts: list[str]) -> None:
+        """Judge `subject` here against `entry` (whose samples' texts are `texts`) and start its first look."""
         if subject.key in self._members:
             return
         drift = subject.drift
-        looks = multiple.look_sizes(drift.auto_min, drift.auto_max) if subject.adaptive else None
-        tests = planned_tests(entry, subject.check_labels(), subject.latency_tolerance, subject.streams)
-        member = Member(subject, entry, tests, looks)
+        looks = Looks.auto(drift.auto_min, drift.auto_max) if subject.adaptive else Looks((subject.samples,))
+        member = Member(subject, entry, looks, CaseSamples.of_baseline(entry, texts))
         self._members[subject.key] = member
         self.family[drift.alpha] = max(self.family[drift.alpha], 1)  # counted at collection; never less than itself
-        self._submit(member, looks[0] if looks else subject.samples)
+        self.suites[drift.alpha].add(subject.group)
+        subject.start(member.key(0), looks.sizes[0], 0)
 
     def calls(self, key: str) -> list[Call]:
         """The calls of the case under `key`, once every pending case of this process is decided."""
-        self._settle()
+        self.settle()
         return self._members[key].calls
 
     def judged(self, key: str) -> tuple[list[list[CheckResult]], dict[str, Any] | None]:
@@ -106,73 +116,129 @@ class Board:
             raise member.failure
         return member.checks, member.verdict
 
-    def _submit(self, member: Member, count: int) -> None:
-        member.subject.start(member.key(member.rounds), count, len(member.calls))
+    def suite_verdict(self, group: str) -> dict[str, Any] | None:
+        """The pooled verdict of a suite x model (None when none of its cases could be judged)."""
+        self.settle()
+        return self._suite_verdicts.get(group)
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         pending = [m for m in self._members.values() if not m.done]
         active = pending
         while active:
             for member in active:
                 self._gather(member)
             active = [m for m in active if not m.done]
-        self._decide([m for m in pending if m.evidence is not None])
+        if pending:
+            self._decide([m for m in self._members.values() if m.final is not None])
 
     def _gather(self, member: Member) -> None:
         """Take the member's latest round and look at it: stop, or ask for the next round."""
         subject = member.subject
-        new = subject.gather(member.key(member.rounds))
+        new = subject.gather(member.key(member.look))
         member.calls += new
         if any(call.error for call in new):
-            member.done, member.evidence = True, None  # the item reports the error; nothing to judge
+            member.done = True  # the item reports the error; nothing to judge
             return
         try:
-            member.checks += [subject.sample_checks(call) for call in new]
+            checks = [subject.sample_checks(call) for call in new]
         except CheckCallError as exc:
-            member.done, member.evidence, member.failure = True, None, exc  # the item reports it in its setup
+            member.done, member.failure = True, exc  # the item reports it in its setup
             return
-        samples = measure(
-            member.entry, member.calls, member.checks, subject.similar(member.entry.scorer or "token_set_ratio")
-        )
-        member.evidence = weigh(
-            member.entry,
-            samples,
-            member.names,
-            subject.drift,
-            subject.latency_tolerance,
-            member.evidence,
-            member.weights,
-            member.looks[-1] if member.looks else None,
-        )
-        if member.looks is None:
-            member.done = True
+        member.checks += checks
+        member.samples.add(new, checks)
+        look = self._look(member, finest=None)
+        index, n = member.look, member.samples.n_new
+        last = member.looks.last(index)
+        if n == member.looks.pooling:
+            member.pooled = look.text
+        member.final = look
+        member.look += 1
+        if last or look.futile():
+            member.done, member.stopped = True, not last
             return
-        member.evidence.calls_if_fixed = member.looks[-1]
-        member.rounds += 1
-        if member.rounds >= len(member.looks) or self._decided(member):
-            member.done = True
-            return
-        self._submit(member, member.looks[member.rounds] - len(member.calls))
+        subject.start(member.key(member.look), member.looks.sizes[member.look] - n, n)
 
-    def _decided(self, member: Member) -> bool:
-        """Drift so clear that Benjamini–Hochberg rejects it whatever the other cases show, or no test near
-        drift at all (futility, which can only cost power, never false alarms)."""
-        evidence = member.evidence
-        assert evidence is not None
-        drift = member.subject.drift
-        lone_bound = drift.alpha / self.family[drift.alpha]
-        if any(t.adjusted_p <= lone_bound and t.beyond_tolerance for t in evidence.tests):
-            return True
-        return evidence.futile()
+    def _look(self, member: Member, finest: float | None) -> CaseLook:
+        """One look at the member's samples so far. The last look resolves p-values down to the family's bound
+        (`finest` refines a floored one); an interim look only needs to see futility."""
+        subject, samples = member.subject, member.samples
+        index = member.look if finest is None else member.look - 1
+        drift = subject.drift
+        last = member.looks.last(index)
+        if finest is None:
+            finest = family_bound(drift.alpha, member.tests) if last else FUTILITY_P / 10
+        return look_at_case(
+            samples.matrix,
+            samples.n_baseline,
+            tolerances(drift.similarity_tolerance, subject.latency_tolerance if member.latency_judged else None),
+            failed=samples.failed,
+            figures=samples.figures,
+            latencies=samples.latencies(),
+            seed=f"{subject.key}/{index}",
+            draws=DRAWS if samples.n_new == member.looks.pooling else 0,
+            finest_p=finest,
+        )
 
     def _decide(self, members: list[Member]) -> None:
-        by_alpha: dict[float, list[Member]] = {}
+        by_alpha: dict[float, list[Member]] = defaultdict(list)
         for member in members:
-            by_alpha.setdefault(member.subject.drift.alpha, []).append(member)
+            by_alpha[member.subject.drift.alpha].append(member)
         for alpha, group in by_alpha.items():
-            family = self.family[alpha]
-            rejected = multiple.benjamini_hochberg([m.evidence.p_value for m in group], alpha, family)  # type: ignore[union-attr]
-            cutoff = multiple.bh_threshold(sum(rejected), family, alpha) if any(rejected) else None
-            for member, reject in zip(group, rejected):
-                assert member.evidence is not None
-                member.verdict = decide(member.evidence, cutoff if reject else None, family, member.subject.drift)
+            self._decide_family(alpha, group)
+
+    def _decide_family(self, alpha: float, members: list[Member]) -> None:
+        family, suite_family = self.family[alpha], len(self.suites[alpha])
+        judged = [m for m in members if not m.stopped]  # a case stopped for futility left the error control
+        suites = self._suite_looks(members)
+
+        def decide() -> dict[str, Any]:
+            cases = {m.subject.key: m.final for m in judged if m.final is not None}
+            return judge_run(cases, {g: look for g, (look, _) in suites.items()}, alpha, family, suite_family)
+
+        decisions = decide()
+        floored = [m for m in judged if m.final and m.final.text.floored and not decisions[m.subject.key].failing]
+        if floored:  # their rejection may hang on a finer p-value: look again down to a lone rejection's bound
+            for member in floored:
+                member.final = self._look(member, finest=lone_bound(alpha, family, member.tests))
+            decisions = decide()
+        for member in members:
+            assert member.final is not None
+            member.verdict = case_record(
+                member.final,
+                decisions.get(member.subject.key),
+                member.samples,
+                alpha,
+                family,
+                member.stopped,
+                member.looks.sizes[-1] if member.subject.adaptive else None,
+                splits(member.entry, member.samples),
+                member.subject.latency_tolerance if member.latency_judged else None,
+                member.subject.drift,
+            )
+        for group, (look, count) in suites.items():
+            self._suite_verdicts[group] = suite_record(look, decisions[group], alpha, suite_family, count)
+
+    def _suite_looks(self, members: list[Member]) -> dict[str, tuple[SuiteLook, int]]:
+        """Per suite x model: its cases' looks at the pooling size, pooled (cases without one are left out)."""
+        grouped: defaultdict[str, list[Member]] = defaultdict(list)
+        for member in members:
+            if member.pooled is not None:
+                grouped[member.subject.group].append(member)
+        looks = {}
+        for group, cases in grouped.items():
+            drift, first = cases[0].subject.drift, cases[0]
+            latency = first.subject.latency_tolerance if all(m.latency_judged for m in cases) else None
+            strata = [_stratum(m) for m in cases] if latency is not None else []
+            pooled = {m.subject.name: m.pooled for m in cases if m.pooled is not None}
+            looks[group] = (look_at_suite(pooled, strata, tolerances(drift.similarity_tolerance, latency)), len(cases))
+        return looks
+
+
+def _stratum(member: Member) -> tuple[list[float], list[float]]:
+    """A case's latencies for the suite's pooled latency test: today's first `pooling` samples (every case has
+    them, whichever look it stopped at)."""
+    samples = member.samples
+    return samples.latencies_then, samples.latencies_now[: member.looks.pooling]
+
+
+Starter = Callable[[str, int, int], None]

@@ -1,12 +1,10 @@
-"""Many tests at once: the false discovery rate across a run's cases (Benjamini–Hochberg), and p-values that stay
-valid whichever look an adaptive case stops at (`repeat: auto`)."""
+"""Many tests at once: the false discovery rate across a run's cases (Benjamini–Hochberg), and the looks of
+`repeat: auto`."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-
-# --- many cases at once ---
 
 
 def bh_threshold(rank: int, m: int, alpha: float) -> float:
@@ -38,20 +36,13 @@ def benjamini_hochberg(p_values: Sequence[float], alpha: float, m: int | None = 
     return rejected
 
 
-def bonferroni_min(p_values: Sequence[float]) -> float:
-    """min(1, k * min p): a p-value for "at least one of these k tests is a real change"."""
-    if not p_values:
-        return 1.0
-    return min(1.0, len(p_values) * min(p_values))
-
-
 # --- adaptive sampling ---
 
 
 def look_sizes(minimum: int, maximum: int) -> list[int]:
     """The sample counts at which an adaptive case is looked at: minimum, doubling, then maximum.
 
-    Doubling keeps the number of looks logarithmic, so splitting the error rate over them costs little.
+    Doubling keeps the number of looks, and so the rounds a run waits for, logarithmic.
     """
     if minimum < 1 or maximum < minimum:
         raise ValueError(f"need 1 <= minimum <= maximum, got {minimum}, {maximum}")
@@ -61,27 +52,3 @@ def look_sizes(minimum: int, maximum: int) -> list[int]:
     if sizes[-1] != maximum:
         sizes.append(maximum)
     return sizes
-
-
-def spending_weights(sizes: Sequence[int]) -> list[float]:
-    """Share of the error rate spent at each look, proportional to its sample count (summing to 1):
-    early looks on few samples rarely decide anything, so they get little."""
-    total = sum(sizes)
-    if total <= 0:
-        raise ValueError(f"sizes must sum to a positive count, got {list(sizes)}")
-    return [s / total for s in sizes]
-
-
-def sequential_p(p_values: Sequence[float], weights: Sequence[float]) -> float:
-    """A p-value valid whichever look sampling stopped at: min over the looks made of p_k / w_k, capped at 1.
-
-    Valid by the union bound: P(exists k: p_k <= t w_k) <= sum_k t w_k = t. `p_values` may be shorter
-    than `weights` (sampling stopped early); it may not be longer.
-    """
-    if len(p_values) > len(weights):
-        raise ValueError(f"{len(p_values)} p-values but only {len(weights)} looks")
-    best = 1.0
-    for p, w in zip(p_values, weights):
-        if w > 0:
-            best = min(best, p / w)
-    return best

@@ -11,15 +11,12 @@ sample adaptively (more calls when undecided) get a p-value that stays valid whi
 from __future__ import annotations
 
 import math
-import random
 from bisect import bisect_right
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from statistics import NormalDist
 from typing import Literal
-
-from ..core.results import percentile
 
 Alternative = Literal["less", "greater"]
 
@@ -227,14 +224,6 @@ def rank_test(
     return TestResult(p, _median_sorted(diffs), low, high)
 
 
-def min_rank_p(n_baseline: int, n_current: int) -> float:
-    """The smallest one-sided p-value rank_test can give for these sizes, 1 / C(n+m, n) (reached only
-    without ties), so a caller can tell when a case is too small ever to meet its threshold."""
-    if n_baseline <= 0 or n_current <= 0:
-        return 1.0
-    return 1.0 / math.comb(n_baseline + n_current, n_current)
-
-
 # --- pass rates ---
 
 
@@ -302,64 +291,3 @@ def fisher_exact(
     low = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     return TestResult(p, d, max(-1.0, low), min(1.0, high))
-
-
-# --- ratios of a statistic (latency, cost) ---
-
-
-def p95(values: Sequence[float]) -> float:
-    """95th percentile by linear interpolation (numpy's default): the tail latency users notice."""
-    result = percentile(values, 95)
-    if result is None:
-        raise ValueError("p95 of no values")
-    return result
-
-
-def _ratio(a: float, b: float) -> float:
-    """a / b without ZeroDivisionError: x/0 is +-inf, 0/0 is 1 (equal statistics, no change)."""
-    if b == 0:
-        return 1.0 if a == 0 else math.copysign(math.inf, a)
-    return a / b
-
-
-def _quantile_sorted(ordered: Sequence[float], q: float) -> float:
-    """Linear-interpolation quantile (q in [0, 1]) of sorted data that may hold infinities."""
-    rank = (len(ordered) - 1) * q
-    low = math.floor(rank)
-    frac = rank - low
-    if frac == 0 or ordered[low] == ordered[low + 1]:
-        return ordered[low]
-    return ordered[low] + (ordered[low + 1] - ordered[low]) * frac
-
-
-def bootstrap_ratio(
-    baseline: Sequence[float],
-    current: Sequence[float],
-    statistic: Callable[[Sequence[float]], float] = p95,
-    reps: int = 2000,
-    level: float = 0.95,
-    seed: int = 0,
-) -> tuple[float, float, float]:
-    """(ratio, low, high): statistic(current) / statistic(baseline) with a percentile-bootstrap interval.
-
-    For statistics like p95 latency there is no exact test; the bootstrap resamples each group
-    independently at its own size, seeded so that the same data always gives the same verdict.
-    Raises ValueError on an empty group (no statistic to compare).
-    """
-    if not baseline or not current:
-        raise ValueError("bootstrap_ratio needs at least one value in each group")
-    if reps < 1:
-        raise ValueError(f"reps must be >= 1, got {reps}")
-    _z(level)  # validates level
-    base, cur = list(baseline), list(current)
-    ratio = _ratio(statistic(cur), statistic(base))
-    rng = random.Random(seed)
-    choices = rng.choices
-    nb, nc = len(base), len(cur)
-    ratios = [_ratio(statistic(choices(cur, k=nc)), statistic(choices(base, k=nb))) for _ in range(reps)]
-    ratios = [r for r in ratios if not math.isnan(r)]  # a statistic may give nan: drop it, don't poison the sort
-    if not ratios:
-        return ratio, math.nan, math.nan
-    ratios.sort()
-    tail = (1.0 - level) / 2.0
-    return ratio, _quantile_sorted(ratios, tail), _quantile_sorted(ratios, 1.0 - tail)

@@ -1,19 +1,10 @@
-"""Statistical verdicts: did this run's samples of a case move away from its sampled baseline?
+"""A judged case's samples as the tests see them, and the verdict records the reports read.
 
-A model at temperature > 0 answers differently each time, so one sample judged against one golden cries
-wolf. Here a case's samples are compared with the samples its golden was recorded from, test by test:
-
-- similarity to the canonical output: a rank test (are today's samples less similar to it than the
-  baseline's own samples were?);
-- each check's pass rate: Fisher's exact test;
-- latency (and time to first token, when the model streams), when a tolerance is set: a rank test, with the
-  p95 ratio and its bootstrap interval as effect.
-
-A case's p-value is its smallest test p-value times the number of tests (Bonferroni within the case); the
-false discovery rate across the run's cases is held by Benjamini–Hochberg (see `board.py`). A case drifts
-when it is significant *and* its effect is beyond the tolerance, so a real but harmless wobble never turns a
-build red. With `repeat: auto` the case is looked at after each round of samples; every look spends a
-share of the error rate (`multiple.sequential_p`), so stopping early keeps the error rates.
+The baseline's samples (their texts, kept in the golden entry) and today's are pooled: their features, the
+checks each failed, their latencies, and the similarity matrix of all of them, grown look by look so that a
+look scores only its new samples. The tests themselves are in `verdicts` (one look at a case, at a suite x
+model, the run's error control); this module turns what they say into the dicts that ride on a CaseResult
+(`verdict`) and on a suite's drift item.
 """
 
 from __future__ import annotations
@@ -27,264 +18,200 @@ from typing import Any
 from ..config.loader import DriftSettings
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry, passed_by_label
-from . import multiple, stats
-
-FUTILITY_P = 0.2  # an adaptive case whose every test is this far from drift stops as stable
-
-
-@dataclass(frozen=True)
-class Sample:
-    """What one of today's calls contributes: its similarity to the canonical output, its checks, its time."""
-
-    similarity: float
-    passed: dict[str, bool]  # by check label (golden.check_labels)
-    latency_ms: float | None  # None when it was not timed (cached, replayed)
-    ttft_ms: float | None = None  # time to first token, when streamed and timed
+from .features import Features, features
+from .power import baseline_spread, case_power
+from .sequential import FUTILITY_P
+from .similarity import similarity_matrix
+from .verdicts import SUITE_SHARE, CaseLook, Decision, Finding, SuiteLook, Tolerances, family_bound
 
 
 @dataclass
-class Comparison:
-    """One comparison of today's samples with the baseline's; p-values per look (one look unless adaptive)."""
+class CaseSamples:
+    """The baseline's samples first, then today's, growing look by look."""
 
-    name: str
-    unit: str  # "similarity" | "rate" | "ms"
-    then: float
-    now: float
-    effect: float
-    ci: tuple[float, float]
-    beyond_tolerance: bool  # the effect is worse than the tolerance allows
-    better_beyond: bool  # the effect is better than the tolerance, the other way
-    p_looks: list[float] = field(default_factory=list)  # drift direction, one per look
-    p_better: float = 1.0  # improvement direction, at the last look
-    adjusted_p: float = 1.0  # valid for the case as a whole: x number of tests, and over the looks
+    n_baseline: int
+    texts: list[str]
+    figures: list[Features]
+    failed: list[frozenset[str]]
+    latencies_then: list[float]
+    latencies_now: list[float] = field(default_factory=list)
+    matrix: list[list[float]] = field(default_factory=list)
 
-    def describe(self, samples: int, baseline_samples: int) -> str:
-        counts = f"{baseline_samples} vs {samples} samples"
-        if self.unit == "rate":
-            return f"{self.name} {self.then:.0%} → {self.now:.0%} (p = {_p(self.adjusted_p)}, {counts})"
-        if self.unit == "ms":
-            return (
-                f"{self.name} p95 {self.then:.0f} → {self.now:.0f} ms (×{self.effect:.2f}, 95% interval "
-                f"×{self.ci[0]:.2f}–×{self.ci[1]:.2f}; p = {_p(self.adjusted_p)}, {counts})"
-            )
-        return f"similarity {self.then:.0f} → {self.now:.0f} (p = {_p(self.adjusted_p)}, {counts})"
-
-    def to_dict(self, significant: bool) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "p_value": _round(self.adjusted_p),
-            "effect": _round(self.effect),
-            "ci": [_round(self.ci[0]), _round(self.ci[1])],
-            "then": _round(self.then),
-            "now": _round(self.now),
-            "significant": significant,
-            "beyond_tolerance": self.beyond_tolerance,
-        }
-
-
-@dataclass
-class Evidence:
-    """Everything known about one case × model so far: its tests, and how it split on its checks."""
-
-    tests: list[Comparison]
-    samples: int
-    baseline_samples: int
-    flaky: list[str]  # "<check> split 3/5 in the baseline" and the like
-    best_possible_p: float  # the smallest case p-value these sample sizes could give: above alpha is "too few"
-    calls_if_fixed: int | None = None
+    @classmethod
+    def of_baseline(cls, entry: GoldenEntry, texts: Sequence[str]) -> CaseSamples:
+        figures = [features(t) for t in texts]
+        return cls(
+            n_baseline=len(texts),
+            texts=list(texts),
+            figures=figures,
+            failed=[frozenset(s.failed) for s in entry.samples],
+            latencies_then=[s.latency_ms for s in entry.samples if s.latency_ms > 0],
+            matrix=similarity_matrix(texts, figures),
+        )
 
     @property
-    def p_value(self) -> float:
-        return min((t.adjusted_p for t in self.tests), default=1.0)
+    def n_new(self) -> int:
+        return len(self.texts) - self.n_baseline
 
-    def futile(self) -> bool:
-        """No test is anywhere near drift at this look: an adaptive case may stop as stable. Never at the first
-        look: two clean samples out of a half-drifted model are too likely to end the search."""
-        return all(len(t.p_looks) > 1 and t.p_looks[-1] > FUTILITY_P for t in self.tests)
+    def add(self, calls: Sequence[Call], checks: Sequence[Sequence[CheckResult]]) -> None:
+        """Today's new samples: their texts, features and failed checks; their latency when it was timed."""
+        texts = [c.text for c in calls]
+        self.texts += texts
+        self.figures += [features(t) for t in texts]
+        self.failed += [frozenset(k for k, ok in passed_by_label(r).items() if not ok) for r in checks]
+        self.latencies_now += [c.latency_ms for c in calls if c.timed and c.latency_ms > 0]
+        self.matrix = similarity_matrix(self.texts, self.figures, known=self.matrix)
 
-
-def measure(
-    entry: GoldenEntry, calls: Sequence[Call], checks: Sequence[Sequence[CheckResult]], similar: Any
-) -> list[Sample]:
-    """Today's samples as the tests see them. `similar(a, b)` is the similarity the baseline was scored with."""
-    return [
-        Sample(
-            similarity=similar(entry.output, call.text),
-            passed=passed_by_label(results),
-            latency_ms=call.latency_ms if call.timed else None,
-            ttft_ms=call.ttft_ms if call.timed else None,
-        )
-        for call, results in zip(calls, checks)
-    ]
+    def latencies(self) -> tuple[list[float], list[float]] | None:
+        """(then, now) when both sides have timed samples to compare."""
+        return (self.latencies_then, self.latencies_now) if self.latencies_then and self.latencies_now else None
 
 
-def planned_tests(
-    entry: GoldenEntry, labels: Sequence[str], latency_tolerance: float | None, streams: bool = False
-) -> list[str]:
-    """The tests a case gets, fixed before any sample is seen (the Bonferroni factor must not depend on data)."""
-    names = ["similarity"] + [f"pass rate of {label}" for label in labels if label in entry.checks]
-    if latency_tolerance is not None and len(entry.latencies) >= 2:
-        names.append("latency")
-    if latency_tolerance is not None and streams and len(entry.ttfts) >= 2:
-        names.append("time to first token")
-    return names
+def tolerances(similarity: float, latency: float | None) -> Tolerances:
+    return Tolerances(similarity=similarity, latency=latency)
 
 
-def weigh(
-    entry: GoldenEntry,
-    samples: Sequence[Sample],
-    names: Sequence[str],
-    settings: DriftSettings,
+def case_record(
+    look: CaseLook,
+    decision: Decision | None,
+    samples: CaseSamples,
+    alpha: float,
+    family: int,
+    stopped: bool,
+    calls_if_fixed: int | None,
+    flaky: str,
     latency_tolerance: float | None,
-    previous: Evidence | None = None,
-    weights: list[float] | None = None,
-    most_samples: int | None = None,
-) -> Evidence:
-    """The evidence after one more look at `samples` (all of today's samples so far). An adaptive case
-    passes its looks' `weights` and the `most_samples` it may take."""
-    k = len(names)
-    tests = []
-    for name in names:
-        test = _test(name, entry, samples, settings, latency_tolerance)
-        old = next((t for t in previous.tests if t.name == name), None) if previous else None
-        test.p_looks = (old.p_looks if old else []) + test.p_looks
-        adjusted = [min(1.0, k * p) for p in test.p_looks]
-        test.adjusted_p = multiple.sequential_p(adjusted, weights) if weights else adjusted[-1]
-        last_weight = weights[len(test.p_looks) - 1] if weights else 1.0
-        test.p_better = min(1.0, k * test.p_better / last_weight)
-        tests.append(test)
-    # The smallest p-value this design could give: with every sample it may take, at its last look.
-    best = (
-        k * stats.min_rank_p(len(entry.similarities), most_samples or len(samples)) / (weights[-1] if weights else 1.0)
+    settings: DriftSettings,
+) -> dict[str, Any]:
+    """The verdict record of a case (`CaseResult.verdict`). `decision` is None for a case stopped early for
+    futility (it left the run's error control: it is stable by construction); `stopped` says so."""
+    tests = len(look.findings)
+    power = case_power(samples.n_baseline, samples.n_new, family_bound(alpha, tests), _spread(samples))
+    failing = decision.failing if decision else ()
+    significant = decision.significant if decision else ()
+    latency = look.latency
+    # Faster beyond the tolerance, at the bound of a lone rejection (improvements are not in the FDR family).
+    improved = (
+        latency is not None
+        and latency_tolerance is not None
+        and tests * latency.p_faster <= alpha * (1 - SUITE_SHARE) / max(family, 1)
+        and latency.ratio < 1 / (1 + latency_tolerance)
     )
-    return Evidence(
-        tests=tests,
-        samples=len(samples),
-        baseline_samples=len(entry.samples),
-        flaky=_splits(entry, samples),
-        best_possible_p=min(1.0, best),
-    )
-
-
-def _test(
-    name: str, entry: GoldenEntry, samples: Sequence[Sample], settings: DriftSettings, latency_tolerance: float | None
-) -> Comparison:
-    if name == "similarity":
-        then, now = entry.similarities, [s.similarity for s in samples]
-        worse = stats.rank_test(then, now, "less")
-        tolerance = settings.similarity_tolerance
-        # Beyond the tolerance: lower by more than it, and the typical sample now below every baseline sample
-        # less it (the calibrated bar). The baseline is one draw of the model's spread, and its similarities
-        # share its canonical output, so a modest shift within that spread is not called drift.
-        beyond = worse.effect < -tolerance and median(now) < min(then) - tolerance
-        return Comparison(
-            name,
-            "similarity",
-            median(then),
-            median(now),
-            worse.effect,
-            (worse.ci_low, worse.ci_high),
-            beyond_tolerance=beyond,
-            better_beyond=False,
-            p_looks=[worse.p_value],
-        )
-    if name in ("latency", "time to first token"):
-        first_token = name != "latency"
-        then = entry.ttfts if first_token else entry.latencies
-        now = [v for v in ((s.ttft_ms if first_token else s.latency_ms) for s in samples) if v is not None]
-        if len(now) < 2:
-            return Comparison(name, "ms", stats.p95(then), math.nan, 1.0, (0.0, math.inf), False, False, [1.0])
-        slower = stats.rank_test(then, now, "greater")
-        faster = stats.rank_test(then, now, "less")
-        ratio, low, high = stats.bootstrap_ratio(then, now)
-        assert latency_tolerance is not None
-        return Comparison(
-            name,
-            "ms",
-            stats.p95(then),
-            stats.p95(now),
-            ratio,
-            (low, high),
-            beyond_tolerance=ratio > 1 + latency_tolerance,
-            better_beyond=ratio < 1 / (1 + latency_tolerance),
-            p_looks=[slower.p_value],
-            p_better=faster.p_value,
-        )
-    label = name.removeprefix("pass rate of ")
-    passes_then, n_then = entry.passes(label), len(entry.samples)
-    passes_now, n_now = sum(s.passed.get(label, True) for s in samples), len(samples)
-    worse = stats.fisher_exact(passes_then, n_then, passes_now, n_now, "less")
-    better = stats.fisher_exact(passes_then, n_then, passes_now, n_now, "greater")
-    tolerance = settings.pass_rate_tolerance
-    return Comparison(
-        name,
-        "rate",
-        passes_then / n_then,
-        passes_now / n_now,
-        worse.effect,
-        (worse.ci_low, worse.ci_high),
-        beyond_tolerance=worse.effect < -tolerance,
-        better_beyond=worse.effect > tolerance,
-        p_looks=[worse.p_value],
-        p_better=better.p_value,
-    )
-
-
-def _splits(entry: GoldenEntry, samples: Sequence[Sample]) -> list[str]:
-    """The checks a case disagrees with itself on: some samples pass, some fail, then or now."""
-    found = []
-    for label in entry.checks:
-        then = entry.passes(label)
-        if 0 < then < len(entry.samples):
-            found.append(f"{label} passed {then}/{len(entry.samples)} baseline samples")
-        now = sum(s.passed.get(label, True) for s in samples)
-        if 0 < now < len(samples):
-            found.append(f"{label} passed {now}/{len(samples)} samples now")
-    return found
-
-
-def decide(evidence: Evidence, cutoff: float | None, family: int, settings: DriftSettings) -> dict[str, Any]:
-    """The verdict record of a case (`CaseResult.verdict`). `cutoff` is the Benjamini–Hochberg bound the
-    case met (None when it was not rejected); `family` how many cases the run tests at this alpha."""
-    strict_cutoff = settings.alpha / family
-    significant = {t.name for t in evidence.tests if cutoff is not None and t.adjusted_p <= cutoff}
-    moved = [t for t in evidence.tests if t.name in significant and t.beyond_tolerance]
-    better = [t for t in evidence.tests if t.p_better <= strict_cutoff and t.better_beyond]
-    if moved:
-        verdict, reasons = "drifted", [t.describe(evidence.samples, evidence.baseline_samples) for t in moved]
-    elif better:
-        verdict, reasons = "improved", [t.describe(evidence.samples, evidence.baseline_samples) for t in better]
-    elif evidence.flaky:
-        verdict, reasons = "flaky", [f"the case disagrees with itself: {'; '.join(evidence.flaky)}"]
-    elif evidence.best_possible_p > settings.alpha:
-        verdict = "inconclusive"
+    if failing:
+        verdict, reasons = "drifted", [f.summary for f in failing]
+    elif improved:
+        verdict, reasons = "improved", [latency.describe()] if latency else []
+    elif flaky:
+        verdict, reasons = "flaky", [f"the case disagrees with itself: {flaky}"]
+    elif stopped:
+        verdict = "stable"
         reasons = [
-            f"too few samples to tell: {evidence.baseline_samples} baseline vs {evidence.samples} samples cannot "
-            f"reach p <= {settings.alpha:g} (best possible {_p(evidence.best_possible_p)}); sample more "
-            "(repeat: auto, or a larger repeat) or record a larger baseline (baseline_samples)"
+            f"stopped after {samples.n_new} samples: none unlike every baseline sample, p > {FUTILITY_P:g} "
+            f"(repeat: auto saved {calls_if_fixed - samples.n_new if calls_if_fixed else 0} calls)"
         ]
+    elif power.inconclusive:
+        verdict = "inconclusive"
+        reasons = [f"{power.describe()}: it is judged with its suite (the suite's drift item pools its cases)"]
     else:
         verdict, reasons = "stable", []
-    fails = verdict == "drifted" or (verdict in ("flaky", "inconclusive") and getattr(settings, verdict) == "fail")
-    return {
+    representative = look.text.representative
+    shown = samples.texts[samples.n_baseline + representative.index] if representative else None
+    record: dict[str, Any] = {
         "verdict": verdict,
-        "fails": fails,
-        "alpha": settings.alpha,
+        "fails": bool(failing) or (verdict in ("flaky", "inconclusive") and getattr(settings, verdict) == "fail"),
+        "alpha": alpha,
         "family": family,
-        "p_value": _round(evidence.p_value),
-        "samples": evidence.samples,
-        "baseline_samples": evidence.baseline_samples,
-        "calls_if_fixed": evidence.calls_if_fixed,
-        "tests": [t.to_dict(t.name in significant) for t in evidence.tests],
+        "p_value": _round(look.p_value),
+        "samples": samples.n_new,
+        "baseline_samples": samples.n_baseline,
+        "calls_if_fixed": calls_if_fixed,
+        "tests": [_test_record(f, look, samples, f in significant) for f in look.findings],
         "reasons": reasons,
+        "power": power.describe(),
+        "novel": look.text.effect.novel,
+        "moved": [_moved(m.name, m.then, m.now) for m in look.text.effect.moves if m.moved],
+    }
+    if shown is not None and representative is not None:
+        record["representative"] = {"text": shown, "alike": representative.describe()}
+        record["nearest_baseline"] = samples.texts[_nearest_baseline(samples, representative.index)]
+    return record
+
+
+def suite_record(look: SuiteLook, decision: Decision, alpha: float, family: int, cases: int) -> dict[str, Any]:
+    """The verdict record of a suite x model: its cases' evidence pooled."""
+    leading = look.text.leading()
+    return {
+        "verdict": "drifted" if decision.failing else "stable",
+        "fails": bool(decision.failing),
+        "alpha": alpha,
+        "family": family,
+        "p_value": _round(look.p_value),
+        "cases": cases,
+        "leading": leading,
+        "reasons": [f.summary for f in (decision.failing or look.findings)],
+        "tests": [
+            {
+                "name": f.name,
+                "p_value": _round(f.p_value),
+                "significant": f in decision.significant,
+                "beyond_tolerance": f.beyond,
+            }
+            for f in look.findings
+        ],
     }
 
 
-def _p(value: float) -> str:
-    return f"{value:.2g}" if value >= 0.0001 else f"{value:.1e}"
+def splits(entry: GoldenEntry, samples: CaseSamples) -> str:
+    """The checks a case disagrees with itself on: some samples pass, some fail, then or now ("" when none)."""
+    found = []
+    then, now = samples.failed[: samples.n_baseline], samples.failed[samples.n_baseline :]
+    for label in entry.checks:
+        for when, group in (("baseline samples", then), ("samples now", now)):
+            failed = sum(label in f for f in group)
+            if 0 < failed < len(group):
+                found.append(f"{label} passed {len(group) - failed}/{len(group)} {when}")
+    return "; ".join(found)
 
 
-def _round(value: float) -> float | None:
+def _test_record(finding: Finding, look: CaseLook, samples: CaseSamples, significant: bool) -> dict[str, Any]:
+    k = len(look.findings)
+    if finding.name == "latency" and look.latency is not None:
+        latency = look.latency
+        then, now = samples.latencies_then, samples.latencies_now
+        effect, ci = latency.ratio, [_round(latency.low), _round(latency.high)]
+        figures = (median(then) if then else math.nan, median(now) if now else math.nan)
+    else:
+        effect, ci = look.text.excess, [None, None]
+        figures = (look.text.effect.nearest_then, look.text.effect.nearest_now)
+    return {
+        "name": finding.name,
+        "p_value": _round(min(1.0, k * finding.p_value)),
+        "effect": _round(effect),
+        "ci": ci,
+        "then": _round(figures[0]),
+        "now": _round(figures[1]),
+        "significant": significant,
+        "beyond_tolerance": finding.beyond,
+    }
+
+
+def _nearest_baseline(samples: CaseSamples, index: int) -> int:
+    row = samples.matrix[samples.n_baseline + index]
+    return max(range(samples.n_baseline), key=lambda j: row[j])
+
+
+def _spread(samples: CaseSamples) -> float:
+    return baseline_spread(samples.matrix, samples.n_baseline)
+
+
+def _moved(name: str, then: float, now: float) -> str:
+    """`chars 412 → 298` for a median, `refusal 0% → 50% of samples` for a share."""
+    if name in ("chars", "tokens", "lines"):
+        return f"{name} {then:g} → {now:g} (median)"
+    return f"{name} {then:.0%} → {now:.0%} of samples"
+
+
+def _round(value: float | None) -> float | None:
     """Four significant digits; None for what JSON cannot carry (an unbounded interval, a missing figure)."""
     if value is None or math.isnan(value) or math.isinf(value):
         return None

@@ -3,8 +3,9 @@
 The output a reviewer reads in a pull request, the model that served it, the hash of the request that produced it
 (so an edited prompt is detected as stale), and the latency, token and cost figures later runs are compared
 with. A sampled entry (several samples of a nondeterministic model) keeps one canonical output, the sample most
-similar to the others, listed first, and per sample only what the verdict statistics need: its similarity to the
-canonical output (chosen without it), the checks it failed, its figures.
+similar to the others, listed first, the other samples' outputs (each distinct text once), and per sample what
+the verdict statistics need: which output it gave, its similarity to the canonical output (chosen without it),
+the checks it failed, its figures. Drift is judged against the samples as a set (drift/), so their texts are kept.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class GoldenSample:
     tokens_out: int | None = None
     cost_usd: float | None = None
     judge: dict[str, float] | None = None  # judge scores of this sample, by judgement key (sampled entries)
+    output: int | None = None  # its text: 0 the entry's output, k its other_outputs[k - 1] (sampled entries)
 
 
 @dataclass(frozen=True)
@@ -120,11 +122,21 @@ class GoldenEntry:
     checks: tuple[str, ...] = ()  # labels of the checks the samples were judged by (sampled entries)
     turns: tuple[GoldenTurn, ...] = ()  # a conversation's replies; `output` and `tool_calls` then sum them up
     judge: tuple[GoldenJudgement, ...] = ()  # the judge checks' scores of `output`
+    other_outputs: tuple[str, ...] = ()  # the other samples' distinct texts (sampled entries)
 
     @property
     def sampled(self) -> bool:
-        """Recorded from several samples, with what the verdict statistics need."""
+        """Recorded from several samples, with what the golden check's calibration needs."""
         return len(self.samples) >= 2 and all(s.similarity is not None for s in self.samples)
+
+    @property
+    def sample_texts(self) -> list[str] | None:
+        """Each sample's text, for the set verdicts; None for an entry recorded before texts were kept (or of
+        one sample), which is judged by its canonical output alone."""
+        if not self.sampled or any(s.output is None for s in self.samples):
+            return None
+        texts = (self.output, *self.other_outputs)
+        return [texts[s.output] for s in self.samples if s.output is not None]
 
     @property
     def similarities(self) -> list[float]:
@@ -168,6 +180,8 @@ class GoldenEntry:
         the spread the old samples had (its calibrated minimum): resampling alone must not churn the file."""
         if self.sampled != other.sampled or self.checks != other.checks or self.scorer != other.scorer:
             return True
+        if len(self.samples) != len(other.samples) or (self.sample_texts is None) != (other.sample_texts is None):
+            return True  # another baseline size, or a baseline recorded before its samples' texts were kept
         if any(getattr(self, name) != getattr(other, name) for name in MATERIAL_FIELDS if name != "output"):
             return True
         if {j.key for j in self.judge} != {j.key for j in other.judge}:
@@ -218,6 +232,8 @@ class GoldenEntry:
         data: dict[str, Any] = {"turns": [t.to_yaml() for t in self.turns]} if self.turns else {"output": self.output}
         if self.tool_calls and not self.turns:
             data["tool_calls"] = _tool_calls_yaml(self.tool_calls)
+        if self.other_outputs:
+            data["other_outputs"] = list(self.other_outputs)
         if self.sampled:
             data.update(scorer=self.scorer, calibrated_min=self.calibrated_min, checks=list(self.checks))
         if self.judge:
@@ -261,6 +277,7 @@ class GoldenEntry:
             scorer=data.get("scorer"),
             calibrated_min=data.get("calibrated_min"),
             checks=tuple(data.get("checks") or ()),
+            other_outputs=tuple(str(t) for t in data.get("other_outputs") or ()),
             judge=tuple(
                 GoldenJudgement(
                     str(j["key"]),
@@ -288,6 +305,7 @@ class GoldenEntry:
         scores = dict(enumerate(held_out)) if sampled else {}
         canonical = calls[first]
         judged = _judgements(result)
+        distinct = list(dict.fromkeys(calls[i].text for i in order)) if sampled else []
         return cls(
             output=canonical.text,
             request_hash=result.request_digest,
@@ -311,6 +329,7 @@ class GoldenEntry:
                     tokens_out=calls[i].tokens_out,
                     cost_usd=None if calls[i].cost_usd is None else float(f"{calls[i].cost_usd:.6g}"),
                     judge=judged.get(text_hash(calls[i].text), {}).get("scores") if sampled else None,
+                    output=distinct.index(calls[i].text) if sampled else None,
                 )
                 for i in order
             ),
@@ -318,6 +337,7 @@ class GoldenEntry:
             calibrated_min=math.floor(max(0.0, min(scores.values()) - tolerance) * 10) / 10 if sampled else None,
             checks=tuple(passed_by_label(checks[0])) if sampled else (),
             judge=judged.get(text_hash(canonical.text), {}).get("judgements", ()),
+            other_outputs=tuple(distinct[1:]),
         )
 
 

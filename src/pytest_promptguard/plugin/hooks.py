@@ -15,7 +15,7 @@ from ..report.summary import RunSummary, summarize
 from ..report.terminal import summary_lines
 from ..run.judging import CaseJudge
 from .fixture import attach_fixture_result
-from .items import PromptFile, PromptItem
+from .items import DriftItem, PromptFile, PromptItem
 from .options import outage_exit_code, report_writer, start_run
 
 
@@ -76,6 +76,10 @@ class PromptguardPlugin:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
         outcome = yield
         report: pytest.TestReport = outcome.get_result()
+        if isinstance(item, DriftItem):
+            if call.when == "call" and item.record is not None:
+                report.promptguard_suite = item.record  # type: ignore[attr-defined]
+            return
         if not isinstance(item, PromptItem):
             attach_fixture_result(item, call.when, report)  # a Python test that called models through the fixture
             return
@@ -86,6 +90,9 @@ class PromptguardPlugin:
             report.promptguard = item.result.to_dict()  # type: ignore[attr-defined]
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        suite_verdict = getattr(report, "promptguard_suite", None)
+        if suite_verdict is not None and self.reports is not None:
+            self.run.suite_verdicts.append(suite_verdict)
         data = getattr(report, "promptguard", None)
         if data is not None and self.reports is not None:
             result = CaseResult.from_dict(data)
@@ -99,7 +106,7 @@ class PromptguardPlugin:
             return
         self.run.finish()
         assert self.reports is not None
-        self.summary = summarize(self.run.results, self.run.goldens.report)
+        self.summary = summarize(self.run.results, self.run.goldens.report, self.run.suite_verdicts)
         self.reports.finish(self.summary, self.run.results)
         if self.run.goldens.report.errors or self.reports.errors:
             if session.exitstatus == pytest.ExitCode.OK:

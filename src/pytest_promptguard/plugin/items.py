@@ -15,6 +15,7 @@ import pytest
 
 from ..core.errors import PromptguardError
 from ..core.results import CaseResult, percentile
+from ..report.failure import explain_suite_verdict
 from ..run.golden_view import slo_breaches
 from ..run.judging import CallsFailed, CaseFailed, CaseJudge
 from .options import RUN
@@ -50,6 +51,10 @@ class PromptFile(pytest.File):
             naming = self._naming(plan.case.id, plan.spec.name)
             judge = run.judge(suite, plan, naming["nodeid"], self.nodeid)
             items.append(PromptItem.from_parent(self, **naming, judge=judge))
+        pooled = dict.fromkeys(i.judge.spec.name for i in items if i.judge.sampled_baseline() is not None)
+        items += [
+            DriftItem.from_parent(self, **self._naming("drift", model), suite=suite, model=model) for model in pooled
+        ]
         if suite.slo:
             models = dict.fromkeys(plan.spec.name for plan in planned)
             items += [
@@ -118,6 +123,34 @@ def junit_properties(result: CaseResult) -> list[tuple[str, Any]]:
         ("promptguard_tokens_out", sum(c.tokens_out or 0 for c in calls)),
         ("promptguard_cost_usd", sum(c.cost_usd for c in calls) if all(c.cost_usd is not None for c in calls) else ""),
     ]
+
+
+class DriftItem(pytest.Item):
+    """`<file>::drift[<model>]`: the suite's cases judged together against their sampled baselines. A model update
+    moves many prompts at once, each a little: this item fails when the model as a whole drifted, naming the
+    cases that contribute most, and it is how a run of one sample a case (which no case alone can judge) sees
+    drift at all."""
+
+    def __init__(self, *, suite: Suite, model: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite, self.model = suite, model
+        self.record: dict[str, Any] | None = None
+
+    def runtest(self) -> None:
+        verdict = self.config.stash[RUN].board.suite_verdict(self.nodeid)
+        if verdict is None:
+            pytest.skip("no case of this suite and model was judged against a sampled baseline (errors, or deselected)")
+        self.record = {"suite": self.suite.name, "model": self.model, "item": self.nodeid, **verdict}
+        if verdict["fails"]:
+            raise ChecksFailed(explain_suite_verdict(self.record))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ChecksFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, 0, f"{self.suite.name}::drift[{self.model}]"
 
 
 class SloItem(pytest.Item):

@@ -27,6 +27,7 @@ class Reply:
     usage: Usage = Usage()
     cost_usd: float | None = None  # a cost the provider reports itself (a `python` callable may)
     first_token_at: float | None = None  # time.perf_counter() when a streamed answer's first content arrived
+    # (the transport's stamp: providers/timing.py)
 
 
 class ProviderError(Exception):
@@ -78,7 +79,7 @@ def embedding_reply(vector: Any, endpoint: str, usage: Usage, model_served: Any 
 
 
 def embedding_request_text(request: Request) -> str:
-    """The one text an embedding request carries (see scheduler.embedding_request)."""
+    """The one text an embedding request carries (see call/embeddings.embedding_request)."""
     return str(request.messages[0]["content"])
 
 

@@ -6,7 +6,6 @@ import codecs
 import dataclasses
 import json
 import re
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, Protocol
@@ -16,6 +15,7 @@ import httpx
 from ..core.results import Request
 from .base import ProviderError, Reply, parse_answer
 from .http import MAX_BODY_BYTES, can_heal, declares_more_than, refuse_failure, too_large, undecodable
+from .timing import arrived_at
 
 # Streams: the answer read as it arrives (server-sent events, or Ollama's JSON lines), to time its first token.
 
@@ -93,7 +93,7 @@ async def read_stream(
     first_token_at = None
     async with aclosing(events):
         async for event in events:
-            arrived = time.perf_counter()
+            arrived = arrived_at()  # when its bytes arrived, as the transport stamped them
             if not isinstance(event, dict) and event is not DONE:
                 raise ProviderError(
                     "bad_response",

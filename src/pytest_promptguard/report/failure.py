@@ -96,14 +96,33 @@ def explain_verdict(verdict: dict[str, Any]) -> list[str]:
     )
     lines = [f"{verdict['verdict']} against its sampled baseline ({tested}):"]
     lines += [f"  {reason}" for reason in verdict["reasons"]]
+    if verdict.get("moved"):
+        lines.append(f"  what moved: {'; '.join(verdict['moved'])}")
     then, now = verdict.get("served_then") or [None, None], verdict.get("served_now") or [None, None]
     for what, old, new in (("served model", then[0], now[0]), ("fingerprint", then[1], now[1])):
         if old is not None or new is not None:
             lines.append(f"  {what}: {old or '?'} → {new or '?'}" if old != new else f"  {what}: {new} (unchanged)")
+    shown = verdict.get("representative")
+    if shown is not None:
+        lines.append(f"  the sample that stands for the change: {shown['alike']}")
     if verdict.get("diff"):
-        lines.append("  diff canonical → most typical sample now:")
+        lines.append("  diff nearest baseline sample → that sample:")
         lines.append(_indent(cut(verdict["diff"]), "    "))
+    if verdict.get("power"):
+        lines.append(f"  power: {verdict['power']}")
     return lines
+
+
+def explain_suite_verdict(record: dict[str, Any]) -> str:
+    """A suite x model that drifted as a whole: what moved, how surely, and which cases weigh most."""
+    family = record["family"]
+    tested = f"{family} suite × model{'s' if family != 1 else ''} tested at FDR {record['alpha'] * 100:g}%"
+    lines = [
+        f"{record['model']} drifted across the suite '{record['suite']}' "
+        f"({record['cases']} case{'s' if record['cases'] != 1 else ''} pooled; {tested}):"
+    ]
+    lines += [f"  {reason}" for reason in record["reasons"]]
+    return "\n".join(lines)
 
 
 def _failed_check_lines(failed: Sequence[CheckResult]) -> list[str]:

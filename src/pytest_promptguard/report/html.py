@@ -27,7 +27,7 @@ from .terminal import (
     percent,
     price_line,
     recorded_line,
-    verdict_lines,
+    verdict_sentences,
 )
 from .upgrade import upgrade_lines
 
@@ -159,7 +159,7 @@ def _verdict_panel(verdict: dict[str, Any]) -> str:
 
 def _verdicts(summary: RunSummary, results: Sequence[CaseResult]) -> str:
     """The verdict sentences at the top of the page, and a link to each case that is not stable."""
-    sentences = verdict_lines(summary.verdicts)
+    sentences = verdict_sentences(summary)
     if not sentences:
         return ""
     anchors = {id(r): index for index, r in enumerate(results)}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from ..core.results import CaseResult
 from .summary import Figures, RunSummary, verdict_name
-from .terminal import check_costs, cost_text, latency_text, price_line, recorded_line, tag_cost_text, verdict_lines
+from .terminal import check_costs, cost_text, latency_text, price_line, recorded_line, tag_cost_text, verdict_sentences
 from .upgrade import upgrade_lines
 
 MAX_FAILURES = 30
@@ -61,7 +61,7 @@ def first_reason(result: CaseResult) -> str:
 
 def _verdicts(summary: RunSummary, results: Sequence[CaseResult]) -> list[str]:
     """The verdict sentences, each its own paragraph, and a table of the cases that are not stable."""
-    sentences = verdict_lines(summary.verdicts)
+    sentences = verdict_sentences(summary)
     if not sentences:
         return []
     lines = ["", "### Verdicts"]

@@ -214,6 +214,7 @@ class RunSummary:
         default_factory=dict
     )  # answered calls per what priced them (see price_sources)
     outage: Outage | None = None  # the run's only failures are provider errors that may pass (see outage.py)
+    suite_verdicts: list[dict[str, Any]] = field(default_factory=list)  # pooled per suite x model (drift items)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -228,10 +229,13 @@ class RunSummary:
             "verdicts": asdict(self.verdicts) if self.verdicts else None,
             "price_sources": self.price_sources,
             "outage": asdict(self.outage) if self.outage else None,
+            "suite_verdicts": self.suite_verdicts,
         }
 
 
-def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None) -> RunSummary:
+def summarize(
+    results: Sequence[CaseResult], goldens: GoldenReport | None = None, suite_verdicts: Sequence[dict[str, Any]] = ()
+) -> RunSummary:
     groups: dict[tuple[str, str], list[CaseResult]] = defaultdict(list)
     for result in results:
         groups[(result.suite, result.model)].append(result)
@@ -247,6 +251,7 @@ def summarize(results: Sequence[CaseResult], goldens: GoldenReport | None = None
         verdicts=VerdictSummary.of(results),
         price_sources=price_sources(results),
         outage=outage_of(results),
+        suite_verdicts=sorted(suite_verdicts, key=lambda v: (v["suite"], v["model"])),
     )
 
 

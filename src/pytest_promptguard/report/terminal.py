@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
+from typing import Any
 
 from ..core.wording import counted, usd
 from .summary import Figures, RunSummary, TagCost, VerdictSummary
@@ -145,6 +147,27 @@ def percent(share: float) -> str:
     return f"{share * 100:g}%"
 
 
+def suite_verdict_lines(verdicts: Sequence[dict[str, Any]]) -> list[str]:
+    """One sentence about the suites' pooled verdicts: how many were tested, and each that drifted."""
+    if not verdicts:
+        return []
+    drifted = [v for v in verdicts if v["fails"]]
+    alpha = verdicts[0]["alpha"]
+    tested = f"{len(verdicts)} suite × model{'s' if len(verdicts) != 1 else ''} pooled (FDR {percent(alpha)})"
+    if not drifted:
+        return [f"suite verdicts: {tested}: none drifted"]
+    named = "; ".join(
+        f"{v['suite']}[{v['model']}]" + (f" (most: {', '.join(v['leading'])})" if v.get("leading") else "")
+        for v in drifted
+    )
+    return [f"suite verdicts: {tested}: {len(drifted)} drifted: {named}"]
+
+
+def verdict_sentences(summary: RunSummary) -> list[str]:
+    """Every sentence about the verdicts: the cases', then the suites' pooled ones."""
+    return verdict_lines(summary.verdicts) + suite_verdict_lines(summary.suite_verdicts)
+
+
 def verdict_lines(verdicts: VerdictSummary | None) -> list[str]:
     """The sentences every report prints about the statistical verdicts; none when no case had one, so a
     run without them reads exactly as before."""
@@ -179,7 +202,7 @@ def summary_lines(summary: RunSummary, quiet: bool = False) -> list[str]:
         lines += _wrapped(summary.outage.line())
     if (recorded := recorded_line(summary)) is not None:
         lines += _wrapped(recorded)
-    for line in verdict_lines(summary.verdicts):
+    for line in verdict_sentences(summary):
         lines += _wrapped(line)
     if (prices := price_line(summary)) is not None:
         lines += _wrapped(prices)

@@ -19,11 +19,9 @@ from ..checks import BuildContext, CaseInput, CheckInput, GoldenRef, build_check
 from ..checks.models import CheckCallError, CheckModels, ModelAccess
 from ..checks.text import unified_diff
 from ..core.results import Call, CaseResult, CheckResult
-from ..core.similarity import SEMANTIC, similarity
 from ..drift.board import Board
 from ..golden.book import GoldenBook
-from ..golden.entry import GoldenEntry, check_labels
-from ..golden.sampling import canonical_index
+from ..golden.entry import GoldenEntry
 from ..report.failure import explain_call_errors, explain_check_failure
 from .golden_view import golden_summary, model_change, replayed
 from .options import RunOptions
@@ -75,9 +73,10 @@ class CaseJudge:
         self.judging, self.suite, self.plan = judging, suite, plan
         self.case, self.spec, self.provider, self.request = plan.case, plan.spec, plan.provider, plan.request
         self.drift = plan.drift
-        self.streams = plan.spec.stream
         self.key = key  # the item's node id
+        self.name = plan.case.id
         self.suite_key = suite_key  # the suite file's node id
+        self.group = drift_item_key(suite_key, plan.spec.name)  # its suite x model: whose evidence is pooled
 
     # -- what to call ---------------------------------------------------------------------------------------------
 
@@ -106,13 +105,14 @@ class CaseJudge:
         return self.drift.latency_tolerance
 
     def sampled_baseline(self) -> GoldenEntry | None:
-        """The sampled golden this case is judged against statistically, or None when it is judged sample by
-        sample (one sample, a baseline of one, recording, replaying, skipped, no usable golden)."""
+        """The sampled golden this case is judged against statistically, as a set, however many samples it takes
+        today (one included); None when it is judged sample by sample (a baseline of one, or recorded before
+        its samples' texts were kept; recording, replaying, skipped, no usable golden)."""
         options = self.judging.options
-        if options.update or options.replay or self.case.skip or not (self.adaptive or self.samples >= 2):
+        if options.update or options.replay or self.case.skip:
             return None
         golden = self.golden_ref()
-        if golden.unusable() is not None or golden.entry is None or not golden.entry.sampled:
+        if golden.unusable() is not None or golden.entry is None or golden.entry.sample_texts is None:
             return None
         return golden.entry
 
@@ -120,7 +120,7 @@ class CaseJudge:
         """Start the case's calls: on the verdict board when it is judged against a sampled baseline."""
         entry = self.sampled_baseline()
         if entry is not None:
-            self.judging.board.add(self, entry)
+            self.judging.board.add(self, entry, entry.sample_texts or [])
         else:
             self.start(self.key, self.samples, 0)
 
@@ -169,15 +169,17 @@ class CaseJudge:
 
     # -- judging ---------------------------------------------------------------------------------------------------
 
-    def check_labels(self) -> list[str]:
-        per_reply = [c.name for checks in self.case.turn_checks for c in checks if c.scope == "call"]
-        return check_labels([c.name for c in self.case.checks if c.scope == "call"] + per_reply)
-
     def sample_checks(self, call: Call) -> list[CheckResult]:
         """Every per-call check of the case on one sample (of a conversation: on its transcript, then each
-        reply's own checks on that reply)."""
+        reply's own checks on that reply). Against a sampled baseline the golden check does not judge one sample
+        by one canonical output: the board judges the samples as a set."""
         golden = self.golden_ref()
-        results = [c.run(CheckInput(call, self.case.info, golden)) for c in self.case.checks if c.scope == "call"]
+        as_set = self.key in self.judging.board
+        results = [
+            AS_SET if as_set and c.name == "golden" else c.run(CheckInput(call, self.case.info, golden))
+            for c in self.case.checks
+            if c.scope == "call"
+        ]
         if not self.case.turns:
             return results
         for index, (checks, reply) in enumerate(zip(self.case.turn_checks, call.turns)):
@@ -228,14 +230,12 @@ class CaseJudge:
     def conclude(self, result: CaseResult) -> None:
         """Judge the case as a whole; CaseFailed (with the failure's explanation) when it did not pass."""
         calls, golden = result.calls, self.golden_ref()
-        checks = list(self.case.checks)
-        tolerance = self.judging.options.latency_tolerance
-        if tolerance is not None and not any(c.name == "latency" and "regression" in c.argument for c in checks):
-            checks.append(build_check("latency", {"regression": tolerance}, BuildContext(suite_path=self.suite.path)))
-        if self.key in self.judging.board and result.verdict is not None:
-            result.verdict.update(self._verdict_details(golden, result))
-            if self.case.min_pass_rate is None:
-                result.min_pass_rate = 0.0  # the verdict judges the checks' pass rates
+        on_board = self.key in self.judging.board and result.verdict is not None
+        checks = self._case_checks(latency_judged=on_board and self._latency_judged(result))
+        if on_board:
+            result.verdict.update(self._verdict_details(golden, result))  # type: ignore[union-attr]
+            if self.case.min_pass_rate is None and len(calls) > 1:
+                result.min_pass_rate = 0.0  # the verdict judges how often each check passes
         result.case_checks = [
             c.run(CaseInput(tuple(calls), self.case.info, golden)) for c in checks if c.scope == "case"
         ]
@@ -250,21 +250,27 @@ class CaseJudge:
         if not result.passed:
             raise CaseFailed(explain_check_failure(result))
 
-    def similar(self, scorer: str) -> Callable[[str, str], float]:
-        """`similar(a, b)`, 0-100, as a golden's `scorer` measures it: fuzzy, or semantic (100 x cosine of embeddings,
-        asked through the run, noted as this case's check calls)."""
-        if scorer != SEMANTIC:
-            return lambda a, b: similarity(a, b, scorer)
-        models = self.judging.check_models(self.suite.path)
-        spec, asker = models.embedder(), self._asker()
+    def _case_checks(self, latency_judged: bool) -> list[Any]:
+        """The case-scope checks: the suite's, and `--promptguard-latency-tolerance`'s. Where the verdict judges
+        latency on whole distributions, a latency check's `regression` (a p95 against the golden's) is left to
+        it: one latency gate, not two, and not one that fails on its own noise."""
+        checks = []
+        for check in self.case.checks:
+            if latency_judged and check.name == "latency" and "regression" in check.argument:
+                rest = {k: v for k, v in check.argument.items() if k != "regression"}
+                if rest:
+                    checks.append(build_check("latency", rest, BuildContext(suite_path=self.suite.path)))
+                continue
+            checks.append(check)
+        tolerance = self.judging.options.latency_tolerance
+        regressed = any(c.name == "latency" and "regression" in c.argument for c in self.case.checks)
+        if tolerance is not None and not regressed and not latency_judged:
+            checks.append(build_check("latency", {"regression": tolerance}, BuildContext(suite_path=self.suite.path)))
+        return checks
 
-        def semantic(a: str, b: str) -> float:
-            try:
-                return round(100 * models.similarity(spec, a, b, asker), 1)
-            except CheckCallError:
-                return 0.0  # the golden check of the same sample says why
-
-        return semantic
+    def _latency_judged(self, result: CaseResult) -> bool:
+        assert result.verdict is not None
+        return any(t["name"] == "latency" for t in result.verdict.get("tests") or ())
 
     def _asker(self) -> tuple[str, str, str]:
         return str(self.suite.path.resolve()), self.case.id, self.spec.name
@@ -286,18 +292,18 @@ class CaseJudge:
         return matrix
 
     def _verdict_details(self, golden: GoldenRef, result: CaseResult) -> dict[str, Any]:
-        """What a drifted case's message shows besides its tests: the diff from the canonical output to the
-        most typical of today's samples, and the served model and fingerprint then and now."""
-        entry = golden.entry
-        assert entry is not None
-        texts = [c.text for c in result.calls]
-        scorer = entry.scorer or self.drift.scorer
-        typical = texts[canonical_index(texts, [True] * len(texts), self.similar(scorer))]
+        """What a drifted case's message shows besides its tests: the sample that stands for the change, as a
+        diff from the baseline sample nearest to it, and the served model and fingerprint then and now."""
+        entry, verdict = golden.entry, result.verdict
+        assert entry is not None and verdict is not None
+        shown, nearest = verdict.get("representative"), verdict.pop("nearest_baseline", None)
         now = result.calls[0]
+        diff = None
+        if shown is not None and nearest is not None and shown["text"] != nearest:
+            label = f"this sample now ({shown['alike']})"
+            diff = unified_diff(nearest, shown["text"], "nearest baseline sample", label)
         return {
-            "diff": unified_diff(entry.output, typical, "canonical (golden)", "most typical sample now")
-            if typical != entry.output
-            else None,
+            "diff": diff,
             "served_then": [entry.model_served, entry.fingerprint],
             "served_now": [now.model_served, now.fingerprint],
         }
@@ -325,3 +331,11 @@ def recorded_by_meaning(checks: Sequence[Any]) -> bool:
     return any(
         c.name == "golden" and isinstance(c.argument, dict) and c.argument.get("method") == "semantic" for c in checks
     )
+
+
+AS_SET = CheckResult("golden", True, "judged against the baseline's samples as a set: see the verdict")
+
+
+def drift_item_key(suite_key: str, model: str) -> str:
+    """The node id of a suite's drift item for `model`: its cases' evidence pooled."""
+    return f"{suite_key}::drift[{model}]"

@@ -10,6 +10,8 @@ from ..core.results import Request
 from ..providers import Provider
 from ..suite.loader import Case
 
+DEFAULT_BASELINE_SAMPLES = 20  # at temperature > 0 (benchmarks/power_baseline.py)
+
 
 @dataclass(frozen=True)
 class Planned:
@@ -28,13 +30,14 @@ class Planned:
     @property
     def baseline_samples(self) -> int:
         """Samples `--promptguard-update` records: the suite's, the config's, else 1 at temperature 0 and 5
-        otherwise (a nondeterministic model needs a spread to compare with)."""
+        otherwise: a nondeterministic model needs a spread to compare with, and the set verdicts need a spread
+        wide enough to find half-drifted cases (docs/drift.md: the power analysis behind 20)."""
         if self.case.baseline_samples is not None:
             return self.case.baseline_samples
         if self.drift.baseline_samples is not None:
             return self.drift.baseline_samples
         temperature = {**self.spec.params, **self.case.params}.get("temperature")
-        return 1 if temperature == 0 else 5
+        return 1 if temperature == 0 else DEFAULT_BASELINE_SAMPLES
 
     @cached_property
     def golden_digest(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from ..call.cache import ResponseCache
 from ..call.scheduler import Budget, Scheduler
@@ -52,6 +53,7 @@ class Run:
             self.record_calls,
         )
         self.results: list[CaseResult] = []
+        self.suite_verdicts: list[dict[str, Any]] = []  # of the suites' drift items (drift/board.py)
         self.collect_errors = 0
         self._providers: dict[tuple[Path | None, str], Provider] = {}
         self._suite_budgets: dict[Path, Budget] = {}
@@ -155,7 +157,7 @@ class Run:
         worker primes only its share), to count the tested cases. Skipped cases are given in neither."""
         for judge in selected:
             if judge.sampled_baseline() is not None:
-                self.board.count(judge.drift.alpha)
+                self.board.count(judge.drift.alpha, judge.group)
         if not self.options.replay:
             for judge in judges:
                 judge.start_calls()
