@@ -3,7 +3,7 @@
 Writes FILES suite files of CASES cases each (default 100 x 100 = 10,000), answered by a `python` provider that
 echoes the prompt (no network, no latency: what is measured is promptguard and pytest, not a model), then:
 
-  1. collection: `pytest --promptguard --collect-only -q` (best of 3)             target < 5 s
+  1. collection: `pytest --promptguard --collect-only -q` (best of 3)             target <= 2.5 s
   2. a full run with --promptguard-report/-log/-html/-md: wall time, and the peak
      resident memory of the pytest process (os.wait4's ru_maxrss)               target < 300 MB
   3. with --workers: the same run under `-n auto` (pytest-xdist), for throughput
@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-COLLECT_TARGET_S = 5.0
+COLLECT_TARGET_S = 2.5  # issue 17
 MEMORY_TARGET_MB = 300.0
 UNRELATED_PLUGINS = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark"]
 REPORTS = [
@@ -104,7 +104,7 @@ def main() -> None:
         collect, collect_mb, last = min(run(folder, "--promptguard", "--collect-only") for _ in range(3))
         print(
             f"collection  {collect:6.2f} s  peak {collect_mb:5.0f} MB  ({last})  "
-            f"target < {COLLECT_TARGET_S:.0f} s: {'met' if collect < COLLECT_TARGET_S else 'MISSED'}"
+            f"target <= {COLLECT_TARGET_S} s: {'met' if collect <= COLLECT_TARGET_S else 'MISSED'}"
         )
 
         wall, peak, last = run(folder, "--promptguard", *REPORTS)

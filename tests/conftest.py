@@ -56,6 +56,16 @@ _import_the_plugin()
 # Hypothesis's pytest plugin imports hypothesis in every run's terminal summary (~1 s); import it once here.
 import hypothesis  # noqa: E402,F401
 
+# The plugin imports jsonschema and each check family when a run first needs them (a faster start). Import them once
+# here too: a module first imported in an in-process run is forgotten after it, so every run would import jsonschema
+# afresh, and the registry would keep a family registered with classes the next run's modules no longer know.
+import jsonschema  # noqa: E402,F401
+
+from pytest_promptguard.checks import REGISTRY  # noqa: E402
+
+for _check in REGISTRY:
+    REGISTRY[_check]
+
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -47,6 +47,8 @@ class ModelAccess:
 
     def take(self, path: Path, case: str, model: str) -> list[dict[str, Any]]:
         """The calls the checks of one case × model made, taken off the ledger."""
+        if not self.ledger:  # no check called a model: the common case, asked twice per item (resolve() is not free)
+            return []
         return self.ledger.pop((str(path.resolve()), case, model), [])
 
 

@@ -1,21 +1,26 @@
 """The check registry: every check family registers its name, the schema of its argument and a builder.
 
 Checks are built once at collection (so a bad regex or a missing schema file is a collection error with a
-line number) and then applied to every call of the case.
+line number) and then applied to every call of the case. A family's module is imported when a suite first names one
+of its checks (FAMILIES says which module that is): a run pays only for the families its suites use, which counts
+at every start where bytecode is not cached (pytest then rewrites and compiles each module of the plugin it imports).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
+from importlib import import_module
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import jsonschema
-
+from ..core.fastschema import Predicate, compile_schema
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 @dataclass(frozen=True)
@@ -124,28 +129,83 @@ class BuiltCheck:
     argument: Any = None  # as declared in the suite
 
 
-REGISTRY: dict[str, CheckType] = {}
+# Every check, and the module of the package (its family) that registers it.
+FAMILIES: dict[str, str] = {
+    **dict.fromkeys(("equals", "contains", "icontains", "contains_any", "not_contains", "regex", "not_regex"), "text"),
+    "fuzzy": "fuzzy",
+    "golden": "golden",
+    "semantic": "semantic",
+    "json": "structured",
+    "json_schema": "structured",
+    "json_path": "jsonpath",
+    "judge": "judge",
+    "python": "python",
+    **dict.fromkeys(("length", "latency", "cost"), "budgets"),
+    **dict.fromkeys(("tool_call", "no_tool_call", "tool_calls"), "tools"),
+}
+
+
+class Registry(Mapping[str, CheckType]):
+    """Every check by name: this package's (looking one up imports its family, which registers it), and any a
+    conftest or plugin registers itself."""
+
+    def __init__(self) -> None:
+        self._registered: dict[str, CheckType] = {}
+
+    def __getitem__(self, name: str) -> CheckType:
+        if name not in self._registered and name in FAMILIES:
+            import_module(f"{__package__}.{FAMILIES[name]}")
+        return self._registered[name]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in FAMILIES or name in self._registered)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys([*FAMILIES, *self._registered]))
+
+    def __len__(self) -> int:
+        return len(FAMILIES.keys() | self._registered.keys())
+
+    def add(self, check: CheckType) -> None:
+        self._registered[check.name] = check
+
+
+REGISTRY = Registry()
 
 
 def register(name: str, schema: dict[str, Any], scope: Scope = "call") -> Callable[[Callable], Callable]:
-    """Register a builder `build(argument, context) -> check` under `name`."""
+    """Register a builder `build(argument, context) -> check` under `name` (this package's own checks are listed in
+    FAMILIES too)."""
 
     def decorator(build: Callable[[Any, BuildContext], Callable[..., CheckResult]]) -> Callable:
-        REGISTRY[name] = CheckType(name, schema, build, scope)
+        REGISTRY.add(CheckType(name, schema, build, scope))
         return build
 
     return decorator
 
 
 @cache
+def _argument_check(name: str) -> Predicate | None:
+    return compile_schema(REGISTRY[name].schema)
+
+
+@cache
 def _argument_validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(REGISTRY[name].schema)
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(REGISTRY[name].schema)
 
 
 def build_check(name: str, argument: Any, context: BuildContext) -> BuiltCheck:
-    """Validate `argument` against the check's schema and build it; raise CheckSpecError when wrong."""
+    """Validate `argument` against the check's schema and build it; raise CheckSpecError when wrong. A valid argument
+    is recognised without jsonschema (see fastschema.py), which runs only to explain a wrong one."""
     check_type = REGISTRY[name]
-    error = jsonschema.exceptions.best_match(_argument_validator(name).iter_errors(argument))
+    fast = _argument_check(name)
+    error = None
+    if fast is None or not fast(argument):
+        from jsonschema.exceptions import best_match
+
+        error = best_match(_argument_validator(name).iter_errors(argument))
     if error is not None:
         where = "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         raise CheckSpecError(

@@ -1,4 +1,8 @@
-"""Structured output checks: the output parses as JSON, and conforms to a JSON Schema."""
+"""Structured output checks: the output parses as JSON, and conforms to a JSON Schema.
+
+jsonschema and referencing are imported when a suite first asks for a schema: most runs never do, and importing them
+costs a start-up about 0.1 s.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,18 @@ import json
 import re
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urldefrag, urljoin, urlparse
-from urllib.request import url2pathname
-
-import jsonschema
-import referencing.exceptions
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from ..core.errors import PromptguardError
 from ..core.repofiles import outside_repository, repository_file
-from ..core.yamlsource import MAX_DEPTH, load_yaml, read_text
+from ..core.yamlsource import load_yaml, read_text
+from ..core.yamltree import MAX_DEPTH
 from .registry import BuildContext, Check, CheckInput, CheckSpecError, register, result
+
+if TYPE_CHECKING:
+    import jsonschema
+    from referencing import Registry, Resource
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[ \t]*\r?\n(.*?)\r?\n?```", re.DOTALL)  # (language, body)
 
@@ -83,6 +86,12 @@ def _depth(value: Any) -> int:
 
 def _retrieve(rootdir: Path | None, uri: str) -> Resource:
     """Load a `$ref`'d schema file: local files below the rootdir only."""
+    from urllib.request import url2pathname
+
+    from referencing import Resource
+    from referencing.exceptions import NoSuchResource
+    from referencing.jsonschema import DRAFT202012
+
     parsed = urlparse(uri)
     path = Path(url2pathname(parsed.path))
     if parsed.scheme == "file" and outside_repository(path, rootdir):
@@ -91,7 +100,7 @@ def _retrieve(rootdir: Path | None, uri: str) -> Resource:
             hint="keep $ref'd schema files inside the repository, beside the schema that uses them",
         )
     if parsed.scheme != "file" or not path.is_file():
-        raise referencing.exceptions.NoSuchResource(ref=uri)
+        raise NoSuchResource(ref=uri)
     try:
         return Resource.from_contents(load_schema_file(path), default_specification=DRAFT202012)
     except PromptguardError as exc:
@@ -124,6 +133,8 @@ def _schema_file(argument: str, context: BuildContext) -> tuple[Any, str]:
 
 def check_schema(schema: Any) -> type[jsonschema.protocols.Validator]:
     """The validator class for `schema`; raise CheckSpecError when the schema is not a valid JSON Schema."""
+    import jsonschema
+
     dialect = schema.get("$schema") if isinstance(schema, dict) else None
     if dialect is not None and not isinstance(dialect, str):
         raise CheckSpecError("invalid JSON Schema: '$schema' must be a URI string", hint="fix the schema")
@@ -181,6 +192,9 @@ def file_reference(argument: Any) -> str | None:
 def schema_validator(argument: Any, context: BuildContext) -> jsonschema.protocols.Validator:
     """A validator for a schema given as a path, as `{file: path}` or inline; CheckSpecError when it is not a
     valid JSON Schema or a `$ref` in it cannot be resolved, so that a mistake shows at collection."""
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     argument = file_reference(argument) or argument
     if isinstance(argument, str):
         schema, base_uri = _schema_file(argument, context)
@@ -202,13 +216,20 @@ def _path_order(error: jsonschema.ValidationError) -> list[tuple[int, int, str]]
 MAX_VIOLATIONS = 10  # listed in a failure; the rest are counted: past ten, one more rarely tells anything new
 
 
-def violations(validator: jsonschema.protocols.Validator, value: Any, limit: int = MAX_VIOLATIONS) -> list[str]:
+def violations(
+    validator: jsonschema.protocols.Validator, value: Any, limit: int = MAX_VIOLATIONS
+) -> tuple[list[str], str | None]:
     """Every way `value` breaks the schema, in document order, each with its JSON path
-    (`$.items[2].price: -1 is less than the minimum of 0`), then `(+N more)` past `limit`.
-    Raises referencing.exceptions.Unresolvable for a `$ref` that cannot be resolved."""
-    errors = sorted(validator.iter_errors(value), key=_path_order)
+    (`$.items[2].price: -1 is less than the minimum of 0`), then `(+N more)` past `limit`; or, when a `$ref` cannot
+    be resolved while checking, no violations and why."""
+    from referencing.exceptions import Unresolvable
+
+    try:
+        errors = sorted(validator.iter_errors(value), key=_path_order)
+    except Unresolvable as exc:
+        return [], str(exc)
     lines = [f"{e.json_path}: {_short(e.message)}" for e in errors[:limit]]
-    return lines + ([f"(+{len(errors) - limit} more)"] if len(errors) > limit else [])
+    return lines + ([f"(+{len(errors) - limit} more)"] if len(errors) > limit else []), None
 
 
 def _short(message: str, limit: int = 160) -> str:
@@ -230,10 +251,9 @@ def build_json_schema(argument: Any, context: BuildContext) -> Check:
         value, problem = parse_json_output(given.call.text)
         if problem:
             return result("json_schema", False, problem)
-        try:
-            found = violations(validator, value)
-        except referencing.exceptions.Unresolvable as exc:
-            return result("json_schema", False, f"schema $ref cannot be resolved: {exc}")
+        found, unresolvable = violations(validator, value)
+        if unresolvable is not None:
+            return result("json_schema", False, f"schema $ref cannot be resolved: {unresolvable}")
         if not found:
             return result("json_schema", True, "output conforms to the schema")
         more = f" {found.pop()}" if found[-1].startswith("(+") else ""

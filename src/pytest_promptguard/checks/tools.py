@@ -12,8 +12,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import referencing.exceptions
-
 from ..core.results import ToolCall
 from ..core.similarity import DEFAULT_SCORER, SCORERS, shown, similarity
 from .fuzzy import DEFAULT_MIN
@@ -213,10 +211,10 @@ def build_tool_call(argument: dict[str, Any], context: BuildContext) -> Check:
         if expected is not None:
             problems += expected(arguments, "$")
         if validator is not None:
-            try:
-                problems += violations(validator, arguments)
-            except referencing.exceptions.Unresolvable as exc:
-                problems.append(f"the arguments schema's $ref cannot be resolved: {exc}")
+            found, unresolvable = violations(validator, arguments)
+            problems += found
+            if unresolvable is not None:
+                problems.append(f"the arguments schema's $ref cannot be resolved: {unresolvable}")
         return _Judged(call, problems)
 
     def tool_call(given: CheckInput) -> Any:

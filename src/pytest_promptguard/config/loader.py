@@ -13,7 +13,8 @@ from typing import Any
 from ..core.errors import PromptguardError, display_path
 from ..core.results import Request
 from ..core.validation import suggest, validate
-from ..core.yamlsource import YamlMap, line_of, load_yaml
+from ..core.yamlsource import load_yaml
+from ..core.yamltree import YamlMap, line_of
 from .pricetable import find_provider, provider_ids, source_label
 from .pricing import Price, price_from_spec
 from .references import check_base_url, check_references

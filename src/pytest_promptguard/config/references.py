@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from ..core.errors import PromptguardError, display_path
 from ..core.validation import suggest
-from ..core.yamlsource import YamlMap, line_of
+from ..core.yamltree import YamlMap, line_of
 
 
 def check_references(data: YamlMap, path: Path, candidates: Mapping[str, str]) -> None:

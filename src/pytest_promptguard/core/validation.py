@@ -1,4 +1,8 @@
-"""Validate YAML data against the shipped JSON Schemas and explain the first problem in plain words."""
+"""Validate YAML data against the shipped JSON Schemas and explain the first problem in plain words.
+
+Valid data is recognised by the fast check of fastschema.py; jsonschema is imported and run only for data that check
+rejects, to find and explain the problem.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from .errors import PromptguardError
-from .yamlsource import line_of
+from .fastschema import Predicate, compile_schema
+from .yamltree import line_of
+
+if TYPE_CHECKING:
+    import jsonschema
 
 _TYPE_NAMES = {
     "object": "a mapping",
@@ -35,8 +40,21 @@ def shipped_schema(name: str) -> dict:
 
 
 @cache
-def _validator(name: str) -> Draft202012Validator:
+def _fast_check(name: str) -> Predicate | None:
+    return compile_schema(shipped_schema(name))
+
+
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(shipped_schema(name))
+
+
+def _is_type(value: Any, schema_type: str) -> bool:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator.TYPE_CHECKER.is_type(value, schema_type)
 
 
 def suggest(word: str, choices: Sequence[str]) -> str:
@@ -55,7 +73,7 @@ def dotted(path: Sequence[Any]) -> str:
 
 def _type_name(value: Any) -> str:
     for schema_type, name in _TYPE_NAMES.items():
-        if schema_type != "integer" and Draft202012Validator.TYPE_CHECKER.is_type(value, schema_type):
+        if schema_type != "integer" and _is_type(value, schema_type):
             return name
     return type(value).__name__
 
@@ -113,7 +131,7 @@ def _fits(error: jsonschema.ValidationError) -> bool:
     if declared is None:
         return False
     types = declared if isinstance(declared, list) else [declared]
-    return any(Draft202012Validator.TYPE_CHECKER.is_type(error.instance, t) for t in types)
+    return any(_is_type(error.instance, t) for t in types)
 
 
 def _branch_error(errors: Sequence[jsonschema.ValidationError]) -> jsonschema.ValidationError:
@@ -122,7 +140,9 @@ def _branch_error(errors: Sequence[jsonschema.ValidationError]) -> jsonschema.Va
     unknown key goes before a missing one: the unknown key is usually the missing one, misspelt."""
     fitting = [error for error in errors if _fits(error)]
     unknown = [error for error in fitting if error.validator == "additionalProperties"]
-    return jsonschema.exceptions.best_match(unknown or fitting or errors)  # type: ignore[return-value]
+    from jsonschema.exceptions import best_match
+
+    return best_match(unknown or fitting or errors)  # type: ignore[return-value]
 
 
 def validate(
@@ -132,7 +152,12 @@ def validate(
 
     `case_of(where)` names the case that the data at `where` (keys and indexes) belongs to, if any.
     """
-    error = jsonschema.exceptions.best_match(_validator(schema_name).iter_errors(data))
+    fast = _fast_check(schema_name)
+    if fast is not None and fast(data):
+        return
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_validator(schema_name).iter_errors(data))
     if error is None:
         return
     # best_match may pick a branch of oneOf/anyOf; report the deepest concrete cause.

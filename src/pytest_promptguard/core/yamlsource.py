@@ -1,4 +1,5 @@
-"""Safe YAML loading that remembers the line of every key and list item.
+"""Safe YAML loading that remembers the line of every key and list item (plain documents take the fast path of
+yamlplain.py; this bounded loader reads the rest, and explains every problem).
 
 Line numbers let every error point at the spot to fix; duplicate keys are refused instead of the
 last one silently winning. Input is bounded (file size, value length, nesting, alias expansion) so that a
@@ -8,39 +9,16 @@ hostile file is a clear error, never a crash, a hang or a memory blow-up.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .errors import PromptguardError
-
-
-class YamlMap(dict):
-    """A mapping from YAML with `line` (of the mapping) and `lines` (of each key)."""
-
-    line: int = 0
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.lines: dict[Any, int] = {}
-
-
-class YamlSeq(list):
-    """A sequence from YAML with `line` (of the sequence) and `lines` (of each item)."""
-
-    line: int = 0
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self.lines: list[int] = []
-
+from .yamlplain import NOT_PLAIN, plain_document
+from .yamltree import MAX_DEPTH, MAX_NUMBER_CHARS, MAX_VALUE_CHARS, YamlMap, YamlSeq
 
 MAX_FILE_BYTES = 10 * 1024 * 1024  # a suite, config or schema file
-MAX_VALUE_CHARS = 1_000_000  # one string (about 250k tokens)
-MAX_NUMBER_CHARS = 100  # the text of one number
-MAX_DEPTH = 100  # nesting of collections: deeper input would exhaust the parsers' and validators' stacks
 MAX_ALIAS_NODES = 100_000  # nodes reached again through aliases: bounds a "billion laughs" YAML bomb
 
 _REPARSE_CHARS = 1_000_000  # above this, a syntax error is the C parser's: pure Python would take seconds
@@ -271,6 +249,9 @@ def too_deep(line: int | None) -> PromptguardError:
 def load_yaml(path: Path) -> Any:
     """Parse one YAML file; any problem becomes a PromptguardError naming the file and line."""
     text = read_text(path)
+    data = plain_document(text)  # most files: fast, and the same values and lines
+    if data is not NOT_PLAIN:
+        return data
     try:
         try:
             return yaml.load(text, Loader=_FastLoader)  # noqa: S506 - a SafeConstructor
@@ -334,19 +315,3 @@ def _explain_syntax_error(exc: yaml.MarkedYAMLError, length: int) -> tuple[str, 
     else:
         hint = "fix the YAML syntax (indentation, quotes, brackets)"
     return message, line, hint
-
-
-def line_of(data: Any, path: Iterable[Any]) -> int | None:
-    """The line of the deepest element of `data` reachable along `path` (keys and indexes)."""
-    line = getattr(data, "line", None) or None
-    node = data
-    for step in path:
-        if isinstance(node, YamlMap) and step in node:
-            line = node.lines.get(step, line)
-            node = node[step]
-        elif isinstance(node, YamlSeq) and isinstance(step, int) and 0 <= step < len(node):
-            line = node.lines[step]
-            node = node[step]
-        else:
-            break
-    return line

@@ -8,23 +8,26 @@ until each stops. Each process decides its own cases with the *run's* numbers of
 the BH bounds: that keeps the run's error rates at alpha however xdist splits the work (suites are never split:
 a worker gets whole suite files). A case judged against a sampled baseline makes exactly the calls it would
 make anyway: one look at one sample, a fixed repeat's samples, or `repeat: auto`'s rounds.
+
+The statistics (sets, verdicts, power) are imported when the first case is judged here: most runs judge none.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..checks.models import CheckCallError
 from ..config.loader import DriftSettings
 from ..core.results import Call, CheckResult
 from ..golden.entry import GoldenEntry
-from .sequential import FUTILITY_P, Looks
-from .sets import DRAWS, SetTest
-from .verdict import CaseSamples, case_record, splits, suite_record, tolerances
-from .verdicts import CaseLook, SuiteLook, family_bound, judge_run, lone_bound, look_at_case, look_at_suite
+
+if TYPE_CHECKING:
+    from .sequential import Looks
+    from .sets import SetTest
+    from .verdict import CaseSamples
+    from .verdicts import CaseLook, SuiteLook
 
 
 class Subject(Protocol):
@@ -96,6 +99,10 @@ class Board:
         """Judge `subject` here against `entry` (whose samples' texts are `texts`) and start its first look."""
         if subject.key in self._members:
             return
+
+        from .sequential import Looks
+        from .verdict import CaseSamples
+
         drift = subject.drift
         looks = Looks.auto(drift.auto_min, drift.auto_max) if subject.adaptive else Looks((subject.samples,))
         member = Member(subject, entry, looks, CaseSamples.of_baseline(entry, texts))
@@ -133,6 +140,7 @@ class Board:
 
     def _gather(self, member: Member) -> None:
         """Take the member's latest round and look at it: stop, or ask for the next round."""
+
         subject = member.subject
         new = subject.gather(member.key(member.look))
         member.calls += new
@@ -161,6 +169,11 @@ class Board:
     def _look(self, member: Member, finest: float | None) -> CaseLook:
         """One look at the member's samples so far. The last look resolves p-values down to the family's bound
         (`finest` refines a floored one); an interim look only needs to see futility."""
+        from .sequential import FUTILITY_P
+        from .sets import DRAWS
+        from .verdict import tolerances
+        from .verdicts import family_bound, look_at_case
+
         subject, samples = member.subject, member.samples
         index = member.look if finest is None else member.look - 1
         drift = subject.drift
@@ -187,6 +200,9 @@ class Board:
             self._decide_family(alpha, group)
 
     def _decide_family(self, alpha: float, members: list[Member]) -> None:
+        from .verdict import case_record, splits, suite_record
+        from .verdicts import judge_run, lone_bound
+
         family, suite_family = self.family[alpha], len(self.suites[alpha])
         judged = [m for m in members if not m.stopped]  # a case stopped for futility left the error control
         suites = self._suite_looks(members)
@@ -220,6 +236,9 @@ class Board:
 
     def _suite_looks(self, members: list[Member]) -> dict[str, tuple[SuiteLook, int]]:
         """Per suite x model: its cases' looks at the pooling size, pooled (cases without one are left out)."""
+        from .verdict import tolerances
+        from .verdicts import look_at_suite
+
         grouped: defaultdict[str, list[Member]] = defaultdict(list)
         for member in members:
             if member.pooled is not None:
@@ -239,6 +258,3 @@ def _stratum(member: Member) -> tuple[list[float], list[float]]:
     them, whichever look it stopped at)."""
     samples = member.samples
     return samples.latencies_then, samples.latencies_now[: member.looks.pooling]
-
-
-Starter = Callable[[str, int, int], None]

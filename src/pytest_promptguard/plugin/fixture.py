@@ -49,6 +49,7 @@ from ..report.failure import explain_call_errors, explain_check_failure
 from ..run.golden_view import golden_summary, model_change
 from ..run.judging import CallsFailed, recorded_by_meaning
 from .fixture_args import CheckArgumentError, PromptguardFixtureError, build_named, messages_of, samples_of
+from .fixture_report import FIXTURE
 from .options import run_of
 from .outcomes import ChecksFailed, ModelCallFailed
 
@@ -57,9 +58,7 @@ if TYPE_CHECKING:
     from ..providers import Provider
     from ..run.session import Run
 
-__all__ = ["CheckArgumentError", "PromptGuard", "PromptguardFixtureError", "attach_fixture_result"]
-
-FIXTURE = pytest.StashKey["PromptGuard"]()  # on the test item: its fixture, read by the makereport hook
+__all__ = ["CheckArgumentError", "PromptGuard", "PromptguardFixtureError"]
 
 
 @dataclass(frozen=True)
@@ -362,14 +361,3 @@ class PromptGuard:
             None,
         )
         return result
-
-
-def attach_fixture_result(item: pytest.Item, when: str, report: pytest.TestReport) -> None:
-    """Put the CaseResult of a test that called models through the fixture on its report, as `report.promptguard`
-    (at the call phase, or at setup when setup failed), as a suite's item does: it crosses xdist workers."""
-    fixture = item.stash.get(FIXTURE, None)
-    if fixture is None or not (when == "call" or (when == "setup" and report.failed)):
-        return
-    result = fixture.finished(when, report)
-    if result is not None:
-        report.promptguard = result.to_dict()  # type: ignore[attr-defined]

@@ -9,12 +9,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import FORMAT_VERSION, __version__
 from ..core.fileio import append_line, write_atomic
 from ..core.results import CaseResult
-from .summary import RunSummary
+
+if TYPE_CHECKING:
+    from .summary import RunSummary
 
 
 @dataclass(frozen=True)
@@ -124,21 +126,28 @@ def call_log_lines(result: CaseResult) -> list[str]:
                 for t in call.turns
             ]
             line["stopped"] = call.stopped
-        lines.append(json.dumps(line, ensure_ascii=False))
+        lines.append(_encode_line(line))
     return lines
 
 
+# Made once: json.dumps(..., ensure_ascii=False) makes an encoder for every line.
+_encode_line = json.JSONEncoder(ensure_ascii=False).encode
+
+
 class CallLog:
-    """`--promptguard-log`: lines are appended as results arrive, so a long run's log is never held whole."""
+    """`--promptguard-log`: lines are written as results arrive, so a long run's log is never held whole, through one
+    file kept open until the run ends (opening it again for every case cost more than the writing)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("", encoding="utf-8")
+        self._file = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by close(), at the run's end
 
     def add(self, result: CaseResult) -> None:
-        with open(self.path, "a", encoding="utf-8") as file:
-            file.writelines(line + "\n" for line in call_log_lines(result))
+        self._file.writelines(line + "\n" for line in call_log_lines(result))
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def history_row(summary: RunSummary, info: RunInfo) -> dict[str, Any]:

@@ -1,19 +1,23 @@
-"""Writes the report files a run asked for, in the one process that sees every result."""
+"""Writes the report files a run asked for, in the one process that sees every result.
+
+The writers of the HTML, Markdown and screenshot are imported when a report asks for them, at the session's end:
+a run that asks for none never pays for importing them (at every start, where bytecode is not cached).
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.errors import display_path
 from ..core.fileio import append_line, write_atomic
 from ..core.results import CaseResult
-from .browser import screenshot
 from .files import CallLog, RunInfo, append_history, read_history, write_json_report
-from .html import html_report
-from .markdown import markdown
-from .summary import RunSummary
+
+if TYPE_CHECKING:
+    from .summary import RunSummary
 
 
 class ReportWriter:
@@ -52,11 +56,15 @@ class ReportWriter:
     def finish(self, summary: RunSummary, results: Sequence[CaseResult], info: RunInfo | None = None) -> None:
         """Write every report asked for; `info` is the run's (a merge passes the shards'), else now's."""
         info = info or RunInfo.now(self.rootdir, self.mode)
-        if self.call_log is not None:
+        if self.call_log is not None and self._attempt(self.call_log.path, self.call_log.close) is not None:
             self.written.append(display_path(self.call_log.path))
         if self.json_path:
             self._write(self.json_path, lambda: write_json_report(self.json_path, summary, results, info))
-        text = markdown(summary, results) if (self.md_path or os.environ.get("GITHUB_STEP_SUMMARY")) else ""
+        text = ""
+        if self.md_path or os.environ.get("GITHUB_STEP_SUMMARY"):
+            from .markdown import markdown
+
+            text = markdown(summary, results)
         if self.md_path:
             self._write(self.md_path, lambda: write_atomic(self.md_path, text))
         if os.environ.get("GITHUB_STEP_SUMMARY"):  # GitHub Actions shows what steps append to this file
@@ -65,9 +73,13 @@ class ReportWriter:
         if self.history_path:
             self._write(self.history_path, lambda: append_history(self.history_path, summary, info))
         if self.html_path:
+            from .html import html_report
+
             history = read_history(self.history_path) if self.history_path else []
             page = html_report(summary, results, info.created_at, info.git_commit, history)
             if self._write(self.html_path, lambda: write_atomic(self.html_path, page)) and self.want_screenshot:
+                from .browser import screenshot
+
                 png = self.html_path.with_suffix(".png")
                 problem = screenshot(self.html_path, png)
                 if problem:

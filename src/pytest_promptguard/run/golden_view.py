@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..checks import GoldenRef
-from ..checks.golden import similarity_to_golden
 from ..config.loader import DriftSettings, ModelSpec
 from ..core.results import Call, CallError, CheckResult, Request, percentile
 
@@ -56,6 +55,8 @@ def golden_summary(
     entry = golden.entry
     if entry is None:
         return None
+    from ..checks.golden import similarity_to_golden  # the golden family, imported when there is a golden
+
     summary: dict[str, Any] = {
         "state": "stale" if golden.stale else "ok",
         "model_served": entry.model_served,

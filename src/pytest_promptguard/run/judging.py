@@ -77,6 +77,7 @@ class CaseJudge:
         self.name = plan.case.id
         self.suite_key = suite_key  # the suite file's node id
         self.group = drift_item_key(suite_key, plan.spec.name)  # its suite x model: whose evidence is pooled
+        self._started = False  # its calls were started (when the run was primed, or when first asked for)
 
     # -- what to call ---------------------------------------------------------------------------------------------
 
@@ -118,6 +119,9 @@ class CaseJudge:
 
     def start_calls(self) -> None:
         """Start the case's calls: on the verdict board when it is judged against a sampled baseline."""
+        if self._started:
+            return
+        self._started = True
         entry = self.sampled_baseline()
         if entry is not None:
             self.judging.board.add(self, entry, entry.sample_texts or [])
@@ -174,11 +178,10 @@ class CaseJudge:
         reply's own checks on that reply). Against a sampled baseline the golden check does not judge one sample
         by one canonical output: the board judges the samples as a set."""
         golden = self.golden_ref()
+        given = CheckInput(call, self.case.info, golden)
         as_set = self.key in self.judging.board
         results = [
-            AS_SET if as_set and c.name == "golden" else c.run(CheckInput(call, self.case.info, golden))
-            for c in self.case.checks
-            if c.scope == "call"
+            AS_SET if as_set and c.name == "golden" else c.run(given) for c in self.case.checks if c.scope == "call"
         ]
         if not self.case.turns:
             return results
@@ -203,7 +206,7 @@ class CaseJudge:
             case=self.case.id,
             model=self.spec.name,
             tags=list(self.case.tags),
-            request_digest=self.request.digest(),
+            request_digest=self.plan.request_digest,
             messages=[dict(m) for m in self.request.messages] + [dict(t) for t in self.request.turns],
             calls=calls,
             min_pass_rate=self.case.min_pass_rate if self.case.min_pass_rate is not None else 1.0,

@@ -40,8 +40,15 @@ class Planned:
         return 1 if temperature == 0 else DEFAULT_BASELINE_SAMPLES
 
     @cached_property
+    def request_digest(self) -> str:
+        return self.request.digest()
+
+    @cached_property
     def golden_digest(self) -> str:
-        """The hash a golden of this case must carry to be current: the baseline model's request."""
+        """The hash a golden of this case must carry to be current: the baseline model's request (its own, unless
+        a candidate model replaces it)."""
+        if self.baseline is self.spec:
+            return self.request_digest
         return request_for(self.case, self.baseline).digest()
 
 

@@ -16,7 +16,8 @@ from ..checks import REGISTRY, BuildContext, BuiltCheck, CaseInfo, CheckSpecErro
 from ..config.loader import CONFIG_NAME, Config
 from ..core.errors import PromptguardError
 from ..core.validation import suggest, validate
-from ..core.yamlsource import YamlMap, YamlSeq, load_yaml
+from ..core.yamlsource import load_yaml
+from ..core.yamltree import YamlMap, YamlSeq
 from .promptfiles import PromptFiles
 from .template import render
 from .toolspec import RequestOptions, case_options, declared_options
@@ -121,6 +122,8 @@ def load_suite(path: Path, config: Config, models: Any = None) -> Suite:
 def _with_options(case: Case, raw: YamlMap, suite: RequestOptions, context: BuildContext) -> Case:
     """The case with the tools, tool_choice and response_format it runs with: its own, else the suite's."""
     options = case_options(declared_options(raw, context), suite)
+    if options == RequestOptions():
+        return case  # none declared (most suites): no second Case to build
     return replace(case, tools=options.tools, tool_choice=options.tool_choice, response_format=options.response_format)
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from ..core.errors import PromptguardError
 from ..core.repofiles import MissingFile, repository_file, shown_path
 from ..core.validation import suggest
-from ..core.yamlsource import YamlMap, read_text
+from ..core.yamlsource import read_text
+from ..core.yamltree import YamlMap
 from .template import TemplateError, render
 
 JINJA_EXTRA = "pip install 'pytest-promptguard[jinja2]'"

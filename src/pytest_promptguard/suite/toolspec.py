@@ -9,6 +9,8 @@ Normal forms, sent on every Request and given as they are to a `python` callable
 - a tool: `{"name": str, "description": str, "parameters": JSON Schema}` (description and parameters when given)
 - tool_choice: `"auto" | "none" | "required" | {"name": str}`
 - response_format: `"json" | {"json_schema": JSON Schema, "name": str, "strict": bool}` (name, strict when given)
+
+The schema checks (checks/structured.py) are imported when a suite declares tools or a response_format: most do not.
 """
 
 from __future__ import annotations
@@ -18,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..checks import BuildContext, CheckSpecError
-from ..checks.structured import check_schema, file_reference, load_schema_file
 from ..core.errors import PromptguardError
 from ..core.repofiles import repository_file
-from ..core.yamlsource import YamlMap, YamlSeq
+from ..core.yamltree import YamlMap, YamlSeq
 
 TOOL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")  # what OpenAI, Anthropic and Gemini all accept
 FORMAT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # OpenAI's rule for a json_schema's name
@@ -102,6 +103,8 @@ def _shown_choice(choice: Any) -> str:
 def _tools(value: Any, line: int, context: BuildContext) -> tuple[dict[str, Any], ...]:
     """Every tool of a `tools:` list (items inline or `{file: path}`) or of a `tools: {file: path}`, checked, in
     order; no two with one name."""
+    from ..checks.structured import file_reference
+
     reference = file_reference(value)
     if reference is not None:
         entries = [(tool, line, reference) for tool in _tools_file(reference, line, context)]
@@ -134,6 +137,8 @@ def _tools(value: Any, line: int, context: BuildContext) -> tuple[dict[str, Any]
 
 def _tools_file(reference: str, line: int, context: BuildContext) -> list[Any]:
     """The tools in a JSON or YAML file: one tool (a mapping) or a list of them."""
+    from ..checks.structured import load_schema_file
+
     try:
         path = repository_file(
             reference,
@@ -203,6 +208,8 @@ def _parameters(schema: Any, label: str, line: int) -> dict[str, Any]:
     hint = (
         "give parameters as a JSON Schema: {type: object, properties: {order_id: {type: string}}, required: [order_id]}"
     )
+    from ..checks.structured import check_schema
+
     if not isinstance(schema, dict):
         raise PromptguardError(
             f"{label}: parameters is {type(schema).__name__}, not a JSON Schema", line=line, hint=hint
@@ -248,6 +255,8 @@ def _response_format(value: Any, line: int, context: BuildContext) -> Any:
     """`json`, or `{json_schema: schema | path | {file: path}, name?, strict?}` with the schema loaded and checked."""
     if value == "json":
         return "json"
+    from ..checks.structured import check_schema, file_reference, load_schema_file
+
     argument = value["json_schema"]
     reference = file_reference(argument) or (argument if isinstance(argument, str) else None)
     if reference is not None:
