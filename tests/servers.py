@@ -313,6 +313,10 @@ class ModelServer:
         self.paths: list[str] = []  # request paths, query string included
         self.in_flight = 0
         self.max_in_flight = 0
+        # When each request was read and when its answer was written in full (time.perf_counter(), in arrival order
+        # like `requests`; None while in flight or when the client left): what timing tests measure, where it happens.
+        self.arrived: list[float] = []
+        self.answered: list[float | None] = []
         self._lock = threading.Lock()
         server = self
 
@@ -332,9 +336,12 @@ class ModelServer:
                     request = {"raw": raw.decode(errors="replace")}
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server._lock:
+                    index = len(server.arrived)
                     server.requests.append(request)
                     server.headers.append(headers)
                     server.paths.append(self.path)
+                    server.arrived.append(time.perf_counter())
+                    server.answered.append(None)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                 try:
@@ -343,6 +350,7 @@ class ModelServer:
                         time.sleep(reply.delay_s)
                     if reply.stream is not None:
                         self.send_stream(reply)
+                        server.answered[index] = time.perf_counter()
                         return
                     body = reply.body
                     data = (
@@ -359,6 +367,7 @@ class ModelServer:
                         self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
+                    server.answered[index] = time.perf_counter()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout under test): nothing to answer
                 finally:

@@ -10,7 +10,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
+
+pytestmark = pytest.mark.slow  # every test here runs pytest in subprocesses, dozens of times
 
 APP = """
 import time

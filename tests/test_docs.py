@@ -438,3 +438,17 @@ def test_json_blocks_parse():
     for block in BLOCKS:
         if block.lang == "json":
             json.loads(block.text)
+
+
+def test_the_contributing_page_covers_every_test_file_and_marker():
+    page = (REPO / "docs" / "contributing.md").read_text("utf-8")
+    described = set(re.findall(r"^\| `(test_\w+\.py)` \|", page, re.M))
+    files = {path.name for path in (REPO / "tests").glob("test_*.py")}
+    assert not files - described, f"docs/contributing.md: add a row for each of {sorted(files - described)}"
+    assert not described - files, f"docs/contributing.md: no such test file: {sorted(described - files)}"
+    markers = set(
+        re.findall(
+            r'^\s*"(\w+): ', _section((REPO / "pyproject.toml").read_text("utf-8"), "tool.pytest.ini_options"), re.M
+        )
+    )
+    assert markers and all(f"| `{marker}` |" in page for marker in markers), markers

@@ -266,6 +266,7 @@ def test_skipped_without_the_flag_unless_marked(pytester, model_server, openai_c
     result.stdout.fnmatch_lines(["@pytest.mark.promptguard: this test calls models through the promptguard fixture*"])
 
 
+@pytest.mark.slow
 def test_without_the_flag_the_machinery_is_not_imported(pytester):
     pytester.makepyfile(
         test_plain="""
@@ -486,6 +487,7 @@ def test_fixture_tests_are_in_every_report_beside_suites(pytester, write, model_
     assert "test_summary_keeps_the_numbers" in (pytester.path / "r.md").read_text()
 
 
+@pytest.mark.slow
 def test_under_xdist_update_records_and_replay_answers_with_results_in_the_json_report(
     pytester, model_server, openai_config, script
 ):
@@ -497,7 +499,7 @@ def test_under_xdist_update_records_and_replay_answers_with_results_in_the_json_
             promptguard.check(promptguard.call("fast", "hello"), contains="hello", golden=True)
     """,
     )
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "--promptguard",
         "--promptguard-update",
         "-n",
@@ -520,7 +522,7 @@ def test_under_xdist_update_records_and_replay_answers_with_results_in_the_json_
 
     script.answers.clear()
     sent = len(model_server.requests)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "--promptguard",
         "--promptguard-replay",
         "-n",

@@ -12,10 +12,13 @@ from pytest_promptguard.report.browser import find_browser, run_browser
 
 from .servers import Reply, chat_completion, last_user_message
 
-pytestmark = pytest.mark.skipif(
-    find_browser() is None or shutil.which("pdftotext") is None,
-    reason="needs Chromium and pdftotext (Debian: chromium, poppler-utils; .ci/run installs them)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        find_browser() is None or shutil.which("pdftotext") is None,
+        reason="needs Chromium and pdftotext (Debian: chromium, poppler-utils; .ci/run installs them)",
+    ),
+]
 
 SUITE = """
 tags: [support]

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from .recording import TIMED_RECORDER, calls_time_s
 from .servers import Reply, chat_completion
 
 SUITE = """
@@ -158,12 +159,13 @@ def test_hanging_server_times_out(pytester, write, model_server, openai_config):
     openai_config(timeout_s=0.3, retries=1, max_backoff_s=0)
     model_server.responder = lambda request, headers: Reply(body=chat_completion("late"), delay_s=2)
     write("greet.prompt.yaml", SUITE)
+    pytester.makeconftest(TIMED_RECORDER)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(
         ["*failed after 2 attempts: timeout: no answer from http://127.0.0.1:*/v1/chat/completions within 0.3 s*"]
     )
-    assert result.duration < 1.5
+    assert calls_time_s(pytester) < 1.5  # two attempts of 0.3 s, not the server's 2 s
 
 
 def test_urls_are_shown_without_credentials(pytester, write, model_server, openai_config):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_promptguard.checks.registry import REGISTRY
+
 from .docs_blocks import readme_commands
 
 REPO = Path(__file__).resolve().parents[1]
@@ -115,6 +117,7 @@ def test_junitxml_lists_cases_with_properties(pytester, write, model_server, ope
     assert "<failure" in xml and 'name="promptguard_latency_p50_ms"' in xml
 
 
+@pytest.mark.slow
 def test_under_xdist(pytester, write, model_server, openai_config):
     openai_config()
     write("greet.prompt.yaml", SUITE)
@@ -122,7 +125,7 @@ def test_under_xdist(pytester, write, model_server, openai_config):
         "more.prompt.yaml",
         "cases:\n" + "".join(f"  - {{id: c{i}, prompt: 'p{i}', checks: [{{contains: 'p{i}'}}]}}\n" for i in range(6)),
     )
-    result = pytester.runpytest_subprocess("--promptguard", "-n", "2", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--promptguard", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8, failed=1, skipped=1, xfailed=1)
     # Every call made exactly once, and the controller's summary counts every case.
     prompts = sorted(r["messages"][-1]["content"] for r in model_server.requests)
@@ -138,7 +141,7 @@ def test_readme_example_command_passes_offline(pytester, monkeypatch):
     assert readme[0] == "pytest" and "--promptguard-replay" in readme, readme
     live = [arg.replace("--promptguard-replay", "--promptguard-strict") for arg in readme]  # the example app, live
     for command in (readme, live):
-        result = pytester.runpytest_subprocess(*command[1:], "-p", "no:cacheprovider")
+        result = pytester.runpytest(*command[1:], "-p", "no:cacheprovider")
         result.assert_outcomes(passed=19)
         result.stdout.fnmatch_lines(
             [
@@ -174,8 +177,9 @@ def test_ci_examples_use_real_options(pytester):
             assert flag in help_text, f"{workflow.name}: {flag}"
 
 
-def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, model_server, openai_config):
+def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, model_server, openai_config, request):
     openai_config()
+    request.addfinalizer(lambda: REGISTRY.pop("explodes", None))  # run in-process: registered here, for this test
     pytester.makeconftest(
         """
         from pytest_promptguard.checks.registry import register
@@ -187,7 +191,7 @@ def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, mo
     )
     write("bad.prompt.yaml", "cases: [{id: x, prompt: x, checks: [explodes]}]")
     write("good.prompt.yaml", "cases: [{id: y, prompt: y, checks: [{contains: y}]}]")
-    result = pytester.runpytest_subprocess("--promptguard", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--promptguard", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(
         ["*bad.prompt.yaml: loading the suite raised RuntimeError: kaboom (a promptguard bug: please report it)*"]

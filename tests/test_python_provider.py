@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import time
-
-from .recording import RECORDER, read_records
+from .recording import TIMED_RECORDER, calls_time_s, read_records
 
 APP = """
 import asyncio, time
@@ -46,11 +44,10 @@ def test_sync_and_async_callables_run_concurrently(pytester, write):
     write("promptguard.yaml", CONFIG)
     write("sync.prompt.yaml", suite("sync", 8))
     write("async.prompt.yaml", suite("async", 8))
-    pytester.makeconftest(RECORDER)
-    started = time.perf_counter()
+    pytester.makeconftest(TIMED_RECORDER)
     result = pytester.runpytest("--promptguard")
     result.assert_outcomes(passed=16)
-    assert time.perf_counter() - started < 8 * 0.2  # not one after the other
+    assert calls_time_s(pytester) < 8 * 0.2  # not one after the other
     records = {r["model"]: r for r in read_records(pytester)}
     call = records["async"]["calls"][0]
     assert (call["model_served"], call["cost_usd"], call["finish_reason"]) == ("app-2.1", 0.0012, "stop")

@@ -342,6 +342,7 @@ def test_no_secret_reaches_any_file_or_the_terminal(pytester, write, model_serve
             assert canary not in path.read_text(errors="replace"), path
 
 
+@pytest.mark.slow
 def test_figures_are_the_same_with_and_without_xdist(pytester, write, model_server, openai_config):
     openai_config(price={"input_per_mtok": 1.0, "output_per_mtok": 2.0})
     model_server.responder = lambda request, headers: Reply(
@@ -358,7 +359,7 @@ def test_figures_are_the_same_with_and_without_xdist(pytester, write, model_serv
         )
     reports = {}
     for workers in ("0", "2"):
-        pytester.runpytest_subprocess(
+        pytester.runpytest(
             "--promptguard",
             "-n",
             workers,

@@ -142,13 +142,12 @@ def test_shard_without_promptguard_is_a_usage_error(pytester, suites):
     assert result.ret == pytest.ExitCode.USAGE_ERROR and "add --promptguard" in result.stderr.str()
 
 
+@pytest.mark.slow
 def test_shard_under_xdist_runs_the_same_items(pytester, suites, model_server):
     pytester.runpytest("--promptguard", "--promptguard-update")
     recorded_latency(pytester, {})
     model_server.requests.clear()
-    result = pytester.runpytest_subprocess(
-        "--promptguard", "--promptguard-shard", "2/2", "-n", "2", "-p", "no:cacheprovider"
-    )
+    result = pytester.runpytest("--promptguard", "--promptguard-shard", "2/2", "-n", "2", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=6, failed=1)
     assert sorted(r["messages"][-1]["content"] for r in model_server.requests) == sorted(
         [f"beta {i}" for i in range(4)] + [f"gamma {i}" for i in range(3)]

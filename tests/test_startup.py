@@ -45,6 +45,7 @@ def answer(messages, params):
 """
 
 
+@pytest.mark.slow
 def test_a_plain_run_has_imported_only_what_it_uses_when_its_first_call_goes_out(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(pg_model=MODEL)
     (pytester.path / "promptguard.yaml").write_text(

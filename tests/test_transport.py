@@ -285,6 +285,7 @@ class HoldingServer:
                 self.closed.append(time.monotonic())
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_run_and_cancels_the_calls_in_flight(pytester, write, transport):
     server = HoldingServer()
     spec = {"provider": "openai", "model": "m-1", "base_url": server.url, "transport": transport, "max_concurrency": 4}

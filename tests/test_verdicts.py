@@ -281,6 +281,7 @@ def test_repeat_auto_stops_quiet_cases_early_and_looks_at_drifted_ones_to_the_en
     )
 
 
+@pytest.mark.slow
 def test_all_cases_of_a_run_share_one_error_rate_under_xdist_too(pytester, write, config, sampler):
     config(baseline_samples=5)
     prompts = [f"Question {i}: {REFUND}" for i in range(3)]
