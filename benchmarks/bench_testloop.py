@@ -3,9 +3,9 @@ starts) of a pytest command, each the median of `--repeat` runs in fresh process
 
 CPU time is the steadier figure on a shared machine (other work stretches wall time, not CPU time); quote both.
 
-    python benchmarks/bench_testloop.py                          # the CI command: python -m pytest tests -q
-    python benchmarks/bench_testloop.py --repeat 3 -- tests -q -m "not slow"      # the fast loop
-    python benchmarks/bench_testloop.py -- tests/test_goldens.py -q -p no:xdist   # one file, serially
+    python benchmarks/bench_testloop.py                          # the CI command: python -m pytest tests -q -n auto
+    python benchmarks/bench_testloop.py --repeat 3 -- tests -q -n auto -m "not slow"  # the fast loop
+    python benchmarks/bench_testloop.py -- tests/test_goldens.py -q                # one file, serially
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--output", type=Path, help="write the last run's output there")
-    parser.add_argument("pytest_args", nargs="*", default=["tests", "-q"])
+    parser.add_argument("pytest_args", nargs="*", default=["tests", "-q", "-n", "auto"])
     options = parser.parse_args()
     walls, cpus = [], []
     for number in range(1, options.repeat + 1):

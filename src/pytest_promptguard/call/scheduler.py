@@ -138,9 +138,6 @@ class Scheduler:
 
     def close(self) -> None:
         """Cancel calls not yet answered, close the HTTP clients and stop the loop thread."""
-        for futures in self._submitted.values():
-            for future in futures:
-                future.cancel()
         self._submitted.clear()
         if self._loop is None:
             return
@@ -171,6 +168,8 @@ class Scheduler:
         return self._loop
 
     async def _shutdown(self) -> None:
+        # Every call is cancelled here, in one step of the loop: cancelled one by one from another thread, a call in
+        # flight could end (freeing its model's slot) before a waiting call's cancel arrived, which would then send.
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
