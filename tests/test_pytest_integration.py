@@ -177,9 +177,10 @@ def test_ci_examples_use_real_options(pytester):
             assert flag in help_text, f"{workflow.name}: {flag}"
 
 
-def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, model_server, openai_config, request):
+def test_a_bug_while_loading_one_suite_costs_that_suite_only(pytester, write, model_server, openai_config, monkeypatch):
     openai_config()
-    request.addfinalizer(lambda: REGISTRY.pop("explodes", None))  # run in-process: registered here, for this test
+    # Run in-process, the conftest registers its check in this process's registry: for this test only.
+    monkeypatch.setattr(REGISTRY, "_registered", dict(REGISTRY._registered))
     pytester.makeconftest(
         """
         from pytest_promptguard.checks.registry import register
