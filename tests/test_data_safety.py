@@ -26,6 +26,7 @@ pythonpath: [.]
 default_models: [app]
 models:
   app: {provider: python, callable: "app:answer", params: {suffix: "SUFFIX"}}
+drift: {baseline_samples: 1}  # one call a case: what is at stake here is the file, not the samples
 """
 
 

@@ -29,7 +29,7 @@ class Planned:
 
     @property
     def baseline_samples(self) -> int:
-        """Samples `--promptguard-update` records: the suite's, the config's, else 1 at temperature 0 and 5
+        """Samples `--promptguard-update` records: the suite's, the config's, else 1 at temperature 0 and 20
         otherwise: a nondeterministic model needs a spread to compare with, and the set verdicts need a spread
         wide enough to find half-drifted cases (docs/drift.md: the power analysis behind 20)."""
         if self.case.baseline_samples is not None:
