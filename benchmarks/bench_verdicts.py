@@ -237,7 +237,9 @@ def write_folder(folder: Path, url: str, prompts: list[str], latency: bool) -> N
         )
     )
     checks = f"[golden, {{latency: {{regression: {LATENCY_TOLERANCE}}}}}]" if latency else "[golden]"
-    lines = ["cases:"] + [f"  - {{id: case-{i}, prompt: {json.dumps(p)}, checks: {checks}}}" for i, p in enumerate(prompts)]
+    lines = ["cases:"] + [
+        f"  - {{id: case-{i}, prompt: {json.dumps(p)}, checks: {checks}}}" for i, p in enumerate(prompts)
+    ]
     (folder / "s.prompt.yaml").write_text("\n".join(lines) + "\n")
 
 
@@ -252,7 +254,15 @@ def pytest_run(folder: Path, *args: str) -> tuple[int, dict]:
     report.unlink(missing_ok=True)
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code = pytest.main(
-            ["--promptguard", "-q", f"--rootdir={folder}", str(folder), *UNRELATED, *args, f"--promptguard-report={report}"]
+            [
+                "--promptguard",
+                "-q",
+                f"--rootdir={folder}",
+                str(folder),
+                *UNRELATED,
+                *args,
+                f"--promptguard-report={report}",
+            ]
         )
     return int(code), (json.loads(report.read_text()) if report.exists() else {})
 
@@ -277,7 +287,9 @@ class Run:
     def of(cls, code: int, report: dict) -> Run:
         cases = report.get("cases", [])
         suites = report.get("suite_verdicts", [])
-        failing = [t["name"] for s in suites if s["fails"] for t in s["tests"] if t["significant"] and t["beyond_tolerance"]]
+        failing = [
+            t["name"] for s in suites if s["fails"] for t in s["tests"] if t["significant"] and t["beyond_tolerance"]
+        ]
         if any(s["fails"] for s in suites) and not failing:
             failing = ["?"]
         return cls(
@@ -324,7 +336,9 @@ class Bench:
             )
             code, _ = pytest_run(folders["joined"], "--promptguard-update")
             if code != 0:
-                raise SystemExit(f"recording the baseline of world {seed} failed (exit {code}): see {folders['joined']}")
+                raise SystemExit(
+                    f"recording the baseline of world {seed} failed (exit {code}): see {folders['joined']}"
+                )
             shutil.copytree(folders["joined"] / "__golden__", folders["text"] / "__golden__")
             self.worlds[seed] = World(folders)
             self.baselines += 1
