@@ -29,7 +29,7 @@ commands (`pytest `, `python -m pytest`, `python -m pytest_promptguard`, `python
   Ollama); `merge ...` is parsed by its parser.
 - `python SCRIPT.py ARGS`: the script exists, and its own argparse parser accepts ARGS (it stops right there).
 - `pip install ...`: this project's extras exist; other packages are ones pyproject.toml names.
-- `export VAR=...`: something in src/ or examples/ reads VAR. `git` and `mkdocs` lines are left as they are (they
+- `export VAR=...`: something in src/ or examples/ reads VAR. `git`, `mkdocs` and `ruff` lines are left as they are (they
   are not this project's commands); any other program fails: teach this test to check it.
 """
 
@@ -68,7 +68,7 @@ from .docs_blocks import REPO, SHELLS, Block, Command, blocks, commands, pages, 
 BLOCKS = [block for page in pages() for block in blocks(page)]
 COMMANDS = [command for page in pages() for command in commands(page)]
 KINDS = {"suite", "config", "config: after init", "golden", "workflow", "fragment: checks", "fragment: workflow steps"}
-OTHER_PROGRAMS = {"git", "mkdocs"}  # lines of a shell block that are not this project's commands
+OTHER_PROGRAMS = {"git", "mkdocs", "ruff"}  # lines of a shell block that are not this project's commands
 REPO_FOLDERS = {"examples", "tests", "benchmarks", "docs", "tools", "src"}
 
 
