@@ -6,7 +6,16 @@ from collections.abc import Sequence
 
 from ..core.results import CaseResult
 from .summary import Figures, RunSummary, verdict_name
-from .terminal import check_costs, cost_text, latency_text, price_line, recorded_line, tag_cost_text, verdict_sentences
+from .terminal import (
+    check_costs,
+    cost_text,
+    figure_cells,
+    latency_text,
+    price_line,
+    recorded_line,
+    tag_cost_text,
+    verdict_sentences,
+)
 from .upgrade import upgrade_lines
 
 MAX_FAILURES = 30
@@ -18,20 +27,7 @@ def _cell(value: object) -> str:
 
 
 def _row(f: Figures) -> str:
-    cells = (
-        f.suite,
-        f.model,
-        f.cases,
-        f.passed,
-        f.failed,
-        f.drifted,
-        f.errors,
-        latency_text(f, 50),
-        latency_text(f, 95),
-        f"{f.tokens_in:,}",
-        f"{f.tokens_out:,}",
-        cost_text(f),
-    )
+    cells = figure_cells(f)
     return "| " + " | ".join(_cell(c) for c in cells) + " |"
 
 

@@ -79,8 +79,9 @@ def recorded_line(summary: RunSummary) -> str | None:
     )
 
 
-def _row(f: Figures) -> str:
-    cells = (
+def figure_cells(f: Figures) -> tuple[object, ...]:
+    """A row of the summary table (terminal and Markdown alike), in COLUMNS' order."""
+    return (
         f.suite,
         f.model,
         f.cases,
@@ -94,8 +95,11 @@ def _row(f: Figures) -> str:
         f"{f.tokens_out:,}",
         cost_text(f),
     )
+
+
+def _row(f: Figures) -> str:
     parts = []
-    for (name, width), cell in zip(COLUMNS, cells):
+    for (name, width), cell in zip(COLUMNS, figure_cells(f)):
         text = _fit(str(cell), width)
         parts.append(text.ljust(width) if name in ("suite", "model") else text.rjust(width))
     return " ".join(parts)
