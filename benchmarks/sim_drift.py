@@ -4,8 +4,8 @@ Each night a `NoiseModel` (benchmarks/noise.py) of 12 prompts records a baseline
 samples per case, then answers the night's run under a scenario. The run is judged three ways, as the
 plugin would: `repeat: auto` (looks at 2, 4, 8, 16, 20 samples, futility stops, suite tests on every case's
 first 4 samples), a fixed 20 samples (`--fixed`), and one sample per case (no repeat). Latency is judged
-(tolerance 0.25) in every run. A night is red when any item fails: a case (Benjamini-Hochberg over the
-cases at alpha/2) or the suite x model item (pooled samples, pooled latency; alpha/2).
+(tolerance 0.25) in every run unless `--no-latency`. A night is red when any item fails: a case
+(Benjamini-Hochberg over the cases at alpha/2) or the suite x model item (pooled samples, pooled latency; alpha/2).
 
 Printed per scenario: nights red, and what failed (cases, the suite's samples test, its latency test); on
 quiet nights also the mean calls per case with `repeat: auto` against a fixed 20.
@@ -160,9 +160,10 @@ def main() -> None:
     )
     parser.add_argument("--drifting", type=int, default=None, help="how many cases drift (default: all)")
     parser.add_argument("--baseline-reuse", type=int, default=1, help="nights judged against one recorded baseline")
+    parser.add_argument("--no-latency", action="store_true", help="latency not judged (no latency tolerance)")
     options = parser.parse_args()
     sizes = {"auto": tuple(Looks.auto(2, 20).sizes), "single": (1,), "fixed": (20,)}[options.mode]
-    tolerances = Tolerances(similarity=5.0, latency=0.25)
+    tolerances = Tolerances(similarity=5.0, latency=None if options.no_latency else 0.25)
     print(
         f"mode {options.mode} (looks {sizes}), baseline_samples {options.baseline_samples}, {options.cases} cases "
         f"({options.drifting if options.drifting is not None else 'all'} drifting, share {options.share:g}), "
