@@ -185,6 +185,16 @@ def test_the_snapshot_names_its_source_version_and_date():
     assert len(shipped()["providers"]) >= 40 and sum(len(p["models"]) for p in shipped()["providers"]) >= 2000
 
 
+def test_the_readme_and_the_cost_page_say_which_source_and_date_priced_the_calls():
+    """Refreshing the snapshot means saying so where users read it."""
+    source = shipped()["source"]
+    repo = Path(__file__).resolve().parents[1]
+    readme = " ".join((repo / "README.md").read_text("utf-8").split())
+    assert f"(version {source['version']}, taken {source['snapshot']})" in readme
+    cost = (repo / "docs" / "cost.md").read_text("utf-8")
+    assert f"**genai-prices {source['version']}, snapshot {source['snapshot']}**" in cost
+
+
 def test_the_snapshot_is_what_the_refresh_script_makes_of_the_installed_source():
     """Also fails when the installed genai-prices is not the snapshot's version: refresh the snapshot with it."""
     genai_prices = pytest.importorskip("genai_prices")
