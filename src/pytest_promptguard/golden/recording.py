@@ -89,19 +89,19 @@ def top_up(old: GoldenEntry, new: GoldenEntry, similar: Similarity, tolerance: f
 def _judgements(result: CaseResult) -> dict[str, dict[str, Any]]:
     """The judge checks' scores by the hash of the output they graded: {hash: {judgements, scores}}."""
     found: dict[str, dict[str, Any]] = {}
-    for record in result.check_calls:
-        if record.get("kind") != "judge" or record.get("score") is None:
+    for check_call in result.check_calls:
+        if check_call.get("kind") != "judge" or check_call.get("score") is None:
             continue
-        graded = found.setdefault(record["output_hash"], {"judgements": (), "scores": {}})
-        if record["key"] not in graded["scores"]:
+        graded = found.setdefault(check_call["output_hash"], {"judgements": (), "scores": {}})
+        if check_call["key"] not in graded["scores"]:
             graded["judgements"] += (
                 GoldenJudgement(
-                    record["key"],
-                    record.get("model") or "",
-                    record.get("rubric") or "",
-                    record["score"],
-                    record.get("reason") or "",
+                    check_call["key"],
+                    check_call.get("model") or "",
+                    check_call.get("rubric") or "",
+                    check_call["score"],
+                    check_call.get("reason") or "",
                 ),
             )
-            graded["scores"][record["key"]] = record["score"]
+            graded["scores"][check_call["key"]] = check_call["score"]
     return found
