@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -33,9 +33,6 @@ from .conversation import converse
 from .costs import Costs
 from .embeddings import Embedder, embedding_request
 from .limits import RateLimiter
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 BACKOFF_BASE_S = 0.5
